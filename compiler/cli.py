@@ -1,0 +1,142 @@
+"""The ``neurocc`` command line: train, inspect, eval.
+
+Every command takes ``--json`` for machine-readable output on stdout. A :class:`NeuroccError` prints
+``error: <message>`` on stderr and exits 1; nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import ir
+from ir.errors import ConfigError, NeuroccError
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"option {text!r} must be written key=value")
+    for cast in (int, float):
+        try:
+            return key, cast(raw)
+        except ValueError:
+            pass
+    if raw in ("true", "false"):
+        return key, raw == "true"
+    return key, raw
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from compiler.frontend import from_trained
+    from learning import TrainConfig, train
+
+    config = TrainConfig(
+        rule=args.rule, dataset=args.dataset, hidden=tuple(args.hidden), activation=args.activation,
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
+        device=args.device, options=dict(_parse_option(o) for o in args.set),
+    )
+    result = train(config, progress=not args.quiet and sys.stderr.isatty())
+    graph = from_trained(result)
+    ir.save(graph, args.output)
+    report: dict[str, Any] = {
+        "model": args.output, "rule": config.rule, "dataset": config.dataset, "hidden": list(config.hidden),
+        "epochs": config.epochs, "seed": config.seed, "test_accuracy": result.test_accuracy,
+        "seconds_per_epoch": sum(h.seconds for h in result.history) / len(result.history),
+    }
+    if args.plot:
+        from compiler.plots import training_curves
+
+        training_curves(result.history_dicts(), f"{config.rule} on {config.dataset}", args.plot)
+        report["plot"] = args.plot
+    if not args.json:
+        print(f"trained {config.rule} on {config.dataset} ({len(result.dataset.x_train)} samples, "
+              f"{config.epochs} epochs): test accuracy {result.test_accuracy:.4f}")
+        print(f"wrote {args.output}" + (f" and {args.plot}" if args.plot else ""))
+    return report
+
+
+def cmd_inspect(args: argparse.Namespace) -> dict[str, Any]:
+    from ir.printer import param_digest
+    from ir.serialize import graph_to_json
+
+    graph = ir.load(args.model)
+    if not args.json:
+        sys.stdout.write(ir.print_graph(graph))
+    doc = graph_to_json(graph)
+    doc["params"] = [{"name": p, "dtype": graph.params[p].dtype.name, "shape": list(graph.params[p].shape),
+                      "sha256": param_digest(graph.params[p])} for p in sorted(graph.params)]
+    return doc
+
+
+def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
+    from compiler.evaluate import reference_accuracy
+    from learning.datasets import load_dataset
+
+    graph = ir.load(args.model)
+    dataset = args.dataset or graph.meta.get("dataset")
+    if not dataset:
+        raise ConfigError(f"model file {args.model!r} records no data set: pass --dataset")
+    result = reference_accuracy(graph, load_dataset(dataset))
+    report = {"model": args.model, "dataset": dataset, "samples": result.samples,
+              "reference_accuracy": result.accuracy, "trained_test_accuracy": graph.meta.get("test_accuracy")}
+    if not args.json:
+        print(f"{args.model}: reference (float64) accuracy on the {dataset} test split: "
+              f"{result.accuracy:.4f} ({result.samples} samples)")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurocc", description="Compile locally trained neural networks to circuits.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train an MLP with a learning rule and save it as a model file")
+    p.add_argument("--rule", default="dfa", help="learning rule (bp, dfa, ...); default dfa")
+    p.add_argument("--dataset", default="digits", help="digits (default) or fashion-mnist")
+    p.add_argument("--hidden", type=int, nargs="+", default=[64], help="hidden layer widths; default 64")
+    p.add_argument("--activation", default="relu", help="hidden activation; default relu")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate; default 1e-3")
+    p.add_argument("--optimizer", default="adam", help="adam (default) or sgd (momentum 0.9)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a rule option, repeatable")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.ncm)")
+    p.add_argument("--plot", help="write training curves to this image file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("inspect", help="print a model file's IR")
+    p.add_argument("model")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("eval", help="accuracy of a model file under the reference interpreter")
+    p.add_argument("model")
+    p.add_argument("--dataset", help="data set to evaluate on; default: the one the model was trained on")
+    p.set_defaults(func=cmd_eval)
+
+    for p in sub.choices.values():
+        p.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        report = args.func(args)
+    except NeuroccError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Accuracy of a model file under the reference interpreter on a data set's test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ir import Graph, interp
+from ir.dialects import nn
+from ir.errors import DataError
+from learning.datasets import Dataset
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    dataset: str
+    samples: int
+    accuracy: float
+    predictions: np.ndarray
+
+
+def reference_accuracy(graph: Graph, data: Dataset, batch: int = 4096) -> EvalResult:
+    """Run the float reference on the whole test split and count correct arg-max decisions."""
+    (inp,) = [graph.op(n) for n in graph.find(nn.Input.kind)]
+    assert isinstance(inp, nn.Input)
+    if inp.shape != (data.n_features,):
+        raise DataError(f"model {graph.name!r} takes inputs of shape {inp.shape!r}, but data set {data.name!r} "
+                        f"has {data.n_features} features")
+    preds = []
+    for i in range(0, len(data.x_test), batch):
+        outputs = interp.run(graph, data.x_test[i:i + batch].astype(np.float64))
+        if len(outputs) != 1:
+            raise DataError(f"model {graph.name!r} must have one output to classify, not {len(outputs)}")
+        (logits,) = outputs.values()
+        if logits.shape[1] != data.n_classes:
+            raise DataError(f"model {graph.name!r} has {logits.shape[1]} outputs, but data set {data.name!r} "
+                            f"has {data.n_classes} classes")
+        preds.append(logits.argmax(axis=1))
+    pred = np.concatenate(preds)
+    return EvalResult(data.name, len(pred), float((pred == data.y_test).mean()), pred)

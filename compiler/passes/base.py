@@ -1,0 +1,48 @@
+"""``Pass``: a frozen dataclass with a ``name`` and options as fields; ``PassManager`` runs a list of them.
+
+The manager verifies the graph after every pass, so a pass that leaves the graph invalid is caught at once and
+named in the error.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ir import Graph
+from ir.errors import LoweringError, VerifyError
+
+
+@dataclass(frozen=True)
+class Pass(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def run(self, graph: Graph) -> None:
+        """Rewrite ``graph`` in place through its methods; leave it valid."""
+
+
+def pass_table(*passes: type[Pass]) -> dict[str, type[Pass]]:
+    table: dict[str, type[Pass]] = {}
+    for p in passes:
+        if p.name in table:
+            raise TypeError(f"pass name {p.name!r} registered twice")
+        table[p.name] = p
+    return table
+
+
+@dataclass(frozen=True)
+class PassManager:
+    passes: Sequence[Pass]
+
+    def run(self, graph: Graph) -> Graph:
+        graph.verify()
+        for p in self.passes:
+            p.run(graph)
+            try:
+                graph.verify()
+            except VerifyError as e:
+                raise LoweringError(f"pass {p.name!r} left graph {graph.name!r} invalid: {e}") from e
+        return graph

@@ -1,0 +1,1 @@
+"""IR dialects, one module each: ``nn`` (float networks), ``learn`` (learning rules as data)."""
