@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def _read(zf: zipfile.ZipFile, entry: str, where: str) -> bytes:
         return zf.read(entry)
     except KeyError as e:
         raise ModelFormatError(f"{where} is not a neurocc model: entry {entry!r} is missing") from e
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
         raise ModelFormatError(f"{where} is corrupted: entry {entry!r} cannot be read ({e})") from e
 
 

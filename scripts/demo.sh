@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The end-to-end demo on the built-in default data (scikit-learn digits):
+# train backprop and direct feedback alignment, lower each to the IR, print the IR, evaluate with the reference.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+out=${NEUROCC_DEMO_OUT:-out/demo}
+epochs=${NEUROCC_DEMO_EPOCHS:-40}
+mkdir -p "$out"
+for rule in bp dfa; do
+  echo "== train $rule on digits (64 hidden, $epochs epochs)"
+  neurocc train --rule "$rule" --dataset digits --hidden 64 --epochs "$epochs" --seed 0 \
+    -o "$out/digits-$rule.ncm" --plot "$out/digits-$rule.png"
+done
+echo "== the DFA model's IR"
+neurocc inspect "$out/digits-dfa.ncm"
+for rule in bp dfa; do
+  echo "== evaluate $rule with the float64 reference interpreter"
+  neurocc eval "$out/digits-$rule.ncm" --dataset digits
+done

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ir import Graph
+from ir.dialects import learn, nn
+
+
+def make_mlp_graph(sizes: list[int], acts: list[str], seed: int = 0, bias: bool = True) -> Graph:
+    """A small nn-dialect MLP with random weights: sizes[0] inputs, an activation after every dense but the last."""
+    rng = np.random.default_rng(seed)
+    g = Graph("mlp")
+    prev = g.add("x", nn.Input("x", (sizes[0],)))
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        w = g.add_param(f"fc{i}.weight", rng.standard_normal((b, a)))
+        bb = g.add_param(f"fc{i}.bias", rng.standard_normal(b)) if bias else None
+        prev = g.add(f"fc{i}", nn.Dense(a, b, w, bb), [prev])
+        if i < len(sizes) - 1:
+            prev = g.add(f"act{i}", nn.Activation(acts[(i - 1) % len(acts)]), [prev])
+    g.add("out", nn.Output("logits"), [prev])
+    return g
+
+
+@pytest.fixture
+def small_graph() -> Graph:
+    g = make_mlp_graph([3, 4, 2], ["relu"])
+    g.add("rule", learn.Rule("dfa", (("lr", 0.5),), 7))
+    g.add_param("fc1.feedback", np.full((4, 2), 0.25))
+    g.add("feedback1", learn.Feedback("fc1", "fc2", "fc1.feedback"))
+    return g

@@ -1,0 +1,87 @@
+import json
+
+import pytest
+
+from compiler.cli import main
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "dfa.ncm"
+    assert main(["train", "--rule", "dfa", "--epochs", "3", "--hidden", "16", "-o", str(path), "--quiet"]) == 0
+    return path
+
+
+def test_train_json_and_plot(tmp_path, capsys):
+    out, plot = tmp_path / "m.ncm", tmp_path / "curves.png"
+    assert main(["train", "--rule", "bp", "--epochs", "2", "--hidden", "8", "-o", str(out), "--plot", str(plot),
+                 "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rule"] == "bp" and report["dataset"] == "digits" and report["epochs"] == 2
+    assert 0.0 <= report["test_accuracy"] <= 1.0
+    assert out.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_inspect_prints_ir(model, capsys):
+    assert main(["inspect", str(model)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith('graph "digits-dfa" {\n  %x = nn.input()')
+    assert '%feedback1 = learn.feedback() {target="fc1", source="fc2", matrix="fc1.feedback"}' in text
+
+
+def test_inspect_json(model, capsys):
+    assert main(["inspect", str(model), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == 1 and [n["kind"] for n in doc["nodes"]][:2] == ["nn.input", "nn.dense"]
+    assert {p["name"] for p in doc["params"]} >= {"fc1.weight", "fc1.feedback"}
+
+
+def test_eval_json(model, capsys):
+    assert main(["eval", str(model), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"] == "digits" and report["samples"] == 360
+    assert report["reference_accuracy"] == pytest.approx(report["trained_test_accuracy"], abs=1 / 360)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--rule", "magic", "-o", "{tmp}/m.ncm"], r"unknown rule 'magic': must be one of bp, dfa"),
+    (["train", "--dataset", "cifar", "-o", "{tmp}/m.ncm"],
+     r"unknown data set 'cifar': must be one of digits, fashion-mnist"),
+    (["train", "--lr", "-1", "-o", "{tmp}/m.ncm"], r"learning rate must be a positive finite number, not -1\.0"),
+    (["train", "--set", "noequals", "-o", "{tmp}/m.ncm"], r"option 'noequals' must be written key=value"),
+    (["eval", "{tmp}/none.ncm"], r"model file '{tmp}/none\.ncm' does not exist"),
+    (["inspect", "{tmp}/none.ncm"], r"model file '{tmp}/none\.ncm' does not exist"),
+])
+def test_errors_are_one_line_and_exit_1(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    import re
+
+    assert re.fullmatch("error: " + message.replace("{tmp}", re.escape(str(tmp_path))) + "\n", err), err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_eval_on_wrong_dataset(model, capsys):
+    assert main(["eval", str(model), "--dataset", "fashion-mnist"]) == 1
+    assert capsys.readouterr().err == ("error: model 'digits-dfa' takes inputs of shape (64,), but data set "
+                                       "'fashion-mnist' has 784 features\n")
+
+
+def test_truncated_model_via_cli(model, tmp_path, capsys):
+    bad = tmp_path / "bad.ncm"
+    bad.write_bytes(model.read_bytes()[:100])
+    assert main(["eval", str(bad)]) == 1
+    assert capsys.readouterr().err == (f"error: model file '{bad}' is truncated or corrupted: it is not a "
+                                       "readable zip archive\n")
+
+
+def test_console_script_runs(model):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "compiler.cli", "eval", str(model), "--json"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["samples"] == 360
