@@ -25,6 +25,20 @@ def _rewrite(path, new_path, edit):
             zout.writestr(item, data)
 
 
+def _replace_array(path, param, array, allow_pickle=False):
+    """Rewrite a model archive with ``param``'s entry replaced by ``array`` (archive otherwise valid)."""
+    with zipfile.ZipFile(path) as zf:
+        entries = {i.filename: zf.read(i.filename) for i in zf.infolist()}
+    doc = json.loads(entries["neurocc.json"])
+    entry = next(p["entry"] for p in doc["params"] if p["name"] == param)
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=allow_pickle)
+    entries[entry] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+
+
 def test_round_trip_prints_identically(tmp_path, small_graph):
     small_graph.meta = {"dataset": "digits", "history": [{"epoch": i} for i in range(12)]}
     path = tmp_path / "m.ncm"
@@ -105,19 +119,9 @@ def test_unknown_op_kind(tmp_path, small_graph):
 def test_nan_weight_in_file(tmp_path, small_graph):
     path = tmp_path / "nan.ncm"
     ir.save(small_graph, path)
-    # Write a NaN into an array entry while keeping the archive valid.
-    with zipfile.ZipFile(path) as zf:
-        entries = {i.filename: zf.read(i.filename) for i in zf.infolist()}
-    doc = json.loads(entries["neurocc.json"])
-    entry = next(p["entry"] for p in doc["params"] if p["name"] == "fc1.weight")
-    arr = np.load(io.BytesIO(entries[entry]))
-    arr[0, 1] = np.nan
-    buf = io.BytesIO()
-    np.save(buf, arr)
-    entries[entry] = buf.getvalue()
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
+    weight = small_graph.params["fc1.weight"].copy()
+    weight[0, 1] = np.nan
+    _replace_array(path, "fc1.weight", weight)
     with pytest.raises(ModelFormatError, match=rf"^model file '{path}': node 'fc1' \(nn\.dense\): parameter "
                                                r"'fc1\.weight' must be finite, not nan at index \(0, 1\)$"):
         ir.load(path)
@@ -133,14 +137,7 @@ def test_save_refuses_invalid_graph_and_writes_nothing(tmp_path, small_graph):
 def test_pickled_arrays_are_refused(tmp_path, small_graph):
     path = tmp_path / "m.ncm"
     ir.save(small_graph, path)
-    with zipfile.ZipFile(path) as zf:
-        entries = {i.filename: zf.read(i.filename) for i in zf.infolist()}
-    buf = io.BytesIO()
-    np.save(buf, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
-    entries["arrays/0000.npy"] = buf.getvalue()
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
+    _replace_array(path, "fc1.bias", np.array([{"evil": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ModelFormatError, match=rf"^model file '{path}' is corrupted: array 'fc1\.bias' cannot be "
                                                r"read \(.*pickle.*\)$"):
         ir.load(path)
