@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -31,16 +31,27 @@ class TrainConfig:
     rule: str = "dfa"
     dataset: str = "digits"
     hidden: tuple[int, ...] = (64,)
-    activation: str = "relu"
+    activation: str | None = None
     epochs: int = 40
     batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"
+    lr: float | None = None
+    """``None`` here and for ``optimizer`` and ``activation``: the rule's default (``Rule.defaults``)."""
+    optimizer: str | None = None
     seed: int = 0
     device: str = "auto"
     options: dict[str, HyperValue] = field(default_factory=dict)
 
+    def resolved(self) -> TrainConfig:
+        """This config with ``lr`` and ``optimizer`` filled in from the rule's defaults."""
+        defaults = get_rule(self.rule).defaults
+        return replace(self, lr=self.lr if self.lr is not None else float(defaults["lr"]),
+                       optimizer=self.optimizer if self.optimizer is not None else str(defaults["optimizer"]),
+                       activation=self.activation if self.activation is not None else str(defaults["activation"]))
+
     def validate(self) -> None:
+        get_rule(self.rule)
+        if self.lr is None or self.optimizer is None or self.activation is None:
+            return self.resolved().validate()
         if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
             raise ConfigError(f"learning rate must be a positive finite number, not {self.lr!r}")
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -53,10 +64,10 @@ class TrainConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}: must be one of {', '.join(OPTIMIZERS)}")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {self.activation!r}: must be one of {', '.join(ACTIVATIONS)}")
-        get_rule(self.rule)
 
     def common_hyper(self) -> dict[str, HyperValue]:
         """The rule-independent hyper-parameters, as recorded in the ``learn`` dialect."""
+        assert self.lr is not None and self.optimizer is not None and self.activation is not None, "resolve first"
         return {"lr": float(self.lr), "optimizer": self.optimizer, "batch_size": self.batch_size,
                 "epochs": self.epochs, "activation": self.activation}
 
@@ -112,12 +123,14 @@ def accuracy(net: MLP, x: torch.Tensor, y: torch.Tensor, batch: int = 4096) -> f
 def train(config: TrainConfig, data: Dataset | None = None, progress: bool = True) -> TrainResult:
     """Train an MLP on ``config.dataset`` (or ``data``) with ``config.rule``."""
     config.validate()
+    config = config.resolved()
+    assert config.lr is not None and config.activation is not None
     data = data if data is not None else load_dataset(config.dataset)
     device = resolve_device(config.device)
     gen = torch.Generator().manual_seed(config.seed)
     net = MLP([data.n_features, *config.hidden, data.n_classes], config.activation, gen).to(device)
     rule = get_rule(config.rule)(net, dict(config.options), gen)
-    params = list(net.parameters())
+    params = list(net.parameters()) + rule.extra_parameters()
     opt: torch.optim.Optimizer = (torch.optim.Adam(params, lr=config.lr) if config.optimizer == "adam"
                                   else torch.optim.SGD(params, lr=config.lr, momentum=0.9))
     x_tr = torch.from_numpy(data.x_train).to(device)

@@ -26,7 +26,7 @@ def test_inspect_prints_ir(model, capsys):
     assert main(["inspect", str(model)]) == 0
     text = capsys.readouterr().out
     assert text.startswith('graph "digits-dfa" {\n  %x = nn.input()')
-    assert '%feedback1 = learn.feedback() {target="fc1", source="fc2", matrix="fc1.feedback"}' in text
+    assert '%feedback1 = learn.feedback() {target="fc1", source="fc2", matrix="fc1.feedback", bias=none}' in text
 
 
 def test_inspect_json(model, capsys):
@@ -44,7 +44,12 @@ def test_eval_json(model, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["train", "--rule", "magic", "-o", "{tmp}/m.ncm"], r"unknown rule 'magic': must be one of bp, dfa"),
+    (["train", "--rule", "magic", "-o", "{tmp}/m.ncm"],
+     r"unknown rule 'magic': must be one of bp, fa, dfa, pepita, pc, ep, chl, ff, dtp, lra, hebbian, oja"),
+    (["train", "--rule", "ep", "--set", "beta=0", "-o", "{tmp}/m.ncm"],
+     r"option 'beta' of rule 'ep' must be positive, not 0\.0"),
+    (["train", "--rule", "pc", "--set", "steps=0", "-o", "{tmp}/m.ncm"],
+     r"option 'steps' of rule 'pc' must be positive, not 0"),
     (["train", "--dataset", "cifar", "-o", "{tmp}/m.ncm"],
      r"unknown data set 'cifar': must be one of digits, fashion-mnist"),
     (["train", "--lr", "-1", "-o", "{tmp}/m.ncm"], r"learning rate must be a positive finite number, not -1\.0"),

@@ -71,7 +71,8 @@ def test_dfa_feedback_is_seeded():
 
 
 def test_unknown_rule():
-    with pytest.raises(ConfigError, match=r"^unknown rule 'magic': must be one of bp, dfa$"):
+    with pytest.raises(ConfigError, match=r"^unknown rule 'magic': must be one of bp, fa, dfa, pepita, pc, ep, chl, "
+                                          r"ff, dtp, lra, hebbian, oja$"):
         get_rule("magic")
 
 

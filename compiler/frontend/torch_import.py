@@ -3,7 +3,8 @@
 Supported layers: ``Linear`` → ``nn.dense``; ``ReLU``/``Tanh``/``Sigmoid``/``Hardtanh`` (default ±1 bounds)/
 ``Identity`` → ``nn.activation``. Anything else is an :class:`UnsupportedOpError` naming the layer. Weights are
 copied as float64. Nodes are named ``x``, ``fc1``, ``act1``, ``fc2``, … ``out``; parameters ``fc1.weight``,
-``fc1.bias``; feedback matrices ``fc1.feedback``.
+``fc1.bias``; feedback matrices ``fc1.feedback`` (``x.feedback`` for one into the input) and biases
+``fc1.feedback_bias``.
 """
 
 from __future__ import annotations
@@ -81,10 +82,13 @@ def from_trained(result: Any, name: str | None = None) -> Graph:
     record = result.rule.record(config.common_hyper(), config.seed)
     graph.add("rule", learn.Rule(record.rule, tuple(sorted(record.hyper.items())), record.seed))
     dense = graph.find(nn.Dense.kind)
-    for path in record.feedback:
-        target, source = dense[path.target], dense[path.source]
+    for i, path in enumerate(record.feedback, start=1):
+        target = "x" if path.target == -1 else dense[path.target]
         matrix = graph.add_param(f"{target}.feedback", np.asarray(path.matrix, dtype=np.float64))
-        graph.add(f"feedback{path.target + 1}", learn.Feedback(target, source, matrix))
+        bias = None
+        if path.bias is not None:
+            bias = graph.add_param(f"{target}.feedback_bias", np.asarray(path.bias, dtype=np.float64))
+        graph.add(f"feedback{i}", learn.Feedback(target, dense[path.source], matrix, bias))
     graph.meta = {
         "dataset": config.dataset,
         "seed": config.seed,

@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ir.dialects.nn import Input
 from ir.errors import VerifyError
 from ir.op import Op, register
 from ir.types import TensorType
@@ -64,21 +65,28 @@ class Rule(Op):
 @register
 @dataclass(frozen=True, slots=True)
 class Feedback(Op):
-    """A fixed feedback path carrying the error at ``source`` to ``target`` through ``matrix``."""
+    """A feedback path carrying the error (or target) at ``source`` to ``target`` through ``matrix``.
+
+    ``target`` is a dense layer or the graph's input (PEPITA modulates the input); ``bias``, when set, is added
+    after the matrix (the learned inverses of target propagation).
+    """
 
     kind: ClassVar[str] = "learn.feedback"
     target: str
     source: str
     matrix: str
+    bias: str | None = None
 
     def verify(self) -> None:
         for field in ("target", "source", "matrix"):
             v = getattr(self, field)
             if not isinstance(v, str) or not v:
                 raise VerifyError(f"{field} must be a non-empty string, not {v!r}")
+        if self.bias is not None and (not isinstance(self.bias, str) or not self.bias):
+            raise VerifyError(f"bias must be a non-empty string or none, not {self.bias!r}")
 
     def params_used(self) -> tuple[str, ...]:
-        return (self.matrix,)
+        return (self.matrix,) if self.bias is None else (self.matrix, self.bias)
 
     def nodes_used(self) -> tuple[str, ...]:
         return (self.target, self.source)
@@ -91,10 +99,17 @@ class Feedback(Op):
         for field in ("target", "source"):
             op = ops[getattr(self, field)]
             out = getattr(op, "out_features", None)
+            if field == "target" and isinstance(op, Input) and len(op.shape) == 1:
+                out = op.shape[0]
             if out is None:
-                raise VerifyError(f"{field} {getattr(self, field)!r} must be a dense layer, not {op.kind}")
+                allowed = "a dense layer or the input" if field == "target" else "a dense layer"
+                raise VerifyError(f"{field} {getattr(self, field)!r} must be {allowed}, not {op.kind}")
             dims.append(out)
         if params[self.matrix].shape != tuple(dims):
             raise VerifyError(
                 f"feedback matrix {self.matrix!r} must have shape {tuple(dims)!r}, not {params[self.matrix].shape!r}"
+            )
+        if self.bias is not None and params[self.bias].shape != (dims[0],):
+            raise VerifyError(
+                f"feedback bias {self.bias!r} must have shape {(dims[0],)!r}, not {params[self.bias].shape!r}"
             )

@@ -2,9 +2,13 @@
 
 A rule turns a batch ``(x, y)`` into an update direction for every parameter, written into ``param.grad`` (the
 descent convention: the optimizer subtracts it), and returns the batch loss for reporting. Rules other than
-backprop compute their updates from layer-local quantities under ``torch.no_grad()``; none differentiates through
-more than one layer. A rule also describes itself as plain data (:meth:`Rule.record`), which the frontend writes
-into the ``learn`` dialect so hardware can build the rule.
+backprop never call autograd: their updates are written out by hand from layer-local quantities, so what each rule
+needs (which errors, which matrices, which phases) is visible in its code. A rule also describes itself as plain
+data (:meth:`Rule.record`), which the frontend writes into the IR's ``learn`` dialect so hardware can build it.
+
+Conventions: layer ``l`` of the :class:`~learning.mlp.MLP` maps ``acts[l]`` to ``hs[l]`` (pre-activation) and
+``acts[l + 1] = f(hs[l])``; the last layer's output is the logits. Per-sample errors are summed over the batch and
+divided by its size.
 """
 
 from __future__ import annotations
@@ -26,16 +30,21 @@ HyperValue = int | float | str | bool
 
 @dataclass(frozen=True)
 class FeedbackPath:
-    """The error of layer ``source`` reaches layer ``target`` through ``matrix`` (target.out × source.out)."""
+    """The error (or target) of layer ``source`` reaches ``target`` through ``matrix`` (target.out × source.out).
+
+    ``target`` is a layer index, or -1 for the network's input (PEPITA). ``bias`` is added after the matrix
+    (DTP's learned inverses).
+    """
 
     target: int
     source: int
     matrix: np.ndarray
+    bias: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class RuleRecord:
-    """A rule as data: its name, all hyper-parameters, the seed and its fixed feedback paths."""
+    """A rule as data: its name, all hyper-parameters, the seed and its feedback paths."""
 
     rule: str
     hyper: dict[str, HyperValue]
@@ -43,10 +52,19 @@ class RuleRecord:
     feedback: tuple[FeedbackPath, ...] = ()
 
 
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
 class Rule(ABC):
     """A learning rule bound to one network. Subclasses set ``name`` and may add ``options`` with defaults."""
 
     name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    supervised: ClassVar[bool] = True
+    """False for rules whose hidden layers learn without labels (only their readout sees labels)."""
+    defaults: ClassVar[dict[str, HyperValue]] = {"lr": 1e-3, "optimizer": "adam", "activation": "relu"}
+    """Trainer settings this rule works best with, used where the user gives none."""
     options: ClassVar[dict[str, HyperValue]] = {}
     """Rule-specific hyper-parameters and their defaults (``--set key=value`` on the CLI)."""
 
@@ -58,12 +76,29 @@ class Rule(ABC):
         self.net = net
         self.opts: dict[str, HyperValue] = {**self.options, **options}
         for key, default in self.options.items():
-            value = self.opts[key]
-            if isinstance(default, (int, float)) and not isinstance(default, bool):
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                    raise ConfigError(f"option {key!r} of rule {self.name!r} must be a finite number, not {value!r}")
+            self._check_type(key, default, self.opts[key])
         self.generator = generator
+        self.device = net.layers[0].weight.device
+        self.dtype = net.layers[0].weight.dtype
         self.validate()
+
+    def _check_type(self, key: str, default: HyperValue, value: HyperValue) -> None:
+        where = f"option {key!r} of rule {self.name!r}"
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where} must be true or false, not {value!r}")
+        elif isinstance(default, int):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{where} must be an integer, not {value!r}")
+        elif isinstance(default, float):
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ConfigError(f"{where} must be a finite number, not {value!r}")
+            self.opts[key] = float(value)
+
+    def require_positive(self, *keys: str) -> None:
+        for key in keys:
+            if not self.opts[key] > 0:
+                raise ConfigError(f"option {key!r} of rule {self.name!r} must be positive, not {self.opts[key]!r}")
 
     def validate(self) -> None:
         """Range checks on :attr:`opts`; raise :class:`ConfigError`."""
@@ -72,24 +107,40 @@ class Rule(ABC):
     def updates(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Write the update direction of every parameter into ``.grad``; return the batch loss (a scalar)."""
 
+    def extra_parameters(self) -> list[torch.Tensor]:
+        """Parameters the rule owns besides the network's (DTP's inverses, FF's label weights); also optimized."""
+        return []
+
     def feedback(self) -> tuple[FeedbackPath, ...]:
-        """The rule's fixed feedback paths (none for backprop)."""
+        """The rule's feedback paths (none for backprop)."""
         return ()
 
     def record(self, common: dict[str, HyperValue], seed: int) -> RuleRecord:
         return RuleRecord(self.name, {**common, **self.opts}, seed, self.feedback())
 
     # Helpers shared by the rules -----------------------------------------------------------------------------
+    def random_matrix(self, rows: int, cols: int, bound: float) -> torch.Tensor:
+        """A fixed random matrix, uniform in ±bound, drawn from the run's seeded generator."""
+        m = (torch.rand(rows, cols, generator=self.generator, dtype=torch.float64) * 2.0 - 1.0) * bound
+        return m.to(self.device, self.dtype)
+
     @staticmethod
     def output_error(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-entropy loss and its gradient with respect to the logits, ``(softmax − onehot) / batch``."""
+        """Cross-entropy loss and the per-sample error ``softmax − onehot`` (its gradient w.r.t. the logits)."""
         loss = F.cross_entropy(logits, y)
         e = torch.softmax(logits, dim=1)
         e[torch.arange(len(y), device=y.device), y] -= 1.0
-        return loss, e / len(y)
+        return loss, e
 
     def set_layer_grad(self, index: int, delta: torch.Tensor, a_in: torch.Tensor) -> None:
-        """The local update of one layer: ``dW = deltaᵀ · a_in`` and ``db = Σ delta`` (outer product, summed)."""
+        """The local update of one layer: ``dW = deltaᵀ · a_in / N`` and ``db = Σ delta / N`` (outer product)."""
         layer = self.net.layers[index]
-        layer.weight.grad = delta.T @ a_in
-        layer.bias.grad = delta.sum(dim=0)
+        n = len(a_in)
+        layer.weight.grad = delta.T @ a_in / n
+        layer.bias.grad = delta.sum(dim=0) / n
+
+    def readout_update(self, acts: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        """The delta rule on the last layer only (a local, single-layer cross-entropy readout); returns the loss."""
+        loss, e = self.output_error(acts[-1], y)
+        self.set_layer_grad(len(self.net.layers) - 1, e, acts[-2])
+        return loss

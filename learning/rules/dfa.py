@@ -1,9 +1,9 @@
 """Direct feedback alignment (Nøkland 2016).
 
-The output error ``e = ∂L/∂logits`` is broadcast to every hidden layer ``l`` through a fixed random matrix ``B_l``
-(hidden_l × classes): ``δ_l = (e · B_lᵀ) ⊙ f'(h_l)``, and each layer updates with the outer product
-``δ_lᵀ · a_{l−1}``. No weight is transported backwards; every update uses only the broadcast error and quantities
-local to the layer. The output layer uses ``e`` directly.
+The output error ``e = softmax − onehot`` is broadcast to every hidden layer ``l`` through a fixed random matrix
+``B_l`` (hidden_l × classes): ``δ_l = (e · B_lᵀ) ⊙ f'(h_l)``, and each layer updates with the outer product
+``δ_lᵀ · a_l``. No weight is transported backwards and no error passes through another layer: every update uses
+only the broadcast error and quantities local to the layer. The output layer uses ``e`` directly.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import math
 
 import torch
 
-from ir.errors import ConfigError
 from learning.mlp import MLP
-from learning.rules.base import FeedbackPath, HyperValue, Rule
+from learning.rules.base import FeedbackPath, HyperValue, Rule, to_numpy
 
 
 class DirectFeedbackAlignment(Rule):
     name = "dfa"
+    summary = "direct feedback alignment: output error broadcast to every layer by fixed random matrices"
     options = {"feedback_scale": 1.0}
     """``feedback_scale``: the entries of ``B_l`` are uniform in ±scale/√classes."""
 
@@ -26,15 +26,10 @@ class DirectFeedbackAlignment(Rule):
         super().__init__(net, options, generator)
         n_out = net.sizes[-1]
         bound = float(self.opts["feedback_scale"]) / math.sqrt(n_out)
-        device = net.layers[0].weight.device
-        self.B = [
-            ((torch.rand(h, n_out, generator=generator, dtype=torch.float32) * 2.0 - 1.0) * bound).to(device)
-            for h in net.sizes[1:-1]
-        ]
+        self.B = [self.random_matrix(h, n_out, bound) for h in net.sizes[1:-1]]
 
     def validate(self) -> None:
-        if not float(self.opts["feedback_scale"]) > 0:
-            raise ConfigError(f"option 'feedback_scale' of rule 'dfa' must be positive, not {self.opts['feedback_scale']!r}")
+        self.require_positive("feedback_scale")
 
     def updates(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -49,4 +44,4 @@ class DirectFeedbackAlignment(Rule):
 
     def feedback(self) -> tuple[FeedbackPath, ...]:
         last = len(self.net.layers) - 1
-        return tuple(FeedbackPath(l, last, B.detach().cpu().double().numpy()) for l, B in enumerate(self.B))
+        return tuple(FeedbackPath(l, last, to_numpy(B)) for l, B in enumerate(self.B))
