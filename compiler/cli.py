@@ -1,4 +1,4 @@
-"""The ``neurocc`` command line: train, inspect, eval.
+"""The ``neurocc`` command line: train, inspect, eval, rules.
 
 Every command takes ``--json`` for machine-readable output on stdout. A :class:`NeuroccError` prints
 ``error: <message>`` on stderr and exits 1; nothing is left half-written.
@@ -90,12 +90,25 @@ def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def cmd_rules(args: argparse.Namespace) -> dict[str, Any]:
+    from learning import RULES
+
+    report = {name: {"summary": cls.summary, "supervised": cls.supervised, "defaults": dict(cls.defaults),
+                     "options": dict(cls.options)} for name, cls in RULES.items()}
+    if not args.json:
+        for name, info in report.items():
+            print(f"{name:8} {info['summary']}")
+            settings = {**info["defaults"], **info["options"]}
+            print(" " * 9 + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    return report
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurocc", description="Compile locally trained neural networks to circuits.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train an MLP with a learning rule and save it as a model file")
-    p.add_argument("--rule", default="dfa", help="learning rule (see `neurocc rules`); default dfa")
+    p.add_argument("--rule", default="dfa", help="learning rule (see: neurocc rules); default dfa")
     p.add_argument("--dataset", default="digits", help="digits (default) or fashion-mnist")
     p.add_argument("--hidden", type=int, nargs="+", default=[64], help="hidden layer widths; default 64")
     p.add_argument("--activation", help="hidden activation; default: the rule's (relu for most)")
@@ -119,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--dataset", help="data set to evaluate on; default: the one the model was trained on")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("rules", help="list the learning rules with their defaults and options")
+    p.set_defaults(func=cmd_rules)
 
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print a JSON report on stdout")

@@ -90,3 +90,25 @@ def test_console_script_runs(model):
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["samples"] == 360
+
+
+def test_rules_lists_every_rule(capsys):
+    from learning import RULES
+
+    assert main(["rules", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(report) == sorted(RULES)
+    assert report["ep"]["options"]["beta"] == 0.1 and report["oja"]["supervised"] is False
+    assert main(["rules"]) == 0
+    assert capsys.readouterr().out.startswith("bp       ")
+
+
+@pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "pepita", "pc", "ep", "chl", "ff", "dtp", "lra", "hebbian",
+                                  "oja"])
+def test_train_every_rule_from_the_cli(rule, tmp_path, capsys):
+    path = tmp_path / f"{rule}.ncm"
+    assert main(["train", "--rule", rule, "--epochs", "5", "--hidden", "32", "-o", str(path), "--json",
+                 "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] > 0.4  # well above chance (0.1) already
+    assert main(["eval", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 360

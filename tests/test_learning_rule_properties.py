@@ -167,13 +167,14 @@ def test_dtp_targets_use_the_difference_correction_and_inverses_learn():
     rule = make("dtp", net, noise=0.0)
     hs, acts = net.forward_cache(x)
     _, e = rule.output_error(acts[-1], y)
-    t3 = acts[3] - 0.5 * e
+    t3 = acts[3] - rule.opts["target_step"] * e
     t2 = acts[2] + (rule.inverse(2, t3)[0] - rule.inverse(2, acts[3])[0])
     rule.updates(x, y)
     delta = (acts[2] - t2) * (1 - torch.tanh(hs[1]) ** 2)
     torch.testing.assert_close(net.layers[1].weight.grad, delta.T @ acts[1] / len(y))
     # The inverse of the last layer learns to reconstruct its input.
     opt = torch.optim.Adam(rule.extra_parameters(), lr=1e-2)
+    @torch.no_grad()
     def rec():
         return float(((rule.inverse(2, acts[3])[0] - acts[2]) ** 2).mean())
     before = rec()
@@ -215,8 +216,21 @@ def test_ff_training_separates_positive_from_negative_goodness():
         opt.step()
     with torch.no_grad():
         pos, neg = rule.goodness(x, y)[0], rule.goodness(x, y_neg)[0]
-    assert float((pos > neg).double().mean()) > 0.95
+    assert float((pos > neg).double().mean()) > 0.9  # chance is 0.5
     assert float(pos.mean()) > 0.5
+
+
+def test_ff_hard_negatives_are_wrong_and_follow_the_readouts_belief():
+    net = MLP([6, 5, 4], "relu", torch.Generator().manual_seed(0))
+    rule = make("ff", net)
+    y = torch.zeros(20000, dtype=torch.long)
+    logits = torch.log(torch.tensor([[0.7, 0.2, 0.05, 0.05]])).repeat(len(y), 1)
+    neg = rule.negative_labels(y, logits)
+    freq = torch.bincount(neg, minlength=4).double() / len(y)
+    assert freq[0] == 0.0
+    torch.testing.assert_close(freq[1:], torch.tensor([2 / 3, 1 / 6, 1 / 6], dtype=torch.float64), atol=0.015, rtol=0)
+    uniform = make("ff", net, hard_negatives=False).negative_labels(y, logits)
+    assert uniform.min() >= 1 and abs(float((uniform == 1).double().mean()) - 1 / 3) < 0.015
 
 
 def test_ff_unlabelled_network_is_the_neutral_label_network():

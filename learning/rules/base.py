@@ -135,9 +135,9 @@ class Rule(ABC):
     def set_layer_grad(self, index: int, delta: torch.Tensor, a_in: torch.Tensor) -> None:
         """The local update of one layer: ``dW = deltaᵀ · a_in / N`` and ``db = Σ delta / N`` (outer product)."""
         layer = self.net.layers[index]
-        n = len(a_in)
-        layer.weight.grad = delta.T @ a_in / n
-        layer.bias.grad = delta.sum(dim=0) / n
+        delta = delta / len(a_in)  # scale the thin factor, not the weight-sized product
+        layer.weight.grad = delta.T @ a_in
+        layer.bias.grad = delta.sum(dim=0)
 
     def readout_update(self, acts: list[torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         """The delta rule on the last layer only (a local, single-layer cross-entropy readout); returns the loss."""

