@@ -42,7 +42,7 @@ class TrainConfig:
     options: dict[str, HyperValue] = field(default_factory=dict)
 
     def resolved(self) -> TrainConfig:
-        """This config with ``lr`` and ``optimizer`` filled in from the rule's defaults."""
+        """This config with ``lr``, ``optimizer`` and ``activation`` filled in from the rule's defaults."""
         defaults = get_rule(self.rule).defaults
         return replace(self, lr=self.lr if self.lr is not None else float(defaults["lr"]),
                        optimizer=self.optimizer if self.optimizer is not None else str(defaults["optimizer"]),
