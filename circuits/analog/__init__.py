@@ -1,0 +1,1 @@
+"""Analog building blocks: the netlist model and writer, crossbar tiles, the nodal solver, the ngspice runner."""
