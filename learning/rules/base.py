@@ -124,6 +124,19 @@ class Rule(ABC):
         m = (torch.rand(rows, cols, generator=self.generator, dtype=torch.float64) * 2.0 - 1.0) * bound
         return m.to(self.device, self.dtype)
 
+    def layerwise_feedback(self, scale: float) -> list[torch.Tensor | None]:
+        """One fixed random matrix per layer but the first, shaped like its weight (out × in) and uniform in
+        ±scale/√in (the forward weights' initial range); entry 0 is ``None`` (nothing below layer 0 learns)."""
+        return [None] + [
+            self.random_matrix(layer.out_features, layer.in_features, scale / math.sqrt(layer.in_features))
+            for layer in self.net.layers[1:]
+        ]
+
+    @staticmethod
+    def layerwise_paths(matrices: list[torch.Tensor | None]) -> tuple[FeedbackPath, ...]:
+        """Feedback paths of :meth:`layerwise_feedback` matrices: layer ``l``'s error reaches layer ``l − 1``."""
+        return tuple(FeedbackPath(l - 1, l, to_numpy(m.T)) for l, m in enumerate(matrices) if m is not None)
+
     @staticmethod
     def output_error(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy loss and the per-sample error ``softmax − onehot`` (its gradient w.r.t. the logits)."""

@@ -7,12 +7,10 @@ align with the feedback. With ``B = W`` this is exactly backprop.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from learning.mlp import MLP
-from learning.rules.base import FeedbackPath, HyperValue, Rule, to_numpy
+from learning.rules.base import FeedbackPath, HyperValue, Rule
 
 
 class FeedbackAlignment(Rule):
@@ -23,12 +21,7 @@ class FeedbackAlignment(Rule):
 
     def __init__(self, net: MLP, options: dict[str, HyperValue], generator: torch.Generator) -> None:
         super().__init__(net, options, generator)
-        scale = float(self.opts["feedback_scale"])
-        # B[l] pairs with layer l; layer 0 needs none (nothing below it learns from its error).
-        self.B: list[torch.Tensor | None] = [None] + [
-            self.random_matrix(layer.out_features, layer.in_features, scale / math.sqrt(layer.in_features))
-            for layer in net.layers[1:]
-        ]
+        self.B = self.layerwise_feedback(float(self.opts["feedback_scale"]))
 
     def validate(self) -> None:
         self.require_positive("feedback_scale")
@@ -45,4 +38,4 @@ class FeedbackAlignment(Rule):
         return loss
 
     def feedback(self) -> tuple[FeedbackPath, ...]:
-        return tuple(FeedbackPath(l - 1, l, to_numpy(B.T)) for l, B in enumerate(self.B) if B is not None)
+        return self.layerwise_paths(self.B)

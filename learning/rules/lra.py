@@ -10,12 +10,10 @@ LRA-E's optional slow adaptation of ``E`` is left out.)
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from learning.mlp import MLP
-from learning.rules.base import FeedbackPath, HyperValue, Rule, to_numpy
+from learning.rules.base import FeedbackPath, HyperValue, Rule
 
 
 class LocalRepresentationAlignment(Rule):
@@ -25,11 +23,7 @@ class LocalRepresentationAlignment(Rule):
 
     def __init__(self, net: MLP, options: dict[str, HyperValue], generator: torch.Generator) -> None:
         super().__init__(net, options, generator)
-        scale = float(self.opts["feedback_scale"])
-        self.E: list[torch.Tensor | None] = [None] + [
-            self.random_matrix(layer.out_features, layer.in_features, scale / math.sqrt(layer.in_features))
-            for layer in net.layers[1:]
-        ]
+        self.E = self.layerwise_feedback(float(self.opts["feedback_scale"]))
 
     def validate(self) -> None:
         self.require_positive("beta", "feedback_scale")
@@ -48,4 +42,4 @@ class LocalRepresentationAlignment(Rule):
         return loss
 
     def feedback(self) -> tuple[FeedbackPath, ...]:
-        return tuple(FeedbackPath(l - 1, l, to_numpy(E.T)) for l, E in enumerate(self.E) if E is not None)
+        return self.layerwise_paths(self.E)
