@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from circuits.analog.crossbar import Tile, add_tile
+from circuits.analog.crossbar import Crossbar, add_crossbar
 from circuits.analog.netlist import Netlist
 from circuits.analog.ngspice import run_batch
 from circuits.analog.solver import NodalSolver
@@ -27,13 +27,13 @@ from circuits.analog.solver import NodalSolver
 
 def tile_netlist(n: int, r_wire: float = 1.0) -> tuple[Netlist, list[str]]:
     rng = np.random.default_rng(0)
-    tile = Tile(rng.uniform(1e-6, 1e-4, (n, n)), rng.uniform(1e-6, 1e-4, (n, n)), r_feedback=1e4, r_wire=r_wire)
+    tile = Crossbar(rng.uniform(1e-6, 1e-4, (n, n)), rng.uniform(1e-6, 1e-4, (n, n)), r_feedback=1e4, r_wire=r_wire)
     net = Netlist(f"tile {n}")
     plus, minus = [f"in{i}" for i in range(n)], [f"inn{i}" for i in range(n)]
     for i in range(n):
         net.vsource(f"in{i}", plus[i], "0", 0.1)
         net.vcvs(f"inv{i}", minus[i], "0", plus[i], "0", -1.0)
-    return net, add_tile(net, "t0", tile, plus, minus)
+    return net, add_crossbar(net, "t0", tile, plus, minus)
 
 
 def pyspice_text(net: Netlist) -> str:

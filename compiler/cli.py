@@ -1,4 +1,4 @@
-"""The ``neurocc`` command line: train, inspect, eval, rules.
+"""The ``neurocc`` command line: train, inspect, eval, compile, simulate, verify, rules.
 
 Every command takes ``--json`` for machine-readable output on stdout. A :class:`NeuroccError` prints
 ``error: <message>`` on stderr and exits 1; nothing is left half-written.
@@ -103,6 +103,102 @@ def cmd_rules(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
+    import copy
+
+    from backends import TARGETS
+    from compiler.passes import PassManager
+    from compiler.pipelines import spice_pipeline
+    from learning.datasets import load_dataset
+
+    if args.target not in TARGETS:
+        raise ConfigError(f"unknown target {args.target!r}: must be one of {', '.join(TARGETS)}")
+    graph = ir.load(args.model)
+    source = copy.deepcopy(graph)
+    dataset = args.dataset or graph.meta.get("dataset")
+    if not dataset:
+        raise ConfigError(f"model file {args.model!r} records no data set to calibrate on: pass --dataset")
+    options = {k: getattr(args, k) for k in ("tile", "g_min", "g_max", "v_read", "r_wire", "r_source", "r_sense",
+                                              "opamp_gain")}
+    PassManager(spice_pipeline(load_dataset(dataset).x_train, **options)).run(graph)
+    out = TARGETS[args.target](graph, args.output, source=source)
+    from backends.spice.run import SpiceFolder
+    from compiler.plots import conductance_maps
+
+    folder = SpiceFolder.load(out)
+    maps = {n: (graph.params[op.g_pos], graph.params[op.g_neg]) for n, op in graph.nodes() if op.kind ==
+            "analog.crossbar"}
+    conductance_maps(maps, out / "conductances.png")
+    report = {"output": str(out), "target": args.target, "elements": folder.manifest["elements"],
+              "tiles": folder.manifest["tiles"], "budget_volts": folder.manifest["budget_volts"]}
+    if not args.json:
+        print(f"compiled {args.model} for {args.target}: {report['elements']} elements in {out}/circuit.cir")
+    return report
+
+
+def _spice_data(folder_path: str, dataset: str | None):  # noqa: ANN202
+    from backends.spice.run import SpiceFolder
+    from learning.datasets import load_dataset
+
+    folder = SpiceFolder.load(folder_path)
+    name = dataset or folder.graph.meta.get("dataset")
+    if not name:
+        raise ConfigError(f"folder {folder_path!r} records no data set: pass --dataset")
+    return folder, load_dataset(name)
+
+
+def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from backends.spice.run import simulate
+
+    folder, data = _spice_data(args.folder, args.dataset)
+    x = data.x_test[: args.limit]
+    sim = simulate(folder, x.astype("float64"), progress=not args.quiet and sys.stderr.isatty())
+    acc = float((sim["logits"].argmax(axis=1) == data.y_test[: len(x)]).mean())
+    report = {"folder": args.folder, "dataset": data.name, "samples": len(x), "spice_accuracy": acc}
+    if not args.json:
+        print(f"ngspice on {len(x)} {data.name} test inputs: accuracy {acc:.4f}")
+    return report
+
+
+def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
+    from pathlib import Path
+
+    from compiler.plots import verify_scatter
+    from compiler.verify import verify_spice
+
+    folder, data = _spice_data(args.folder, args.dataset)
+    float_logits = None
+    if (Path(args.folder) / "source.ncm").is_file():
+        source = ir.load(Path(args.folder) / "source.ncm")
+        float_logits = ir.interp.run(source, data.x_test[: args.limit].astype("float64"))["logits"]
+    result = verify_spice(folder, data, float_logits, args.limit, progress=not args.quiet and sys.stderr.isatty())
+    plot = args.plot or str(Path(args.folder) / "verify.png")
+    verify_scatter(result.ref_volts, result.sim_volts, f"ngspice vs reference ({result.report['samples']} inputs)",
+                   plot)
+    report = {**result.report, "plot": plot}
+    if not args.json:
+        r = report
+        print(f"linear stage: max {r['linear_max_rel_error']:.2e}, mean {r['linear_mean_rel_error']:.2e} of full "
+              f"scale (tolerance {r['linear_tolerance']:.0e})")
+        print(f"outputs: max {r['output_max_error_volts']:.2e} V, mean {r['output_mean_error_volts']:.2e} V "
+              f"(budget {r['output_tolerance_volts']:.2e} V)")
+        if "float_accuracy" in r:
+            print(f"decisions agree with the float network on {r['decision_agreement_with_float']:.2%}; accuracy "
+                  f"{r['spice_accuracy']:.4f} in ngspice, {r['float_accuracy']:.4f} float")
+        print("PASS" if r["passed"] else "FAIL")
+    if not result.passed:
+        raise VerifyFailed(report)
+    return report
+
+
+class VerifyFailed(NeuroccError):
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__(f"verification failed: outputs off by up to {report['output_max_error_volts']:.3e} V "
+                         f"(budget {report['output_tolerance_volts']:.3e} V), linear stage "
+                         f"{report['linear_max_rel_error']:.3e} of full scale")
+        self.report = report
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurocc", description="Compile locally trained neural networks to circuits.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +229,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="data set to evaluate on; default: the one the model was trained on")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("compile", help="compile a model file to a circuit folder")
+    p.add_argument("model")
+    p.add_argument("--target", default="spice", help="spice (default)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--dataset", help="calibration data (training split); default: the model's")
+    p.add_argument("--tile", type=int, default=64, help="crossbar tile size (rows and columns); default 64")
+    p.add_argument("--g-min", type=float, default=1e-6, help="device conductance range, siemens (1e-6)")
+    p.add_argument("--g-max", type=float, default=1e-4, help="(1e-4)")
+    p.add_argument("--v-read", type=float, default=0.2, help="read voltage range, ± volts (0.2)")
+    p.add_argument("--r-wire", type=float, default=0.0, help="wire resistance per cell segment, ohms (0)")
+    p.add_argument("--r-source", type=float, default=0.0, help="row driver resistance, ohms (0)")
+    p.add_argument("--r-sense", type=float, default=0.0, help="column sense resistance, ohms (0)")
+    p.add_argument("--opamp-gain", type=float, default=1e6, help="op-amp open-loop gain (1e6)")
+    p.set_defaults(func=cmd_compile)
+
+    for name, helptext, func in (("simulate", "run a compiled folder in ngspice over a test set", cmd_simulate),
+                                 ("verify", "compare a compiled folder's simulation with the reference",
+                                  cmd_verify)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("folder")
+        p.add_argument("--dataset", help="default: the model's")
+        p.add_argument("--limit", type=int, help="only the first N test inputs")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        if name == "verify":
+            p.add_argument("--plot", help="scatter plot file; default FOLDER/verify.png")
+        p.set_defaults(func=func)
+
     p = sub.add_parser("rules", help="list the learning rules with their defaults and options")
     p.set_defaults(func=cmd_rules)
 
@@ -146,6 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         report = args.func(args)
+    except VerifyFailed as e:
+        if args.json:
+            print(json.dumps(e.report, indent=1, sort_keys=True))
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except NeuroccError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -41,3 +41,32 @@ def training_curves(history: list[dict[str, float]], title: str, path: str | os.
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, Path(path))
+
+
+def verify_scatter(reference: Any, simulated: Any, title: str, path: str | os.PathLike[str]) -> None:
+    """Simulated against reference output voltages (left) and their difference (right)."""
+    import numpy as np
+
+    ref, sim = np.ravel(reference), np.ravel(simulated)
+    fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(9, 3.8))
+    ax.scatter(ref, sim, s=3, alpha=0.5)
+    lo, hi = float(min(ref.min(), sim.min())), float(max(ref.max(), sim.max()))
+    ax.plot([lo, hi], [lo, hi], color="tab:red", lw=0.8)
+    ax.set(xlabel="reference (V)", ylabel="ngspice (V)", title="outputs")
+    ax_err.scatter(ref, sim - ref, s=3, alpha=0.5)
+    ax_err.set(xlabel="reference (V)", ylabel="ngspice − reference (V)", title="error")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, Path(path))
+
+
+def conductance_maps(maps: dict[str, tuple[Any, Any]], path: str | os.PathLike[str]) -> None:
+    """G+ and G− of every crossbar, in µS."""
+    fig, axes = plt.subplots(len(maps), 2, figsize=(8, 3.2 * len(maps)), squeeze=False)
+    for row, (name, (g_pos, g_neg)) in zip(axes, maps.items()):
+        for ax, g, label in zip(row, (g_pos, g_neg), ("G+", "G−")):
+            im = ax.imshow(g.T * 1e6, aspect="auto", cmap="viridis")
+            ax.set(title=f"{name} {label} (µS)", xlabel="row", ylabel="column")
+            fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    _save(fig, Path(path))

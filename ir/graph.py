@@ -78,6 +78,17 @@ class Graph:
         self.params[name] = np.asarray(value)
         return name
 
+    def insert_after(self, src: str, name: str, op: Op) -> str:
+        """Add one-input node ``name`` fed by ``src``'s ``out`` port and move every user of that port onto it."""
+        users = [(dst, dst_port) for dst, src_port, dst_port in self.users(src) if src_port == "out"]
+        self.add(name, op, [src])
+        for dst, dst_port in users:
+            for key, data in list(self._g.get_edge_data(src, dst).items()):
+                if data["src_port"] == "out" and data["dst_port"] == dst_port:
+                    self._g.remove_edge(src, dst, key)
+            self.connect(name, dst, dst_port)
+        return name
+
     def replace(self, name: str, op: Op) -> None:
         """Swap the op of node ``name`` for ``op`` with the same ports, keeping its edges."""
         old = self.op(name)

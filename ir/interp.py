@@ -1,8 +1,8 @@
 """The reference interpreter: executes a graph on a batch of inputs.
 
 This is what every circuit is verified against, so the semantics of each op are defined here and nowhere else.
-``nn`` ops run in float64 numpy. ``learn`` ops have no ports and are skipped by inference. Later dialects
-(``analog``, ``digital``) add their kernels to :data:`KERNELS`.
+``nn`` ops run in float64 numpy; ``analog`` ops compute node voltages (:mod:`ir.interp_analog`). ``learn`` ops
+have no ports and are skipped by inference.
 """
 
 from __future__ import annotations
@@ -11,32 +11,16 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ir.activations import ACTIVATION_FNS
 from ir.dialects import nn
 from ir.errors import UnsupportedOpError, VerifyError
 from ir.graph import Graph
+from ir.interp_analog import ANALOG_KERNELS
 from ir.op import Op
 
 Kernel = Callable[[Op, list[np.ndarray], Mapping[str, np.ndarray]], list[np.ndarray]]
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # Split by sign so exp never overflows.
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
-
-
-ACTIVATION_FNS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "relu": lambda x: np.maximum(x, 0.0),
-    "tanh": np.tanh,
-    "sigmoid": _sigmoid,
-    "hardtanh": lambda x: np.clip(x, -1.0, 1.0),
-    "identity": lambda x: x,
-}
-assert set(ACTIVATION_FNS) == set(nn.ACTIVATIONS)
 
 
 def _dense(op: Op, ins: list[np.ndarray], params: Mapping[str, np.ndarray]) -> list[np.ndarray]:
@@ -56,12 +40,15 @@ def _activation(op: Op, ins: list[np.ndarray], params: Mapping[str, np.ndarray])
 KERNELS: dict[str, Kernel] = {
     nn.Dense.kind: _dense,
     nn.Activation.kind: _activation,
+    **ANALOG_KERNELS,
 }
 """Op kind → kernel. Inputs, outputs and port-less ops are handled by :func:`run` itself."""
 
 
-def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
-    """Execute ``graph`` on a batch; returns ``{output name: array of shape (batch, ...)}``.
+def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray,
+        keep: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Execute ``graph`` on a batch; returns ``{output name: array of shape (batch, ...)}``, plus the ``out``
+    value of every node named in ``keep`` under its node name.
 
     ``inputs`` maps input names to arrays of shape ``(batch, *shape)``; a bare array feeds a single-input graph.
     """
@@ -95,4 +82,6 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str
             raise UnsupportedOpError(f"node {name!r}: the reference interpreter has no kernel for {op.kind}")
         for port, value in zip(op.outputs, kernel(op, ins, graph.params)):
             values[(name, port)] = value
+    for name in keep:
+        results[name] = values[(name, "out")]
     return results

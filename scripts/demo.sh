@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end demo on the built-in default data (scikit-learn digits):
-# train backprop and direct feedback alignment, lower each to the IR, print the IR, evaluate with the reference.
+# train backprop and direct feedback alignment, lower each to the IR, print the IR, evaluate with the reference,
+# then compile the DFA network to a SPICE crossbar circuit, simulate the whole test set in ngspice and verify it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 out=${NEUROCC_DEMO_OUT:-out/demo}
@@ -17,3 +18,7 @@ for rule in bp dfa; do
   echo "== evaluate $rule with the float64 reference interpreter"
   neurocc eval "$out/digits-$rule.ncm" --dataset digits
 done
+echo "== compile the DFA network to a SPICE crossbar netlist"
+neurocc compile "$out/digits-dfa.ncm" --target spice -o "$out/digits-dfa-spice"
+echo "== simulate and verify the whole digits test set in ngspice against the analog reference"
+neurocc verify "$out/digits-dfa-spice" --dataset digits

@@ -1,22 +1,22 @@
 import numpy as np
 import pytest
 
-from circuits.analog.crossbar import Tile, add_tile
+from circuits.analog.crossbar import Crossbar, add_crossbar
 from circuits.analog.netlist import Netlist
 from circuits.analog.solver import NodalSolver
 from ir import BackendError, SimulationError
 
 
-def tile_netlist(n: int, m: int, seed: int = 0, **kw) -> tuple[Netlist, Tile, list[str]]:
+def tile_netlist(n: int, m: int, seed: int = 0, **kw) -> tuple[Netlist, Crossbar, list[str]]:
     rng = np.random.default_rng(seed)
-    tile = Tile(rng.uniform(1e-6, 1e-4, (n, m)), rng.uniform(1e-6, 1e-4, (n, m)), r_feedback=1e3, **kw)
+    tile = Crossbar(rng.uniform(1e-6, 1e-4, (n, m)), rng.uniform(1e-6, 1e-4, (n, m)), r_feedback=1e3, **kw)
     net = Netlist("tile")
     plus = [f"in{i}" for i in range(n)]
     minus = [f"inn{i}" for i in range(n)]
     for i in range(n):
         net.vsource(f"in{i}", plus[i], "0", 0.0)
         net.vcvs(f"inv{i}", minus[i], "0", plus[i], "0", -1.0)
-    return net, tile, add_tile(net, "t0", tile, plus, minus)
+    return net, tile, add_crossbar(net, "t0", tile, plus, minus)
 
 
 @pytest.mark.parametrize("gain", [1e2, 1e6])

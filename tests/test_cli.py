@@ -112,3 +112,60 @@ def test_train_every_rule_from_the_cli(rule, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["test_accuracy"] > 0.4  # well above chance (0.1) already
     assert main(["eval", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["samples"] == 360
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spice") / "dfa.ncm"
+    assert main(["train", "--rule", "dfa", "--epochs", "20", "-o", str(path), "--quiet"]) == 0
+    return path
+
+
+def test_compile_simulate_verify_spice(digits_model, tmp_path, capsys):
+    out = tmp_path / "sp"
+    assert main(["compile", str(digits_model), "--target", "spice", "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tiles"]["fc1"] == [[0, 64, 0, 64], [64, 65, 0, 64]]  # 64 inputs + the bias row: two row tiles
+    assert (out / "conductances.png").is_file() and (out / "source.ncm").is_file()
+    assert main(["simulate", str(out), "--limit", "30", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 30
+    assert main(["verify", str(out), "--limit", "30", "--json", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["passed"] and r["linear_max_rel_error"] <= 1e-6 and (out / "verify.png").is_file()
+
+
+@pytest.mark.slow
+def test_verify_whole_digits_test_set_in_ngspice(digits_model, tmp_path, capsys):
+    out = tmp_path / "sp"
+    assert main(["compile", str(digits_model), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out), "--json", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["samples"] == 360 and r["passed"]
+    assert r["decision_agreement_with_float"] >= 0.99
+    assert abs(r["spice_accuracy"] - r["float_accuracy"]) <= 0.01
+
+
+@pytest.mark.slow
+def test_verify_64x64_tile_with_1_ohm_wires(digits_model, tmp_path, capsys):
+    out = tmp_path / "wired"
+    assert main(["compile", str(digits_model), "-o", str(out), "--r-wire", "1"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out), "--limit", "2", "--json", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["linear_max_rel_error"] <= 1e-6 and r["passed"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--g-min", "1e-4", "--g-max", "1e-6"], r"device range must have 0 < G_min < G_max, not G_min=0\.0001, "
+                                             r"G_max=1e-06"),
+    (["--tile", "1"], r"tile size must be at least 2, not 1"),
+    (["--target", "verilog"], r"unknown target 'verilog': must be one of spice"),
+])
+def test_compile_errors(digits_model, tmp_path, capsys, argv, message):
+    import re
+
+    out = tmp_path / "sp"
+    assert main(["compile", str(digits_model), "-o", str(out), *argv]) == 1
+    assert re.fullmatch("error: " + message + "\n", capsys.readouterr().err)
+    assert not out.exists()

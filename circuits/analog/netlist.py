@@ -50,8 +50,16 @@ def safe_name(text: str) -> str:
     return f"{cleaned[:40]}_{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
+BEHAVIOURS = {
+    "tanh": "{a}*tanh({x})",
+    "sigmoid": "{a}/(1+exp(-{x}))",
+    "hardtanh": "{a}*min(max({x},-1),1)",
+    "relu": "{a}*max({x},0)",
+}
+"""Templates of the behavioural sources (``x`` is the scaled control voltage)."""
+
 Element = tuple[str, str, tuple[str, ...], "float | str"]
-"""``(letter, name, nodes, value)``: value is a number (R, V, E) or a model name (D)."""
+"""``(letter, name, nodes, value)``: value is a number (R, V, E), a model name (D) or an expression (B)."""
 
 
 @dataclass
@@ -91,6 +99,16 @@ class Netlist:
         if model not in self.models:
             raise BackendError(f"diode d{name} uses model {model!r}, which is not defined")
         return self._add("D", name, (anode, cathode), model)
+
+    def behavioural(self, name: str, plus: str, minus: str, fn: str, ctrl: str, in_gain: float,
+                    out_scale: float) -> str:
+        """A behavioural voltage source ``V = out_scale · fn(in_gain · V(ctrl))`` for ``fn`` in :data:`BEHAVIOURS`
+        (the expression is built here from a fixed template: no text from outside reaches it)."""
+        if fn not in BEHAVIOURS:
+            raise BackendError(f"behavioural function must be one of {', '.join(BEHAVIOURS)}, not {fn!r}")
+        check_name(ctrl, "node name")
+        x = f"({fmt(in_gain)}*v({ctrl}))"
+        return self._add("B", name, (plus, minus), "v = " + BEHAVIOURS[fn].format(a=fmt(out_scale), x=x))
 
     def model(self, name: str, kind: str, **params: float) -> None:
         check_name(name, "model name")

@@ -28,10 +28,11 @@ def ngspice_path() -> str:
     return path
 
 
-def run_batch(netlist: Netlist, probes: Sequence[str], sources: Mapping[str, np.ndarray] | None = None,
+def run_batch(netlist: Netlist | str, probes: Sequence[str], sources: Mapping[str, np.ndarray] | None = None,
               timeout: float = 600.0) -> dict[str, np.ndarray]:
-    """Operating points of ``netlist`` for each column of ``sources`` (``{vsource name: values (k,)}``, names as
-    ``vin1``); returns ``{probe node: array (k,)}``."""
+    """Operating points of ``netlist`` (a :class:`Netlist`, or netlist text without a ``.control`` block) for
+    each column of ``sources`` (``{vsource name: values (k,)}``, names as ``vin1``); returns
+    ``{probe node: array (k,)}``."""
     exe = ngspice_path()
     sources = dict(sources or {})
     k = len(next(iter(sources.values()))) if sources else 1
@@ -43,14 +44,22 @@ def run_batch(netlist: Netlist, probes: Sequence[str], sources: Mapping[str, np.
         control += [f"alter {name} dc = {fmt(values[i])}" for name, values in sources.items()]
         control += ["op", f"print {prints} >> out.txt"]
     control.append("quit")
+    if isinstance(netlist, Netlist):
+        title, text = netlist.title, netlist.text(control)
+    else:
+        body = netlist.rstrip()
+        if not body.endswith(".end") or ".control" in body:
+            raise SimulationError("netlist text must end with .end and have no .control block")
+        title = body.splitlines()[0].lstrip("* ")
+        text = body[: -len(".end")] + "\n".join([".control", *control, ".endc", ".end"]) + "\n"
     with tempfile.TemporaryDirectory(prefix="neurocc-ngspice-") as tmp:
         cir = Path(tmp) / "circuit.cir"
-        cir.write_text(netlist.text(control))
+        cir.write_text(text)
         try:
             proc = subprocess.run([exe, "-b", str(cir)], cwd=tmp, capture_output=True, text=True, timeout=timeout,
                                   check=False)
         except subprocess.TimeoutExpired as e:
-            raise SimulationError(f"ngspice ran past {timeout:.0f} s on {netlist.title!r}") from e
+            raise SimulationError(f"ngspice ran past {timeout:.0f} s on {title!r}") from e
         out = Path(tmp) / "out.txt"
         text = out.read_text() if out.exists() else ""
     values: dict[str, list[float]] = {p: [] for p in probes}
@@ -60,6 +69,6 @@ def run_batch(netlist: Netlist, probes: Sequence[str], sources: Mapping[str, np.
             values[m.group(1)].append(float(m.group(2)))
     if proc.returncode != 0 or any(len(v) != k for v in values.values()):
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-        raise SimulationError(f"ngspice failed on {netlist.title!r} (exit {proc.returncode}, "
+        raise SimulationError(f"ngspice failed on {title!r} (exit {proc.returncode}, "
                               f"{min(len(v) for v in values.values())} of {k} operating points): {tail}")
     return {p: np.array(v) for p, v in values.items()}

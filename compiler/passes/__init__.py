@@ -1,10 +1,11 @@
-"""Passes, one per file, and the explicit table :data:`PASSES` (filled as the backends' lowering arrives)."""
+"""Passes, one per file, and the explicit table :data:`PASSES`; pipelines are in :mod:`compiler.pipelines`."""
 
 from __future__ import annotations
 
 from compiler.passes.base import Pass, PassManager, pass_table
 from compiler.passes.fold_identity import FoldIdentity
+from compiler.passes.lower_analog import LowerAnalog
 
-PASSES: dict[str, type[Pass]] = pass_table(FoldIdentity)
+PASSES: dict[str, type[Pass]] = pass_table(FoldIdentity, LowerAnalog)
 
 __all__ = ["PASSES", "Pass", "PassManager"]

@@ -1,0 +1,15 @@
+"""The SPICE target: a fully lowered ``analog`` graph → netlist, manifest and lowered model in one folder.
+
+The emitter only translates: every number comes from the graph (decided by ``lower-analog``). The folder holds
+
+- ``circuit.cir``: the netlist (neurocc's writer; deterministic; names from the IR pass through ``safe_name``);
+- ``manifest.json``: which source is which input and at what scale, which node is which output and its ADC scale,
+  the probes of the first (linear) stage, the tile map, the error budget and the options;
+- ``model.ncm``: the lowered graph, so ``neurocc verify`` runs the reference on exactly what was emitted.
+
+It is written to a temporary folder and renamed into place: a failure leaves nothing behind.
+"""
+
+from backends.spice.emit import emit
+
+__all__ = ["emit"]

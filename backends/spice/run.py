@@ -1,0 +1,63 @@
+"""Simulate an emitted SPICE folder in ngspice over a batch of inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import ir
+from circuits.analog.ngspice import run_batch
+from ir import Graph
+from ir.errors import ModelFormatError, SimulationError
+
+
+@dataclass(frozen=True)
+class SpiceFolder:
+    path: Path
+    netlist: str
+    manifest: dict[str, Any]
+    graph: Graph
+
+    @classmethod
+    def load(cls, out_dir: str | os.PathLike[str]) -> SpiceFolder:
+        path = Path(out_dir)
+        for name in ("circuit.cir", "manifest.json", "model.ncm"):
+            if not (path / name).is_file():
+                raise ModelFormatError(f"folder {str(path)!r} is not a compiled spice target: {name} is missing")
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+        except json.JSONDecodeError as e:
+            raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not valid JSON ({e})") from e
+        if manifest.get("format") != "neurocc-spice":
+            raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not a neurocc spice manifest")
+        return cls(path, (path / "circuit.cir").read_text(), manifest, ir.load(path / "model.ncm"))
+
+
+def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool = True) -> dict[str, np.ndarray]:
+    """ngspice's outputs for inputs ``x`` (n, features): ``logits`` (through the ADC scale), ``volts`` at the ADC
+    inputs and ``linear`` (the first crossbar's outputs)."""
+    m = folder.manifest
+    sources, scale = m["inputs"]["sources"], m["inputs"]["scale"]
+    if x.shape[1] != len(sources):
+        raise SimulationError(f"circuit {folder.path.name!r} takes {len(sources)} inputs, not {x.shape[1]}")
+    out_probes, lin_probes = m["outputs"]["probes"], m["linear_probes"]["probes"]
+    probes = list(dict.fromkeys(out_probes + lin_probes))
+    results: dict[str, list[np.ndarray]] = {p: [] for p in probes}
+    starts = range(0, len(x), chunk)
+    for start in tqdm(starts, desc="ngspice", unit="batch", disable=not progress, leave=False):
+        part = x[start:start + chunk]
+        try:
+            got = run_batch(folder.netlist, probes, {s: scale * part[:, i] for i, s in enumerate(sources)})
+        except SimulationError as e:
+            raise SimulationError(f"inputs {start}–{start + len(part) - 1}: {e}") from e
+        for p in probes:
+            results[p].append(got[p])
+    volts = np.stack([np.concatenate(results[p]) for p in out_probes], axis=1)
+    return {"volts": volts, "logits": volts * m["outputs"]["scale"],
+            "linear": np.stack([np.concatenate(results[p]) for p in lin_probes], axis=1)}

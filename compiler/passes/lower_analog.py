@@ -1,0 +1,123 @@
+"""lower-analog: map an ``nn`` chain onto resistive crossbars; every number of the circuit is decided here.
+
+For each dense layer ``y = W a + b`` with inputs at ``s`` volts per unit:
+
+- the bias becomes one more row held at ``v_read``, with weight ``b · s / v_read``, so that the column current is
+  ``I = k · s · y`` for the augmented matrix ``W' = [W | b s / v_read]``;
+- weights become differential conductance pairs within the device range: ``G± = g_min + k · max(±W', 0)`` with
+  ``k = (g_max − g_min) / max|W'|`` (``G⁺ − G⁻ = k W'``, the ``g_min`` offsets cancel);
+- the transimpedance stage's ``R_f = v_tia / (k s Y)`` brings the largest calibrated ``|y|`` (``Y``) to ``v_tia``
+  volts (its output is ``−R_f k s y``: inverted);
+- the activation re-inverts and rescales so the next layer's inputs peak at ``v_read``
+  (``s_next = v_read / max|f(y)|``); after the last layer an ADC scale of ``1 / (−R_f k s)`` reads logits.
+
+Calibration ranges come from running the float graph on ``calibration`` inputs (training data). The pass also
+derives the end-to-end error budget of the non-ideal rectifiers (``graph.meta["analog_budget"]``, volts at each
+ADC input), which verification holds the simulation to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from compiler.passes.base import Pass
+from ir import Graph, interp
+from ir.dialects import analog, nn
+from ir.errors import LoweringError, UnsupportedOpError
+
+
+@dataclass(frozen=True)
+class LowerAnalog(Pass):
+    name: ClassVar[str] = "lower-analog"
+    calibration: np.ndarray | None = None
+    v_read: float = 0.2
+    g_min: float = 1e-6
+    g_max: float = 1e-4
+    v_tia: float = 1.0
+    tile: int = 64
+    opamp_gain: float = 1e6
+    r_rect: float = 1e4
+    r_wire: float = 0.0
+    r_source: float = 0.0
+    r_sense: float = 0.0
+    budget_margin: float = 2.0
+    """Inputs may exceed the calibration range: the rectifier bound is taken at this multiple of it."""
+
+    def check(self) -> None:
+        if not 0 < self.g_min < self.g_max:
+            raise LoweringError(f"device range must have 0 < G_min < G_max, not G_min={self.g_min!r}, "
+                                f"G_max={self.g_max!r}")
+        if self.tile < 2:
+            raise LoweringError(f"tile size must be at least 2, not {self.tile!r}")
+        if not self.v_read > 0:
+            raise LoweringError(f"read voltage must be positive, not {self.v_read!r}")
+
+    def run(self, graph: Graph) -> None:
+        from circuits.analog.activation import rectifier_error_bound
+
+        self.check()
+        chain = self._chain(graph)
+        if self.calibration is None:
+            raise LoweringError("lower-analog needs calibration inputs to choose scales")
+        ranges = interp.run(graph, self.calibration.astype(np.float64), keep=tuple(chain[1:-1]))
+        x_max = float(np.abs(self.calibration).max()) or 1.0
+        scale = self.v_read / x_max  # volts per unit at the current point of the chain
+        graph.insert_after(chain[0], "dac", analog.Dac(scale))
+        budget = 0.0  # worst-case deviation (volts) of the signal at the current point, from the rectifiers
+        for node in chain[1:-1]:
+            op = graph.op(node)
+            if isinstance(op, nn.Dense):
+                w = graph.params[op.weight]
+                b = graph.params[op.bias] if op.bias is not None else np.zeros(op.out_features)
+                w_aug = np.concatenate([w, (b * scale / self.v_read)[:, None]], axis=1)
+                peak = float(np.abs(w_aug).max()) or 1.0
+                k = (self.g_max - self.g_min) / peak
+                g_pos = (self.g_min + k * np.maximum(w_aug, 0.0)).T
+                g_neg = (self.g_min + k * np.maximum(-w_aug, 0.0)).T
+                y_max = float(np.abs(ranges[node]).max()) or 1.0
+                r_f = self.v_tia / (k * scale * y_max)
+                graph.add_param(f"{node}.g_pos", g_pos)
+                graph.add_param(f"{node}.g_neg", g_neg)
+                graph.replace(node, analog.Crossbar(
+                    op.in_features, op.out_features, f"{node}.g_pos", f"{node}.g_neg", r_f, self.opamp_gain,
+                    self.tile, self.tile, self.v_read, self.r_wire, self.r_source, self.r_sense))
+                for pname in op.params_used():  # the conductances now carry the weights
+                    del graph.params[pname]
+                # Input errors reach each output through the data rows' G+ − G− (≤ 1 times R_f).
+                budget = budget * r_f * float(np.abs(g_pos[:-1] - g_neg[:-1]).sum(axis=0).max())
+                scale = -r_f * k * scale
+            elif isinstance(op, nn.Activation):
+                if op.fn == "identity":
+                    raise LoweringError(f"node {node!r}: run fold-identity before lower-analog")
+                f_max = float(np.abs(ranges[node]).max()) or 1.0
+                s_next = self.v_read / f_max
+                if op.fn == "relu":
+                    new = analog.Activation("relu", s_next / scale, 1.0, self.opamp_gain, self.r_rect)
+                    v_max = self.budget_margin * self.v_tia
+                    budget = budget * abs(new.in_gain) + rectifier_error_bound(
+                        -new.in_gain, self.opamp_gain, v_max, self.r_rect)
+                else:
+                    new = analog.Activation(op.fn, 1.0 / scale, s_next, self.opamp_gain, self.r_rect)
+                    budget = budget * abs(s_next / scale)  # the functions' slopes are at most 1
+                graph.replace(node, new)
+                scale = s_next
+        last = graph.sources(chain[-1])[0][0]
+        graph.insert_after(last, "adc", analog.Adc(1.0 / scale))
+        graph.meta["analog_budget_volts"] = budget
+        graph.meta["analog_fullscale_volts"] = self.v_tia
+
+    @staticmethod
+    def _chain(graph: Graph) -> list[str]:
+        """The nodes input → … → output of a single-input, single-output chain; anything else is unsupported."""
+        order = [n for n in graph.toposort() if graph.op(n).inputs or graph.op(n).outputs]
+        for n in order:
+            op = graph.op(n)
+            if not isinstance(op, (nn.Input, nn.Dense, nn.Activation, nn.Output)):
+                raise UnsupportedOpError(f"node {n!r} ({op.kind}) has no analog circuit: the spice target "
+                                         "lowers nn.dense and nn.activation")
+        if len(graph.find(nn.Input.kind)) != 1 or len(graph.find(nn.Output.kind)) != 1:
+            raise UnsupportedOpError(f"graph {graph.name!r} must have one input and one output for the spice target")
+        return order

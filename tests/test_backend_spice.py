@@ -1,0 +1,109 @@
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backends.spice import emit
+from backends.spice.emit import build
+from backends.spice.run import SpiceFolder, simulate
+from compiler.passes import PassManager
+from compiler.pipelines import spice_pipeline
+from compiler.verify import verify_spice
+from ir import Graph, ModelFormatError, UnsupportedOpError, interp
+from ir.dialects import nn
+from learning.datasets import Dataset
+
+GOLDEN = Path(__file__).parent / "golden" / "spice_tiny.cir"
+
+
+def tiny(name: str = "fc1") -> Graph:
+    g = Graph("tiny")
+    g.add("x", nn.Input("x", (2,)))
+    g.add_param("w1", np.array([[0.5, -1.0], [2.0, 0.25]]))
+    g.add_param("b1", np.array([0.1, -0.2]))
+    g.add(name, nn.Dense(2, 2, "w1", "b1"), ["x"])
+    g.add("act1", nn.Activation("relu"), [name])
+    g.add_param("w2", np.array([[1.0, -0.5]]))
+    g.add("fc2", nn.Dense(2, 1, "w2"), ["act1"])
+    g.add("out", nn.Output("logits"), ["fc2"])
+    return g
+
+
+def lower(g: Graph, x: np.ndarray, **kw) -> Graph:
+    PassManager(spice_pipeline(x, **kw)).run(g)
+    return g
+
+
+CAL = np.array([[0.0, 1.0], [1.0, 0.5], [0.3, 0.0]])
+
+
+def test_netlist_golden():
+    net, _ = build(lower(tiny(), CAL))
+    assert net.text() == GOLDEN.read_text()
+
+
+def test_same_model_same_bytes(tmp_path):
+    emit(lower(tiny(), CAL), tmp_path / "a")
+    emit(lower(tiny(), CAL), tmp_path / "b")
+    for name in ("circuit.cir", "manifest.json", "model.ncm"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_node_names_cannot_inject_spice_text():
+    evil = "fc1\n.control\nshell touch /tmp/pwned\n.endc"
+    net, _ = build(lower(tiny(evil), CAL))
+    lines = net.text().splitlines()
+    assert len(lines) == len(net.elements) + 3  # title, .model, elements, .end: no line was smuggled in
+    cards = [line for line in lines if line.startswith(".")]
+    assert cards == [".model drect d(is=1e-14 n=1)", ".end"]
+    assert all(re.fullmatch(r"[a-z0-9_ .=()*+-]+", line) for line in lines)
+
+
+def test_only_lowered_graphs_are_emitted():
+    with pytest.raises(UnsupportedOpError, match=r"^node 'fc1' \(nn\.dense\) is not lowered for the spice target: "
+                                                 r"run lower-analog first$"):
+        build(tiny())
+
+
+def _dataset(x: np.ndarray, y: np.ndarray) -> Dataset:
+    return Dataset("synthetic", x, y, x, y, 3)
+
+
+@pytest.mark.parametrize("options", [{}, {"tile": 3, "r_wire": 5.0, "r_source": 10.0, "r_sense": 2.0},
+                                     {"opamp_gain": 1e3}])
+def test_ngspice_agrees_with_the_reference(tmp_path, options):
+    from tests.conftest import make_mlp_graph
+
+    g = make_mlp_graph([5, 6, 3], ["relu"], seed=3)
+    x = np.random.default_rng(4).uniform(0, 1, (30, 5))
+    float_logits = interp.run(g, x)["logits"]
+    folder = SpiceFolder.load(emit(lower(g, x, **options), tmp_path / "sp"))
+    result = verify_spice(folder, _dataset(x, float_logits.argmax(1)), float_logits, progress=False)
+    r = result.report
+    assert r["linear_max_rel_error"] <= 1e-6, r
+    assert r["output_max_error_volts"] <= r["output_tolerance_volts"], r
+    assert r["decision_agreement_with_float"] >= 0.99 and result.passed
+
+
+def test_manifest_names_inputs_outputs_and_tiles(tmp_path):
+    out = emit(lower(tiny(), CAL, tile=2), tmp_path / "sp")
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["inputs"]["sources"] == ["vdac_0", "vdac_1"] and m["inputs"]["scale"] == pytest.approx(0.2)
+    assert m["tiles"]["fc1"] == [[0, 2, 0, 2], [2, 3, 0, 2]] and len(m["outputs"]["probes"]) == 1
+    assert m["budget_volts"] > 0
+
+
+def test_simulate_rejects_wrong_width(tmp_path):
+    folder = SpiceFolder.load(emit(lower(tiny(), CAL), tmp_path / "sp"))
+    from ir import SimulationError
+
+    with pytest.raises(SimulationError, match=r"^circuit 'sp' takes 2 inputs, not 3$"):
+        simulate(folder, np.zeros((1, 3)))
+
+
+def test_incomplete_folder(tmp_path):
+    with pytest.raises(ModelFormatError, match=rf"^folder '{tmp_path}' is not a compiled spice target: "
+                                               r"circuit\.cir is missing$"):
+        SpiceFolder.load(tmp_path)
