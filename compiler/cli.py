@@ -119,7 +119,7 @@ def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
     if not dataset:
         raise ConfigError(f"model file {args.model!r} records no data set to calibrate on: pass --dataset")
     options = {k: getattr(args, k) for k in ("tile", "g_min", "g_max", "v_read", "r_wire", "r_source", "r_sense",
-                                              "opamp_gain")}
+                                              "opamp_gain", "levels", "variation", "stuck_on", "stuck_off", "seed")}
     PassManager(spice_pipeline(load_dataset(dataset).x_train, **options)).run(graph)
     out = TARGETS[args.target](graph, args.output, source=source)
     from backends.spice.run import SpiceFolder
@@ -242,6 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--r-source", type=float, default=0.0, help="row driver resistance, ohms (0)")
     p.add_argument("--r-sense", type=float, default=0.0, help="column sense resistance, ohms (0)")
     p.add_argument("--opamp-gain", type=float, default=1e6, help="op-amp open-loop gain (1e6)")
+    p.add_argument("--levels", type=int, default=0, help="conductance levels (0: continuous)")
+    p.add_argument("--variation", type=float, default=0.0, help="device-to-device variation, lognormal sigma (0)")
+    p.add_argument("--stuck-on", type=float, default=0.0, help="fraction of devices stuck at G_max (0)")
+    p.add_argument("--stuck-off", type=float, default=0.0, help="fraction of devices stuck at G_min (0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the device non-idealities (0)")
     p.set_defaults(func=cmd_compile)
 
     for name, helptext, func in (("simulate", "run a compiled folder in ngspice over a test set", cmd_simulate),

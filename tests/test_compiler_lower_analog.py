@@ -59,6 +59,9 @@ def test_wire_resistance_uses_the_nodal_reference():
                                      r"G_max=1e-06$"),
     ({"g_min": 1e-5, "g_max": 1e-5}, r"^device range must have 0 < G_min < G_max"),
     ({"tile": 1}, r"^tile size must be at least 2, not 1$"),
+    ({"levels": 1}, r"^conductance levels must be 0 \(continuous\) or at least 2, not 1$"),
+    ({"variation": -0.1}, r"^device variation must be zero or positive, not -0\.1$"),
+    ({"stuck_on": 1.5}, r"^stuck-on rate must be within \[0, 1\], not 1\.5$"),
 ])
 def test_bad_options(options, message):
     with pytest.raises(LoweringError, match=message):
@@ -92,3 +95,25 @@ def test_relu_is_an_inverting_rectifier_in_the_ir():
     g, _, _ = lowered()
     act = g.op("act1")
     assert isinstance(act, analog.Activation) and act.in_gain < 0 and act.out_scale == 1.0
+
+
+def test_levels_quantize_conductances():
+    g, _, _ = lowered(levels=5, g_min=1e-6, g_max=1e-4)
+    allowed = np.linspace(1e-6, 1e-4, 5)
+    for p in ("fc1.g_pos", "fc1.g_neg", "fc2.g_pos"):
+        assert np.all(np.min(np.abs(g.params[p][..., None] - allowed), axis=-1) < 1e-15)
+
+
+def test_variation_and_faults_are_seeded_and_change_the_circuit():
+    a, x, ref = lowered(variation=0.1, stuck_on=0.05, stuck_off=0.05, seed=7)
+    b, _, _ = lowered(variation=0.1, stuck_on=0.05, stuck_off=0.05, seed=7)
+    c, _, _ = lowered(variation=0.1, stuck_on=0.05, stuck_off=0.05, seed=8)
+    np.testing.assert_array_equal(a.params["fc1.g_pos"], b.params["fc1.g_pos"])
+    assert not np.array_equal(a.params["fc1.g_pos"], c.params["fc1.g_pos"])
+    faulty, _, _ = lowered(stuck_on=0.3, stuck_off=0.3, seed=1)
+    g = np.concatenate([faulty.params[p].ravel() for p in ("fc1.g_pos", "fc1.g_neg", "fc2.g_pos", "fc2.g_neg")])
+    ideal, _, _ = lowered()
+    g0 = np.concatenate([ideal.params[p].ravel() for p in ("fc1.g_pos", "fc1.g_neg", "fc2.g_pos", "fc2.g_neg")])
+    programmed = ~np.isclose(g0, 1e-6, rtol=1e-9, atol=0)  # devices that carry weight when fault-free
+    assert 0.15 < (g == 1e-4).mean() < 0.45 and 0.15 < (g[programmed] == 1e-6).mean() < 0.45
+    assert np.abs(interp.run(a, x)["logits"] - ref["logits"]).max() > 1e-3  # the faults cost accuracy

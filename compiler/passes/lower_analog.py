@@ -5,7 +5,9 @@ For each dense layer ``y = W a + b`` with inputs at ``s`` volts per unit:
 - the bias becomes one more row held at ``v_read``, with weight ``b · s / v_read``, so that the column current is
   ``I = k · s · y`` for the augmented matrix ``W' = [W | b s / v_read]``;
 - weights become differential conductance pairs within the device range: ``G± = g_min + k · max(±W', 0)`` with
-  ``k = (g_max − g_min) / max|W'|`` (``G⁺ − G⁻ = k W'``, the ``g_min`` offsets cancel);
+  ``k = (g_max − g_min) / max|W'|`` (``G⁺ − G⁻ = k W'``, the ``g_min`` offsets cancel); then the programming
+  non-idealities, seeded: ``levels``, lognormal ``variation``, ``stuck_on``/``stuck_off`` devices (the reference
+  and the netlist both use the programmed values, so verification holds and accuracy shows their cost);
 - the transimpedance stage's ``R_f = v_tia / (k s Y)`` brings the largest calibrated ``|y|`` (``Y``) to ``v_tia``
   volts (its output is ``−R_f k s y``: inverted);
 - the activation re-inverts and rescales so the next layer's inputs peak at ``v_read``
@@ -43,6 +45,15 @@ class LowerAnalog(Pass):
     r_wire: float = 0.0
     r_source: float = 0.0
     r_sense: float = 0.0
+    levels: int = 0
+    """Programmable conductance levels between g_min and g_max (0: continuous)."""
+    variation: float = 0.0
+    """Device-to-device variation: each conductance times exp(σ·N(0, 1)) (lognormal σ)."""
+    stuck_on: float = 0.0
+    """Fraction of devices stuck at g_max."""
+    stuck_off: float = 0.0
+    """Fraction of devices stuck at g_min."""
+    seed: int = 0
     budget_margin: float = 2.0
     """Inputs may exceed the calibration range: the rectifier bound is taken at this multiple of it."""
 
@@ -54,6 +65,27 @@ class LowerAnalog(Pass):
             raise LoweringError(f"tile size must be at least 2, not {self.tile!r}")
         if not self.v_read > 0:
             raise LoweringError(f"read voltage must be positive, not {self.v_read!r}")
+        if self.levels == 1 or self.levels < 0:
+            raise LoweringError(f"conductance levels must be 0 (continuous) or at least 2, not {self.levels!r}")
+        if not self.variation >= 0:
+            raise LoweringError(f"device variation must be zero or positive, not {self.variation!r}")
+        for name in ("stuck_on", "stuck_off"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise LoweringError(f"{name.replace('_', '-')} rate must be within [0, 1], not {getattr(self, name)!r}")
+
+    def program(self, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The non-idealities of programming target conductances ``g``: quantization to ``levels``, lognormal
+        variation, then stuck devices, all drawn from ``rng``."""
+        if self.levels:
+            step = (self.g_max - self.g_min) / (self.levels - 1)
+            g = self.g_min + np.round((g - self.g_min) / step) * step
+        if self.variation:
+            g = g * np.exp(self.variation * rng.standard_normal(g.shape))
+        if self.stuck_on or self.stuck_off:
+            u = rng.random(g.shape)
+            g = np.where(u < self.stuck_on, self.g_max, g)
+            g = np.where((u >= self.stuck_on) & (u < self.stuck_on + self.stuck_off), self.g_min, g)
+        return g
 
     def run(self, graph: Graph) -> None:
         from circuits.analog.activation import rectifier_error_bound
@@ -66,6 +98,7 @@ class LowerAnalog(Pass):
         x_max = float(np.abs(self.calibration).max()) or 1.0
         scale = self.v_read / x_max  # volts per unit at the current point of the chain
         graph.insert_after(chain[0], "dac", analog.Dac(scale))
+        rng = np.random.default_rng(self.seed)
         budget = 0.0  # worst-case deviation (volts) of the signal at the current point, from the rectifiers
         for node in chain[1:-1]:
             op = graph.op(node)
@@ -75,8 +108,8 @@ class LowerAnalog(Pass):
                 w_aug = np.concatenate([w, (b * scale / self.v_read)[:, None]], axis=1)
                 peak = float(np.abs(w_aug).max()) or 1.0
                 k = (self.g_max - self.g_min) / peak
-                g_pos = (self.g_min + k * np.maximum(w_aug, 0.0)).T
-                g_neg = (self.g_min + k * np.maximum(-w_aug, 0.0)).T
+                g_pos = self.program((self.g_min + k * np.maximum(w_aug, 0.0)).T, rng)
+                g_neg = self.program((self.g_min + k * np.maximum(-w_aug, 0.0)).T, rng)
                 y_max = float(np.abs(ranges[node]).max()) or 1.0
                 r_f = self.v_tia / (k * scale * y_max)
                 graph.add_param(f"{node}.g_pos", g_pos)
