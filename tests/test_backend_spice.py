@@ -107,3 +107,22 @@ def test_incomplete_folder(tmp_path):
     with pytest.raises(ModelFormatError, match=rf"^folder '{tmp_path}' is not a compiled spice target: "
                                                r"circuit\.cir is missing$"):
         SpiceFolder.load(tmp_path)
+
+
+def test_non_convergence_names_the_input(tmp_path, monkeypatch):
+    import backends.spice.run as run
+    from ir import SimulationError
+
+    folder = SpiceFolder.load(emit(lower(tiny(), CAL), tmp_path / "sp"))
+    real = run.run_batch
+
+    def flaky(netlist, probes, sources):  # ngspice "fails" whenever a batch holds the poisoned input
+        if any(np.any(v == 0.777 * folder.manifest["inputs"]["scale"]) for v in sources.values()):
+            raise SimulationError("ngspice failed on 'tiny' (exit 1, 0 of 1 operating points): timestep too small")
+        return real(netlist, probes, sources)
+
+    monkeypatch.setattr(run, "run_batch", flaky)
+    x = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.777], [0.2, 0.1]])
+    with pytest.raises(SimulationError, match=r"^ngspice found no operating point for test input 2 of circuit "
+                                              r"'sp': ngspice failed on 'tiny'"):
+        simulate(folder, x, progress=False)

@@ -54,10 +54,22 @@ def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool
         part = x[start:start + chunk]
         try:
             got = run_batch(folder.netlist, probes, {s: scale * part[:, i] for i, s in enumerate(sources)})
-        except SimulationError as e:
-            raise SimulationError(f"inputs {start}–{start + len(part) - 1}: {e}") from e
+        except SimulationError:
+            _name_failing_input(folder, probes, sources, scale, part, start)
+            raise
         for p in probes:
             results[p].append(got[p])
     volts = np.stack([np.concatenate(results[p]) for p in out_probes], axis=1)
     return {"volts": volts, "logits": volts * m["outputs"]["scale"],
             "linear": np.stack([np.concatenate(results[p]) for p in lin_probes], axis=1)}
+
+
+def _name_failing_input(folder: SpiceFolder, probes: list[str], sources: list[str], scale: float, part: np.ndarray,
+                        start: int) -> None:
+    """Rerun a failed batch one input at a time and raise naming the first input ngspice cannot solve."""
+    for j in range(len(part)):
+        try:
+            run_batch(folder.netlist, probes, {s: scale * part[j:j + 1, i] for i, s in enumerate(sources)})
+        except SimulationError as e:
+            raise SimulationError(f"ngspice found no operating point for test input {start + j} of circuit "
+                                  f"{folder.path.name!r}: {e}") from e
