@@ -152,7 +152,7 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
 
     folder, data = _spice_data(args.folder, args.dataset)
     x = data.x_test[: args.limit]
-    sim = simulate(folder, x.astype("float64"), progress=not args.quiet and sys.stderr.isatty())
+    sim = simulate(folder, x.astype("float64"), progress=not args.quiet and sys.stderr.isatty(), runner=args.runner)
     acc = float((sim["logits"].argmax(axis=1) == data.y_test[: len(x)]).mean())
     report = {"folder": args.folder, "dataset": data.name, "samples": len(x), "spice_accuracy": acc}
     if not args.json:
@@ -171,7 +171,8 @@ def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
     if (Path(args.folder) / "source.ncm").is_file():
         source = ir.load(Path(args.folder) / "source.ncm")
         float_logits = ir.interp.run(source, data.x_test[: args.limit].astype("float64"))["logits"]
-    result = verify_spice(folder, data, float_logits, args.limit, progress=not args.quiet and sys.stderr.isatty())
+    result = verify_spice(folder, data, float_logits, args.limit, progress=not args.quiet and sys.stderr.isatty(),
+                          runner=args.runner)
     plot = args.plot or str(Path(args.folder) / "verify.png")
     verify_scatter(result.ref_volts, result.sim_volts, f"ngspice vs reference ({result.report['samples']} inputs)",
                    plot)
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset", help="default: the model's")
         p.add_argument("--limit", type=int, help="only the first N test inputs")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--runner", default="shared",
+                       help="shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)")
         if name == "verify":
             p.add_argument("--plot", help="scatter plot file; default FOLDER/verify.png")
         p.set_defaults(func=func)

@@ -36,11 +36,11 @@ class SpiceReport:
 
 
 def verify_spice(folder: SpiceFolder, data: Dataset, float_logits: np.ndarray | None, limit: int | None = None,
-                 progress: bool = True) -> SpiceReport:
+                 progress: bool = True, runner: str = "shared") -> SpiceReport:
     x = data.x_test[:limit].astype(np.float64)
     y = data.y_test[:limit]
     m = folder.manifest
-    sim = simulate(folder, x, progress=progress)
+    sim = simulate(folder, x, progress=progress, runner=runner)
     lin_node = m["linear_probes"]["node"]
     ref = interp.run(folder.graph, x, keep=(lin_node,))
     ref_volts = ref["logits"] / m["outputs"]["scale"]

@@ -121,8 +121,29 @@ def test_non_convergence_names_the_input(tmp_path, monkeypatch):
             raise SimulationError("ngspice failed on 'tiny' (exit 1, 0 of 1 operating points): timestep too small")
         return real(netlist, probes, sources)
 
-    monkeypatch.setattr(run, "run_batch", flaky)
+    monkeypatch.setitem(run.RUNNERS, "subprocess", flaky)
     x = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.777], [0.2, 0.1]])
     with pytest.raises(SimulationError, match=r"^ngspice found no operating point for test input 2 of circuit "
                                               r"'sp': ngspice failed on 'tiny'"):
-        simulate(folder, x, progress=False)
+        simulate(folder, x, progress=False, runner="subprocess")
+
+
+def test_shared_library_and_subprocess_runners_agree_exactly(tmp_path):
+    folder = SpiceFolder.load(emit(lower(tiny(), CAL, r_wire=3.0), tmp_path / "sp"))
+    x = np.random.default_rng(0).uniform(0, 1, (7, 2))
+    a = simulate(folder, x, progress=False, runner="shared")
+    b = simulate(folder, x, progress=False, runner="subprocess")
+    for key in ("volts", "linear"):
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_shared_library_missing_names_the_package(monkeypatch):
+    import circuits.analog.ngspice_shared as shared
+    from ir import ToolNotFoundError
+
+    monkeypatch.setenv("NGSPICE_LIBRARY_PATH", "/nonexistent/libngspice.so")
+    monkeypatch.setattr(shared, "_LIBRARY_DIRS", ())
+    monkeypatch.setattr(shared.ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(ToolNotFoundError, match=r"^the ngspice shared library is not installed: apt-get install "
+                                                r"libngspice0$"):
+        shared.run_batch_shared("* t\n.end\n", [], {})

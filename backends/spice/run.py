@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 import ir
 from circuits.analog.ngspice import run_batch
+from circuits.analog.ngspice_shared import run_batch_shared
 from ir import Graph
 from ir.errors import ModelFormatError, SimulationError
 
@@ -39,9 +41,19 @@ class SpiceFolder:
         return cls(path, (path / "circuit.cir").read_text(), manifest, ir.load(path / "model.ncm"))
 
 
-def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool = True) -> dict[str, np.ndarray]:
+RUNNERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
+    "shared": run_batch_shared,  # in-process, PySpice's libngspice interface
+    "subprocess": run_batch,     # ngspice -b, one process per batch
+}
+
+
+def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool = True,
+             runner: str = "shared") -> dict[str, np.ndarray]:
     """ngspice's outputs for inputs ``x`` (n, features): ``logits`` (through the ADC scale), ``volts`` at the ADC
-    inputs and ``linear`` (the first crossbar's outputs)."""
+    inputs and ``linear`` (the first crossbar's outputs). ``runner``: one of :data:`RUNNERS`."""
+    if runner not in RUNNERS:
+        raise SimulationError(f"unknown ngspice runner {runner!r}: must be one of {', '.join(RUNNERS)}")
+    run = RUNNERS[runner]
     m = folder.manifest
     sources, scale = m["inputs"]["sources"], m["inputs"]["scale"]
     if x.shape[1] != len(sources):
@@ -53,9 +65,9 @@ def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool
     for start in tqdm(starts, desc="ngspice", unit="batch", disable=not progress, leave=False):
         part = x[start:start + chunk]
         try:
-            got = run_batch(folder.netlist, probes, {s: scale * part[:, i] for i, s in enumerate(sources)})
+            got = run(folder.netlist, probes, {s: scale * part[:, i] for i, s in enumerate(sources)})
         except SimulationError:
-            _name_failing_input(folder, probes, sources, scale, part, start)
+            _name_failing_input(run, folder, probes, sources, scale, part, start)
             raise
         for p in probes:
             results[p].append(got[p])
@@ -64,12 +76,12 @@ def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool
             "linear": np.stack([np.concatenate(results[p]) for p in lin_probes], axis=1)}
 
 
-def _name_failing_input(folder: SpiceFolder, probes: list[str], sources: list[str], scale: float, part: np.ndarray,
-                        start: int) -> None:
+def _name_failing_input(run: Callable[..., dict[str, np.ndarray]], folder: SpiceFolder, probes: list[str],
+                        sources: list[str], scale: float, part: np.ndarray, start: int) -> None:
     """Rerun a failed batch one input at a time and raise naming the first input ngspice cannot solve."""
     for j in range(len(part)):
         try:
-            run_batch(folder.netlist, probes, {s: scale * part[j:j + 1, i] for i, s in enumerate(sources)})
+            run(folder.netlist, probes, {s: scale * part[j:j + 1, i] for i, s in enumerate(sources)})
         except SimulationError as e:
             raise SimulationError(f"ngspice found no operating point for test input {start + j} of circuit "
                                   f"{folder.path.name!r}: {e}") from e

@@ -1,0 +1,71 @@
+"""Run ngspice in-process through PySpice's shared-library interface (``libngspice``).
+
+PySpice 1.5 looks for ``libngspice.so``; Debian's ``libngspice0`` ships ``libngspice.so.0``, so
+``NGSPICE_LIBRARY_PATH`` is pointed at it when the user has not set it. PySpice's warning that ngspice 39 is an
+"unsupported version" is harmless and silenced. Values are read from ngspice's vectors directly (exact doubles).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from circuits.analog.netlist import check_name, fmt
+from ir.errors import SimulationError, ToolNotFoundError
+
+_LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
+
+
+def _library() -> str:
+    env = os.environ.get("NGSPICE_LIBRARY_PATH")
+    if env and Path(env).is_file():
+        return env
+    for d in _LIBRARY_DIRS:
+        for name in ("libngspice.so", "libngspice.so.0"):
+            if (Path(d) / name).is_file():
+                return str(Path(d) / name)
+    found = ctypes.util.find_library("ngspice")
+    if found:
+        return found
+    raise ToolNotFoundError("the ngspice shared library is not installed: apt-get install libngspice0")
+
+
+def _instance() -> Any:
+    os.environ["NGSPICE_LIBRARY_PATH"] = _library()
+    logging.getLogger("PySpice").setLevel(logging.ERROR)
+    try:
+        from PySpice.Spice.NgSpice.Shared import NgSpiceShared
+    except ImportError as e:
+        raise ToolNotFoundError("PySpice is not installed: pip install PySpice==1.5") from e
+    return NgSpiceShared.new_instance()
+
+
+def run_batch_shared(netlist: str, probes: Sequence[str], sources: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Like :func:`circuits.analog.ngspice.run_batch`, in-process: netlist text without ``.control``."""
+    for name in list(sources) + list(probes):
+        check_name(name)
+    ng = _instance()  # sets NGSPICE_LIBRARY_PATH, which PySpice reads when first imported
+    from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
+    k = len(next(iter(sources.values()))) if sources else 1
+    out: dict[str, list[float]] = {p: [] for p in probes}
+    ng.load_circuit(netlist)
+    try:
+        for i in range(k):
+            for name, values in sources.items():
+                ng.exec_command(f"alter {name} dc = {fmt(values[i])}")
+            ng.exec_command("op")
+            plot = ng.plot(None, ng.last_plot)
+            for p in probes:
+                out[p].append(float(plot[p]._data[0]))  # the raw double array PySpice maps from ngspice
+            ng.exec_command("destroy all")
+    except (NgSpiceCommandError, KeyError) as e:
+        raise SimulationError(f"ngspice (shared library) failed at operating point {i}: {e}") from e
+    finally:
+        ng.remove_circuit()
+    return {p: np.array(v) for p, v in out.items()}
