@@ -44,9 +44,10 @@ def test_netlist_golden():
     assert net.text() == GOLDEN.read_text()
 
 
-def test_same_model_same_bytes(tmp_path):
-    emit(lower(tiny(), CAL), tmp_path / "a")
-    emit(lower(tiny(), CAL), tmp_path / "b")
+def test_same_model_same_seed_same_bytes(tmp_path):
+    options = {"variation": 0.1, "stuck_on": 0.1, "levels": 16, "seed": 3}
+    emit(lower(tiny(), CAL, **options), tmp_path / "a")
+    emit(lower(tiny(), CAL, **options), tmp_path / "b")
     for name in ("circuit.cir", "manifest.json", "model.ncm"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
