@@ -120,3 +120,18 @@ def test_variation_and_faults_are_seeded_and_change_the_circuit():
     kept = (g != 1e-4) & (g != 1e-6)
     np.testing.assert_array_equal(g[kept], g0[kept])  # the other devices keep their programmed value
     assert np.abs(interp.run(a, x)["logits"] - ref["logits"]).max() > 1e-3  # the faults cost accuracy
+
+
+def test_branching_graph_is_unsupported():
+    from ir.dialects import nn
+
+    g = make_mlp_graph([3, 2], [])
+    g.add("side", nn.Activation("relu"), ["fc1"])
+    g.add("out2", nn.Output("other"), ["side"])
+    with pytest.raises(UnsupportedOpError, match=r"must have one input and one output"):
+        LowerAnalog(calibration=np.ones((2, 3))).run(g)
+    g2 = make_mlp_graph([3, 2], [])
+    g2.add("side", nn.Activation("relu"), ["x"])
+    with pytest.raises(UnsupportedOpError, match=r"^node 'x' feeds 2 nodes: the spice target lowers a chain of "
+                                                 r"layers$"):
+        LowerAnalog(calibration=np.ones((2, 3))).run(g2)

@@ -153,4 +153,8 @@ class LowerAnalog(Pass):
                                          "lowers nn.dense and nn.activation")
         if len(graph.find(nn.Input.kind)) != 1 or len(graph.find(nn.Output.kind)) != 1:
             raise UnsupportedOpError(f"graph {graph.name!r} must have one input and one output for the spice target")
+        for n in order[:-1]:
+            if len(graph.users(n)) != 1:
+                raise UnsupportedOpError(f"node {n!r} feeds {len(graph.users(n))} nodes: the spice target lowers "
+                                         "a chain of layers")
         return order
