@@ -35,36 +35,39 @@ def _finite(name: str, value: float, positive: bool = False) -> None:
         raise VerifyError(f"{name} must be positive, not {value!r}")
 
 
-@register
 @dataclass(frozen=True, slots=True)
-class Dac(Op):
-    kind: ClassVar[str] = "analog.dac"
+class _Scale(Op):
+    """``out = scale · in``: the converters at the circuit's edges."""
+
     inputs: ClassVar[tuple[str, ...]] = ("in",)
     outputs: ClassVar[tuple[str, ...]] = ("out",)
     scale: float
+
+    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
+        expect_inputs(self, ins)
+        return ins
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Dac(_Scale):
+    """Input drivers: volts per input unit (positive)."""
+
+    kind: ClassVar[str] = "analog.dac"
 
     def verify(self) -> None:
         _finite("scale", self.scale, positive=True)
 
-    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
-        expect_inputs(self, ins)
-        return ins
-
 
 @register
 @dataclass(frozen=True, slots=True)
-class Adc(Op):
+class Adc(_Scale):
+    """Read-out: network units per volt (negative after an inverting stage)."""
+
     kind: ClassVar[str] = "analog.adc"
-    inputs: ClassVar[tuple[str, ...]] = ("in",)
-    outputs: ClassVar[tuple[str, ...]] = ("out",)
-    scale: float
 
     def verify(self) -> None:
         _finite("scale", self.scale)
-
-    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
-        expect_inputs(self, ins)
-        return ins
 
 
 @register
