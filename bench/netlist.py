@@ -36,15 +36,17 @@ def tile_netlist(n: int, r_wire: float = 1.0) -> tuple[Netlist, list[str]]:
     return net, add_crossbar(net, "t0", tile, plus, minus)
 
 
-def pyspice_text(net: Netlist) -> str:
+def pyspice_text(net: Netlist, units: bool = False) -> str:
+    """The same elements through PySpice's ``Circuit`` (plain floats, or PySpice unit values as its docs use)."""
     from PySpice.Spice.Netlist import Circuit
+    from PySpice.Unit import u_Ohm, u_V
 
     c = Circuit(net.title)
     for letter, name, nodes, value in net.elements:
         if letter == "R":
-            c.R(name, *nodes, value)
+            c.R(name, *nodes, value @ u_Ohm if units else value)
         elif letter == "V":
-            c.V(name, *nodes, value)
+            c.V(name, *nodes, value @ u_V if units else value)
         else:
             c.VCVS(name, *nodes, voltage_gain=value)
     return str(c)
@@ -69,10 +71,12 @@ def main() -> None:
     n_elements = len(net.elements)
     t_ours = best_of(lambda: tile_netlist(args.tile)[0].text())
     t_pyspice = best_of(lambda: pyspice_text(net))
+    t_units = best_of(lambda: pyspice_text(net, units=True))
     writer = {"tile": args.tile, "elements": n_elements,
               "neurocc_elements_per_s": round(n_elements / t_ours),
               "pyspice_elements_per_s": round(n_elements / t_pyspice),
-              "speedup": round(t_pyspice / t_ours, 1)}
+              "pyspice_unit_values_elements_per_s": round(n_elements / t_units),
+              "speedup": round(t_pyspice / t_ours, 1), "target_speedup": 100}
 
     solve = []
     rng = np.random.default_rng(1)
