@@ -119,13 +119,14 @@ def test_non_convergence_names_the_input(tmp_path, monkeypatch):
 
     def flaky(netlist, probes, sources):  # ngspice "fails" whenever a batch holds the poisoned input
         if any(np.any(v == 0.777 * folder.manifest["inputs"]["scale"]) for v in sources.values()):
-            raise SimulationError("ngspice failed on 'tiny' (exit 1, 0 of 1 operating points): timestep too small")
+            raise SimulationError("ngspice failed on 'tiny' (exit 1, 0 of 1 operating points): singular matrix: "
+                                  "check node fc1_t0_c1")
         return real(netlist, probes, sources)
 
     monkeypatch.setitem(run.RUNNERS, "subprocess", flaky)
     x = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.777], [0.2, 0.1]])
     with pytest.raises(SimulationError, match=r"^ngspice found no operating point for test input 2 of circuit "
-                                              r"'sp': ngspice failed on 'tiny'"):
+                                              r"'sp' in tile 0 of crossbar 'fc1': ngspice failed on 'tiny'"):
         simulate(folder, x, progress=False, runner="subprocess")
 
 
@@ -148,3 +149,4 @@ def test_shared_library_missing_names_the_package(monkeypatch):
     with pytest.raises(ToolNotFoundError, match=r"^the ngspice shared library is not installed: apt-get install "
                                                 r"libngspice0$"):
         shared.run_batch_shared("* t\n.end\n", [], {})
+

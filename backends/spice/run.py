@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ class SpiceFolder:
             raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not a neurocc spice manifest")
         return cls(path, (path / "circuit.cir").read_text(), manifest, ir.load(path / "model.ncm"))
 
+
+_TILE_NODE = re.compile(r"\b([a-z0-9_]+?)_t(\d+)_")
+"""A node inside a crossbar tile (``<crossbar>_t<tile>_...``), as ngspice names it in its complaints."""
 
 RUNNERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
     "shared": run_batch_shared,  # in-process, PySpice's libngspice interface
@@ -83,5 +87,9 @@ def _name_failing_input(run: Callable[..., dict[str, np.ndarray]], folder: Spice
         try:
             run(folder.netlist, probes, {s: scale * part[j:j + 1, i] for i, s in enumerate(sources)})
         except SimulationError as e:
+            where = ""
+            tile = _TILE_NODE.search(str(e))
+            if tile and tile.group(1) in folder.manifest["tiles"]:
+                where = f" in tile {tile.group(2)} of crossbar {tile.group(1)!r}"
             raise SimulationError(f"ngspice found no operating point for test input {start + j} of circuit "
-                                  f"{folder.path.name!r}: {e}") from e
+                                  f"{folder.path.name!r}{where}: {e}") from e

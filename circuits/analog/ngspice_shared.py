@@ -55,6 +55,7 @@ def run_batch_shared(netlist: str, probes: Sequence[str], sources: Mapping[str, 
     k = len(next(iter(sources.values()))) if sources else 1
     out: dict[str, list[float]] = {p: [] for p in probes}
     ng.load_circuit(netlist)
+    ng._stderr.clear()  # PySpice 1.5 keeps ngspice's stderr lines here; its complaints name the failing node
     try:
         for i in range(k):
             for name, values in sources.items():
@@ -65,7 +66,9 @@ def run_batch_shared(netlist: str, probes: Sequence[str], sources: Mapping[str, 
                 out[p].append(float(plot[p]._data[0]))  # the raw double array PySpice maps from ngspice
             ng.exec_command("destroy all")
     except (NgSpiceCommandError, KeyError) as e:
-        raise SimulationError(f"ngspice (shared library) failed at operating point {i}: {e}") from e
+        said = [line for line in ng._stderr if "singular" in line or "converge" in line or "rror" in line]
+        detail = f" ({said[-1].strip()})" if said else ""
+        raise SimulationError(f"ngspice (shared library) failed at operating point {i}: {e}{detail}") from e
     finally:
         ng.remove_circuit()
     return {p: np.array(v) for p, v in out.items()}
