@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ir
-from ir.errors import ConfigError, NeuroccError
+from ir.errors import ConfigError, NeuroccError, UnsupportedOpError
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -74,19 +74,33 @@ def cmd_inspect(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
-    from compiler.evaluate import reference_accuracy
+    from compiler.evaluate import quantized_accuracy, reference_accuracy
     from learning.datasets import load_dataset
 
     graph = ir.load(args.model)
     dataset = args.dataset or graph.meta.get("dataset")
     if not dataset:
         raise ConfigError(f"model file {args.model!r} records no data set: pass --dataset")
-    result = reference_accuracy(graph, load_dataset(dataset))
+    data = load_dataset(dataset)
+    result = reference_accuracy(graph, data)
     report = {"model": args.model, "dataset": dataset, "samples": result.samples,
               "reference_accuracy": result.accuracy, "trained_test_accuracy": graph.meta.get("test_accuracy")}
+    quantized, why_not = None, None
+    if graph.find("nn.dense"):  # a float model: also report it in fixed point, where the fpga target can
+        try:
+            quantized = quantized_accuracy(graph, data, args.weight_bits, args.act_bits)
+            report.update(quantized_accuracy=quantized.accuracy, weight_bits=args.weight_bits,
+                          act_bits=args.act_bits)
+        except UnsupportedOpError as e:
+            why_not = report["quantized_unavailable"] = str(e)
     if not args.json:
         print(f"{args.model}: reference (float64) accuracy on the {dataset} test split: "
               f"{result.accuracy:.4f} ({result.samples} samples)")
+        if quantized is not None:
+            print(f"{args.model}: fixed point ({args.weight_bits}-bit weights, {args.act_bits}-bit activations, "
+                  f"integer reference): {quantized.accuracy:.4f}")
+        elif why_not:
+            print(f"{args.model}: no fixed-point figure: {why_not}")
     return report
 
 
@@ -228,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="accuracy of a model file under the reference interpreter")
     p.add_argument("model")
     p.add_argument("--dataset", help="data set to evaluate on; default: the one the model was trained on")
+    p.add_argument("--weight-bits", type=int, default=8, help="fixed-point weight width for the quantized figure")
+    p.add_argument("--act-bits", type=int, default=8, help="fixed-point activation width for the quantized figure")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compile", help="compile a model file to a circuit folder")

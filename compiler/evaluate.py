@@ -39,3 +39,16 @@ def reference_accuracy(graph: Graph, data: Dataset, batch: int = 4096) -> EvalRe
         preds.append(logits.argmax(axis=1))
     pred = np.concatenate(preds)
     return EvalResult(data.name, len(pred), float((pred == data.y_test).mean()), pred)
+
+
+def quantized_accuracy(graph: Graph, data: Dataset, weight_bits: int, act_bits: int) -> EvalResult:
+    """Accuracy of ``graph`` quantized to fixed point (``quantize`` pipeline, calibrated on the training split)
+    under the integer reference; ``graph`` itself is left as it is."""
+    import copy
+
+    from compiler.passes import PassManager
+    from compiler.pipelines import quantize_pipeline
+
+    quantized = copy.deepcopy(graph)
+    PassManager(quantize_pipeline(data.x_train, weight_bits, act_bits)).run(quantized)
+    return reference_accuracy(quantized, data)

@@ -4,7 +4,7 @@
 """
 
 from ir import interp
-from ir.dialects import analog, learn, nn
+from ir.dialects import analog, digital, learn, nn
 from ir.errors import (
     BackendError,
     ConfigError,
@@ -27,6 +27,6 @@ from ir.types import TensorType
 __all__ = [
     "OPS", "SCHEMA_VERSION", "BackendError", "ConfigError", "DataError", "Graph", "LoweringError",
     "ModelFormatError", "NeuroccError", "Op", "SimulationError", "TensorType", "ToolNotFoundError",
-    "TrainingError", "UnsupportedOpError", "VerifyError", "analog", "interp", "learn", "load", "nn", "print_graph",
+    "TrainingError", "UnsupportedOpError", "VerifyError", "analog", "digital", "interp", "learn", "load", "nn", "print_graph",
     "save",
 ]

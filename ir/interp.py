@@ -1,8 +1,8 @@
 """The reference interpreter: executes a graph on a batch of inputs.
 
 This is what every circuit is verified against, so the semantics of each op are defined here and nowhere else.
-``nn`` ops run in float64 numpy; ``analog`` ops compute node voltages (:mod:`ir.interp_analog`). ``learn`` ops
-have no ports and are skipped by inference.
+``nn`` ops run in float64 numpy; ``analog`` ops compute node voltages (:mod:`ir.interp_analog`); ``digital``
+ops compute integers (:mod:`ir.interp_digital`). ``learn`` ops have no ports and are skipped by inference.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ir.dialects import nn
 from ir.errors import UnsupportedOpError, VerifyError
 from ir.graph import Graph
 from ir.interp_analog import ANALOG_KERNELS
+from ir.interp_digital import DIGITAL_KERNELS
 from ir.op import Op
 
 Kernel = Callable[[Op, list[np.ndarray], Mapping[str, np.ndarray]], list[np.ndarray]]
@@ -41,6 +42,7 @@ KERNELS: dict[str, Kernel] = {
     nn.Dense.kind: _dense,
     nn.Activation.kind: _activation,
     **ANALOG_KERNELS,
+    **DIGITAL_KERNELS,
 }
 """Op kind → kernel. Inputs, outputs and port-less ops are handled by :func:`run` itself."""
 

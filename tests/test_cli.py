@@ -41,6 +41,7 @@ def test_eval_json(model, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["dataset"] == "digits" and report["samples"] == 360
     assert report["reference_accuracy"] == pytest.approx(report["trained_test_accuracy"], abs=1 / 360)
+    assert report["weight_bits"] == 8 and 0.0 <= report["quantized_accuracy"] <= 1.0
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -88,7 +88,7 @@ def test_unsupported_op_is_named():
     g = make_mlp_graph([3, 2], [])
     g.insert_after("fc1", "weird", OPS["test.exotic"]())
     with pytest.raises(UnsupportedOpError, match=r"^node 'weird' \(test\.exotic\) has no analog circuit: the "
-                                                 r"spice target lowers nn\.dense and nn\.activation$"):
+                                                 r"analog target lowers nn\.dense and nn\.activation$"):
         LowerAnalog(calibration=np.ones((2, 3))).run(g)
 
 
@@ -132,6 +132,6 @@ def test_branching_graph_is_unsupported():
         LowerAnalog(calibration=np.ones((2, 3))).run(g)
     g2 = make_mlp_graph([3, 2], [])
     g2.add("side", nn.Activation("relu"), ["x"])
-    with pytest.raises(UnsupportedOpError, match=r"^node 'x' feeds 2 nodes: the spice target lowers a chain of "
+    with pytest.raises(UnsupportedOpError, match=r"^node 'x' feeds 2 nodes: the analog target lowers a chain of "
                                                  r"layers$"):
         LowerAnalog(calibration=np.ones((2, 3))).run(g2)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from compiler.passes.base import Pass, PassManager, pass_table
 from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
+from compiler.passes.quantize import Quantize
 
-PASSES: dict[str, type[Pass]] = pass_table(FoldIdentity, LowerAnalog)
+PASSES: dict[str, type[Pass]] = pass_table(FoldIdentity, LowerAnalog, Quantize)
 
 __all__ = ["PASSES", "Pass", "PassManager"]

@@ -26,9 +26,10 @@ from typing import ClassVar
 import numpy as np
 
 from compiler.passes.base import Pass
+from compiler.passes.chain import layer_chain
 from ir import Graph, interp
 from ir.dialects import analog, nn
-from ir.errors import LoweringError, UnsupportedOpError
+from ir.errors import LoweringError
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class LowerAnalog(Pass):
         from circuits.analog.activation import rectifier_error_bound
 
         self.check()
-        chain = self._chain(graph)
+        chain = layer_chain(graph, "analog")
         if self.calibration is None:
             raise LoweringError("lower-analog needs calibration inputs to choose scales")
         ranges = interp.run(graph, self.calibration.astype(np.float64), keep=tuple(chain[1:-1]))
@@ -141,20 +142,3 @@ class LowerAnalog(Pass):
         graph.insert_after(last, "adc", analog.Adc(1.0 / scale))
         graph.meta["analog_budget_volts"] = budget
         graph.meta["analog_fullscale_volts"] = self.v_tia
-
-    @staticmethod
-    def _chain(graph: Graph) -> list[str]:
-        """The nodes input → … → output of a single-input, single-output chain; anything else is unsupported."""
-        order = [n for n in graph.toposort() if graph.op(n).inputs or graph.op(n).outputs]
-        for n in order:
-            op = graph.op(n)
-            if not isinstance(op, (nn.Input, nn.Dense, nn.Activation, nn.Output)):
-                raise UnsupportedOpError(f"node {n!r} ({op.kind}) has no analog circuit: the spice target "
-                                         "lowers nn.dense and nn.activation")
-        if len(graph.find(nn.Input.kind)) != 1 or len(graph.find(nn.Output.kind)) != 1:
-            raise UnsupportedOpError(f"graph {graph.name!r} must have one input and one output for the spice target")
-        for n in order[:-1]:
-            if len(graph.users(n)) != 1:
-                raise UnsupportedOpError(f"node {n!r} feeds {len(graph.users(n))} nodes: the spice target lowers "
-                                         "a chain of layers")
-        return order

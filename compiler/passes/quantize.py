@@ -1,0 +1,104 @@
+"""quantize: map an ``nn`` chain onto fixed-point integer arithmetic (the ``digital`` dialect).
+
+Every format is decided here, from the weights and from calibration activations:
+
+- a value with largest magnitude ``m`` in ``bits`` gets ``frac = floor(log2((2^(bits−1) − 1) / m))`` fractional
+  bits: the most precision that still cannot saturate on the calibration data;
+- inputs and every activation in ``act_bits``; weights per layer in ``weight_bits`` (a layer whose weights need
+  more integer bits than that leaves is an error naming the layer and the bits it needs); biases in the
+  accumulator's format ``w_frac + in_frac``;
+- each accumulator is as wide as the quantized weights can ever make it (``accumulator_bound``): no overflow;
+- after the last layer the accumulator itself is the output, dequantized by the host.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from compiler.passes.base import Pass
+from compiler.passes.chain import layer_chain
+from ir import Graph, interp
+from ir.dialects import digital, nn
+from ir.errors import LoweringError, UnsupportedOpError
+from ir.interp_digital import quantize_float
+
+
+def frac_bits(peak: float, bits: int) -> int:
+    """Fractional bits putting ``peak`` as high as it goes in ``bits`` signed bits without saturating."""
+    if peak <= 0:
+        return bits - 1
+    return math.floor(math.log2(((1 << (bits - 1)) - 1) / peak))
+
+
+@dataclass(frozen=True)
+class Quantize(Pass):
+    name: ClassVar[str] = "quantize"
+    calibration: np.ndarray | None = None
+    weight_bits: int = 8
+    act_bits: int = 8
+
+    def run(self, graph: Graph) -> None:
+        for flag, bits in (("--weight-bits", self.weight_bits), ("--act-bits", self.act_bits)):
+            if not isinstance(bits, int) or not 2 <= bits <= 32:
+                raise LoweringError(f"{flag} must be an integer in [2, 32], not {bits!r}")
+        if self.calibration is None:
+            raise LoweringError("quantize needs calibration inputs to choose activation formats")
+        chain = layer_chain(graph, "fpga")
+        ranges = interp.run(graph, self.calibration.astype(np.float64), keep=tuple(chain[1:-1]))
+        frac = frac_bits(float(np.abs(self.calibration).max()), self.act_bits)
+        graph.insert_after(chain[0], "quant", digital.Quantize(self.act_bits, frac))
+        bits = self.act_bits
+        pending: digital.Dense | None = None  # the dense layer whose accumulator awaits requantization
+        pending_node = ""
+        for node in chain[1:-1]:
+            op = graph.op(node)
+            if isinstance(op, nn.Dense):
+                if pending is not None:  # two dense layers in a row: requantize in between, no activation
+                    frac = self._requantize_after(graph, pending_node, pending, "identity", ranges[pending_node])
+                    bits = self.act_bits
+                pending = self._dense(graph, node, op, bits, frac)
+                pending_node = node
+            elif isinstance(op, nn.Activation):
+                if op.fn not in digital.REQUANT_ACTIVATIONS:
+                    raise UnsupportedOpError(f"node {node!r}: activation {op.fn!r} needs the lookup-table unit, "
+                                             f"which the fpga target does not build yet (it builds "
+                                             f"{', '.join(digital.REQUANT_ACTIVATIONS)})")
+                if pending is None:
+                    raise UnsupportedOpError(f"node {node!r}: an activation must follow a dense layer on the "
+                                             "fpga target")
+                out_frac = frac_bits(float(np.abs(ranges[node]).max()), self.act_bits)
+                graph.replace(node, digital.Requantize(op.fn, pending.acc_frac, self.act_bits, out_frac))
+                frac, bits, pending = out_frac, self.act_bits, None
+        if pending is None:
+            raise UnsupportedOpError(f"graph {graph.name!r} must end with a dense layer for the fpga target")
+        graph.insert_after(pending_node, "dequant", digital.Dequantize(pending.acc_frac))
+
+    def _dense(self, graph: Graph, node: str, op: nn.Dense, in_bits: int, in_frac: int) -> digital.Dense:
+        w = graph.params[op.weight]
+        b = graph.params[op.bias] if op.bias is not None else np.zeros(op.out_features)
+        peak = float(np.abs(w).max())
+        w_frac = frac_bits(peak, self.weight_bits)
+        if w_frac < 0:
+            needed = self.weight_bits - w_frac
+            raise LoweringError(f"layer {node!r}: weights up to {peak:.4g} need {needed} bits, but --weight-bits is "
+                                f"{self.weight_bits}")
+        w_q = quantize_float(w, self.weight_bits, w_frac)
+        b_q = np.floor(b * 2.0 ** (w_frac + in_frac) + 0.5).astype(np.int64)
+        acc_bits = digital.accumulator_bound(w_q, b_q, in_bits).bit_length() + 1
+        for pname in op.params_used():
+            del graph.params[pname]
+        graph.add_param(f"{node}.weight_q", w_q)
+        graph.add_param(f"{node}.bias_q", b_q)
+        new = digital.Dense(op.in_features, op.out_features, f"{node}.weight_q", f"{node}.bias_q",
+                            self.weight_bits, w_frac, in_bits, in_frac, acc_bits)
+        graph.replace(node, new)
+        return new
+
+    def _requantize_after(self, graph: Graph, node: str, dense: digital.Dense, fn: str, values: np.ndarray) -> int:
+        out_frac = frac_bits(float(np.abs(values).max()), self.act_bits)
+        graph.insert_after(node, f"{node}_requant", digital.Requantize(fn, dense.acc_frac, self.act_bits, out_frac))
+        return out_frac

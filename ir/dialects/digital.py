@@ -1,0 +1,163 @@
+"""The ``digital`` dialect: fixed-point integer arithmetic, decided by the ``quantize`` pass.
+
+A value in format ``(bits, frac)`` is a signed integer ``q`` in ``[−2^(bits−1), 2^(bits−1) − 1]`` standing for
+``q / 2^frac``. Semantics (``ir.interp``, integers only; the hardware must match them bit for bit):
+
+- ``digital.quantize``: ``q = sat(round(x · 2^frac))`` from float inputs (the host's side);
+- ``digital.dense``: ``acc = Σᵢ w[o,i] · x[i] + b[o]``, exact in ``acc_bits`` (the pass derives a width that
+  cannot overflow); weights in ``(w_bits, w_frac)``, the bias already in the accumulator's format
+  ``w_frac + in_frac``;
+- ``digital.requantize``: ``y = sat(act(round(acc / 2^(in_frac − out_frac))))`` into ``(out_bits, out_frac)``,
+  ``act`` one of relu / hardtanh (clamp to ±1.0) / identity;
+- ``digital.dequantize``: ``y = q / 2^frac`` back to floats (the host's side).
+
+Rounding is *half up*: ``round(v / 2^s) = floor((v + 2^(s−1)) / 2^s)``, an add and an arithmetic shift in
+hardware. Saturation clamps to the format's range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ir.errors import VerifyError
+from ir.op import Op, expect_inputs, register
+from ir.types import TensorType
+
+REQUANT_ACTIVATIONS = ("relu", "hardtanh", "identity")
+
+
+def _bits(name: str, value: int, lo: int = 2, hi: int = 62) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise VerifyError(f"{name} must be an integer in [{lo}, {hi}], not {value!r}")
+
+
+def _frac(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not -64 <= value <= 64:
+        raise VerifyError(f"{name} must be an integer in [-64, 64], not {value!r}")
+
+
+def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
+    return TensorType(shape, f"i{bits}")
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Quantize(Op):
+    kind: ClassVar[str] = "digital.quantize"
+    inputs: ClassVar[tuple[str, ...]] = ("in",)
+    outputs: ClassVar[tuple[str, ...]] = ("out",)
+    bits: int
+    frac: int
+
+    def verify(self) -> None:
+        _bits("bits", self.bits)
+        _frac("frac", self.frac)
+
+    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
+        expect_inputs(self, ins)
+        return (int_type(ins[0].shape, self.bits),)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Dense(Op):
+    kind: ClassVar[str] = "digital.dense"
+    inputs: ClassVar[tuple[str, ...]] = ("in",)
+    outputs: ClassVar[tuple[str, ...]] = ("out",)
+    in_features: int
+    out_features: int
+    weight: str
+    bias: str
+    w_bits: int
+    w_frac: int
+    in_bits: int
+    in_frac: int
+    acc_bits: int
+
+    @property
+    def acc_frac(self) -> int:
+        return self.w_frac + self.in_frac
+
+    def verify(self) -> None:
+        for f in ("in_features", "out_features"):
+            v = getattr(self, f)
+            if not isinstance(v, int) or v < 1:
+                raise VerifyError(f"{f} must be a positive integer, not {v!r}")
+        for f in ("w_bits", "in_bits", "acc_bits"):
+            _bits(f, getattr(self, f))
+        _frac("w_frac", self.w_frac)
+        _frac("in_frac", self.in_frac)
+
+    def params_used(self) -> tuple[str, ...]:
+        return (self.weight, self.bias)
+
+    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
+        expect_inputs(self, ins)
+        if ins[0] != int_type((self.in_features,), self.in_bits):
+            raise VerifyError(f"input must be {int_type((self.in_features,), self.in_bits)}, not {ins[0]}")
+        w, b = params[self.weight], params[self.bias]
+        if w.shape != (self.out_features, self.in_features) or w.dtype.kind != "i":
+            raise VerifyError(f"weight {self.weight!r} must be integers of shape "
+                              f"{(self.out_features, self.in_features)!r}, not {w.dtype.name}{w.shape!r}")
+        if b.shape != (self.out_features,) or b.dtype.kind != "i":
+            raise VerifyError(f"bias {self.bias!r} must be integers of shape {(self.out_features,)!r}, not "
+                              f"{b.dtype.name}{b.shape!r}")
+        lim = 1 << (self.w_bits - 1)
+        if w.size and (w.min() < -lim or w.max() > lim - 1):
+            raise VerifyError(f"weight {self.weight!r} must fit {self.w_bits} bits, not span "
+                              f"[{int(w.min())}, {int(w.max())}]")
+        bound = accumulator_bound(w, b, self.in_bits)
+        if bound.bit_length() + 1 > self.acc_bits:
+            raise VerifyError(f"accumulator of {self.acc_bits} bits can overflow: the weights need "
+                              f"{bound.bit_length() + 1}")
+        return (int_type((self.out_features,), self.acc_bits),)
+
+
+def accumulator_bound(w: np.ndarray, b: np.ndarray, in_bits: int) -> int:
+    """The largest ``|acc|`` any input in ``in_bits`` can produce: ``max_o Σᵢ |w[o,i]| · 2^(in_bits−1) + |b[o]|``."""
+    worst = np.abs(w.astype(object)).sum(axis=1) * (1 << (in_bits - 1)) + np.abs(b.astype(object))
+    return int(max(worst)) if len(worst) else 0
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Requantize(Op):
+    kind: ClassVar[str] = "digital.requantize"
+    inputs: ClassVar[tuple[str, ...]] = ("in",)
+    outputs: ClassVar[tuple[str, ...]] = ("out",)
+    fn: str
+    in_frac: int
+    out_bits: int
+    out_frac: int
+
+    def verify(self) -> None:
+        if self.fn not in REQUANT_ACTIVATIONS:
+            raise VerifyError(f"requantize activation must be one of {', '.join(REQUANT_ACTIVATIONS)}, "
+                              f"not {self.fn!r}")
+        _frac("in_frac", self.in_frac)
+        _bits("out_bits", self.out_bits)
+        _frac("out_frac", self.out_frac)
+
+    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
+        expect_inputs(self, ins)
+        return (int_type(ins[0].shape, self.out_bits),)
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Dequantize(Op):
+    kind: ClassVar[str] = "digital.dequantize"
+    inputs: ClassVar[tuple[str, ...]] = ("in",)
+    outputs: ClassVar[tuple[str, ...]] = ("out",)
+    frac: int
+
+    def verify(self) -> None:
+        _frac("frac", self.frac)
+
+    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
+        expect_inputs(self, ins)
+        return (TensorType(ins[0].shape, "f64"),)
