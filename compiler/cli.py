@@ -122,7 +122,7 @@ def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
 
     from backends import TARGETS
     from compiler.passes import PassManager
-    from compiler.pipelines import spice_pipeline
+    from compiler.pipelines import quantize_pipeline, spice_pipeline
     from learning.datasets import load_dataset
 
     if args.target not in TARGETS:
@@ -132,9 +132,22 @@ def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
     dataset = args.dataset or graph.meta.get("dataset")
     if not dataset:
         raise ConfigError(f"model file {args.model!r} records no data set to calibrate on: pass --dataset")
+    calibration = load_dataset(dataset).x_train
+    if args.target == "fpga":
+        if args.pe < 1:
+            raise ConfigError(f"--pe must be a positive integer, not {args.pe!r}")
+        PassManager(quantize_pipeline(calibration, args.weight_bits, args.act_bits)).run(graph)
+        out = TARGETS["fpga"](graph, args.output, lanes=args.pe, source=source)
+        info = json.loads((out / "manifest.json").read_text())
+        report = {"output": str(out), "target": "fpga", "pe": args.pe,
+                  "cycles_per_inference": info["cycles_per_inference"], "multipliers": info["multipliers"]}
+        if not args.json:
+            print(f"compiled {args.model} for fpga ({args.pe} lanes): {out}/network.v, "
+                  f"{info['cycles_per_inference']} cycles per inference")
+        return report
     options = {k: getattr(args, k) for k in ("tile", "g_min", "g_max", "v_read", "r_wire", "r_source", "r_sense",
                                               "opamp_gain", "levels", "variation", "stuck_on", "stuck_off", "seed")}
-    PassManager(spice_pipeline(load_dataset(dataset).x_train, **options)).run(graph)
+    PassManager(spice_pipeline(calibration, **options)).run(graph)
     out = TARGETS[args.target](graph, args.output, source=source)
     from backends.spice.run import SpiceFolder
     from compiler.plots import conductance_maps
@@ -150,6 +163,58 @@ def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def _folder_kind(path: str) -> str:
+    from pathlib import Path
+
+    manifest = Path(path) / "manifest.json"
+    try:
+        kind = json.loads(manifest.read_text()).get("format") if manifest.is_file() else None
+    except json.JSONDecodeError:
+        kind = None
+    return "fpga" if kind == "neurocc-fpga" else "spice"
+
+
+def _fpga_run(args: argparse.Namespace) -> dict[str, Any]:
+    from backends.fpga.run import FpgaFolder, run_hardware
+    from learning.datasets import load_dataset
+
+    folder = FpgaFolder.load(args.folder)
+    name = args.dataset or folder.graph.meta.get("dataset")
+    if not name:
+        raise ConfigError(f"folder {args.folder!r} records no data set: pass --dataset")
+    data = load_dataset(name)
+    x, y = data.x_test[: args.limit], data.y_test[: args.limit]
+    run = run_hardware(folder, x)
+    equal = run["hardware"] == run["reference"]
+    report = {"folder": args.folder, "dataset": name, "samples": len(x), "simulator": "amaranth",
+              "output_words": int(equal.size), "mismatched_words": int((~equal).sum()),
+              "hardware_accuracy": float((run["hardware"].argmax(axis=1) == y).mean()),
+              "cycles_per_inference": sorted(set(run["cycles"])),
+              "manifest_cycles_per_inference": folder.manifest["cycles_per_inference"]}
+    report["passed"] = report["mismatched_words"] == 0
+    return report
+
+
+def cmd_simulate_fpga(args: argparse.Namespace) -> dict[str, Any]:
+    report = _fpga_run(args)
+    if not args.json:
+        print(f"hardware (Amaranth simulator) on {report['samples']} {report['dataset']} test inputs: accuracy "
+              f"{report['hardware_accuracy']:.4f}, {report['cycles_per_inference']} cycles per inference")
+    return report
+
+
+def cmd_verify_fpga(args: argparse.Namespace) -> dict[str, Any]:
+    report = _fpga_run(args)
+    if not args.json:
+        print(f"{report['output_words'] - report['mismatched_words']} of {report['output_words']} output words "
+              f"equal the integer reference ({report['samples']} inputs, Amaranth simulator)")
+        print("PASS" if report["passed"] else "FAIL")
+    if not report["passed"]:
+        raise VerifyFailed(report, f"verification failed: {report['mismatched_words']} of {report['output_words']} "
+                                   "output words differ from the integer reference")
+    return report
+
+
 def _spice_data(folder_path: str, dataset: str | None):  # noqa: ANN202
     from backends.spice.run import SpiceFolder
     from learning.datasets import load_dataset
@@ -162,6 +227,8 @@ def _spice_data(folder_path: str, dataset: str | None):  # noqa: ANN202
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    if _folder_kind(args.folder) == "fpga":
+        return cmd_simulate_fpga(args)
     from backends.spice.run import simulate
 
     folder, data = _spice_data(args.folder, args.dataset)
@@ -175,6 +242,8 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
+    if _folder_kind(args.folder) == "fpga":
+        return cmd_verify_fpga(args)
     from pathlib import Path
 
     from compiler.plots import verify_scatter
@@ -207,9 +276,9 @@ def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class VerifyFailed(NeuroccError):
-    def __init__(self, report: dict[str, Any]) -> None:
-        super().__init__(f"verification failed: outputs off by up to {report['output_max_error_volts']:.3e} V "
-                         f"(budget {report['output_tolerance_volts']:.3e} V), linear stage "
+    def __init__(self, report: dict[str, Any], message: str | None = None) -> None:
+        super().__init__(message or f"verification failed: outputs off by up to {report['output_max_error_volts']:.3e}"
+                         f" V (budget {report['output_tolerance_volts']:.3e} V), linear stage "
                          f"{report['linear_max_rel_error']:.3e} of full scale")
         self.report = report
 
@@ -248,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="compile a model file to a circuit folder")
     p.add_argument("model")
-    p.add_argument("--target", default="spice", help="spice (default)")
+    p.add_argument("--target", default="spice", help="spice (default) or fpga")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--dataset", help="calibration data (training split); default: the model's")
     p.add_argument("--tile", type=int, default=64, help="crossbar tile size (rows and columns); default 64")
@@ -264,10 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stuck-on", type=float, default=0.0, help="fraction of devices stuck at G_max (0)")
     p.add_argument("--stuck-off", type=float, default=0.0, help="fraction of devices stuck at G_min (0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the device non-idealities (0)")
+    p.add_argument("--pe", type=int, default=8, help="fpga: parallel MAC lanes per layer (8)")
+    p.add_argument("--weight-bits", type=int, default=8, help="fpga: weight width (8)")
+    p.add_argument("--act-bits", type=int, default=8, help="fpga: activation width (8)")
     p.set_defaults(func=cmd_compile)
 
     for name, helptext, func in (("simulate", "run a compiled folder in ngspice over a test set", cmd_simulate),
-                                 ("verify", "compare a compiled folder's simulation with the reference",
+                                 ("verify", "compare a compiled folder's simulation with the reference (spice or fpga)",
                                   cmd_verify)):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("folder")
