@@ -161,7 +161,7 @@ def test_verify_64x64_tile_with_1_ohm_wires(digits_model, tmp_path, capsys):
     (["--g-min", "1e-4", "--g-max", "1e-6"], r"device range must have 0 < G_min < G_max, not G_min=0\.0001, "
                                              r"G_max=1e-06"),
     (["--tile", "1"], r"tile size must be at least 2, not 1"),
-    (["--target", "verilog"], r"unknown target 'verilog': must be one of spice"),
+    (["--target", "verilog"], r"unknown target 'verilog': must be one of spice, fpga"),
 ])
 def test_compile_errors(digits_model, tmp_path, capsys, argv, message):
     import re
