@@ -184,9 +184,9 @@ def _fpga_run(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"folder {args.folder!r} records no data set: pass --dataset")
     data = load_dataset(name)
     x, y = data.x_test[: args.limit], data.y_test[: args.limit]
-    run = run_hardware(folder, x)
+    run = run_hardware(folder, x, args.simulator)
     equal = run["hardware"] == run["reference"]
-    report = {"folder": args.folder, "dataset": name, "samples": len(x), "simulator": "amaranth",
+    report = {"folder": args.folder, "dataset": name, "samples": len(x), "simulator": args.simulator,
               "output_words": int(equal.size), "mismatched_words": int((~equal).sum()),
               "hardware_accuracy": float((run["hardware"].argmax(axis=1) == y).mean()),
               "cycles_per_inference": sorted(set(run["cycles"])),
@@ -198,7 +198,7 @@ def _fpga_run(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_simulate_fpga(args: argparse.Namespace) -> dict[str, Any]:
     report = _fpga_run(args)
     if not args.json:
-        print(f"hardware (Amaranth simulator) on {report['samples']} {report['dataset']} test inputs: accuracy "
+        print(f"hardware ({report['simulator']}) on {report['samples']} {report['dataset']} test inputs: accuracy "
               f"{report['hardware_accuracy']:.4f}, {report['cycles_per_inference']} cycles per inference")
     return report
 
@@ -207,7 +207,7 @@ def cmd_verify_fpga(args: argparse.Namespace) -> dict[str, Any]:
     report = _fpga_run(args)
     if not args.json:
         print(f"{report['output_words'] - report['mismatched_words']} of {report['output_words']} output words "
-              f"equal the integer reference ({report['samples']} inputs, Amaranth simulator)")
+              f"equal the integer reference ({report['samples']} inputs, {report['simulator']})")
         print("PASS" if report["passed"] else "FAIL")
     if not report["passed"]:
         raise VerifyFailed(report, f"verification failed: {report['mismatched_words']} of {report['output_words']} "
@@ -347,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", type=int, help="only the first N test inputs")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument("--runner", default="shared",
-                       help="shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)")
+                       help="spice: shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)")
+        p.add_argument("--simulator", default="verilator",
+                       help="fpga: verilator (default, on the emitted Verilog) or amaranth")
         if name == "verify":
             p.add_argument("--plot", help="scatter plot file; default FOLDER/verify.png")
         p.set_defaults(func=func)

@@ -2,7 +2,7 @@
 # The end-to-end demo on the built-in default data (scikit-learn digits):
 # train backprop and direct feedback alignment, lower each to the IR, print the IR, evaluate with the reference,
 # then compile the DFA network to a SPICE crossbar circuit, simulate the whole test set in ngspice and verify it,
-# and compile it to fixed-point FPGA hardware (Verilog) and verify every output word in the Amaranth simulator.
+# and compile it to fixed-point FPGA hardware (Verilog) and verify every output word in Verilator.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 out=${NEUROCC_DEMO_OUT:-out/demo}
@@ -25,5 +25,5 @@ echo "== simulate and verify the whole digits test set in ngspice against the an
 neurocc verify "$out/digits-dfa-spice" --dataset digits
 echo "== compile the DFA network to FPGA hardware (8 MAC lanes, 8-bit weights and activations)"
 neurocc compile "$out/digits-dfa.ncm" --target fpga --pe 8 -o "$out/digits-dfa-fpga"
-echo "== run the whole digits test set through the hardware (Amaranth simulator) against the integer reference"
+echo "== run the whole digits test set through the Verilog in Verilator against the integer reference"
 neurocc verify "$out/digits-dfa-fpga" --dataset digits

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist ngspice libngspice0)
+APT_PACKAGES=(dataset-fashion-mnist ngspice libngspice0 verilator)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -65,3 +65,26 @@ def test_unquantized_graph_is_refused():
     with pytest.raises(UnsupportedOpError, match=r"^node 'fc1' \(nn\.dense\) is not lowered for the fpga target: "
                                                  r"run quantize first$"):
         build_network(make_mlp_graph([3, 2], []), 2)
+
+
+def test_verilator_runs_the_emitted_verilog_bit_exact(tmp_path):
+    from backends.fpga.run import FpgaFolder, run_hardware
+
+    g, x = quantized((9, 12, 7, 5), ("relu", "hardtanh"), 4)
+    folder = FpgaFolder.load(emit(g, tmp_path / "hw", lanes=3))
+    vl = run_hardware(folder, x, "verilator")
+    np.testing.assert_array_equal(vl["hardware"], vl["reference"])
+    am = run_hardware(folder, x[:4], "amaranth")
+    np.testing.assert_array_equal(am["hardware"], vl["hardware"][:4])
+    assert vl["cycles"] == [folder.manifest["cycles_per_inference"]] * len(x) and am["cycles"] == vl["cycles"][:4]
+
+
+def test_verilator_missing_names_the_package(tmp_path, monkeypatch):
+    from backends.fpga.run import FpgaFolder, run_hardware
+    from ir import ToolNotFoundError
+
+    g, x = quantized((3, 2), (), 0)
+    folder = FpgaFolder.load(emit(g, tmp_path / "hw", lanes=1))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ToolNotFoundError, match=r"^verilator is not installed: apt-get install verilator$"):
+        run_hardware(folder, x, "verilator")

@@ -176,8 +176,11 @@ def test_compile_and_verify_fpga(digits_model, tmp_path, capsys):
     out = tmp_path / "fpga"
     assert main(["compile", str(digits_model), "--target", "fpga", "--pe", "8", "-o", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cycles_per_inference"] == 800
-    assert main(["verify", str(out), "--limit", "10", "--json", "--quiet"]) == 0
+    assert main(["verify", str(out), "--limit", "10", "--json", "--quiet", "--simulator", "amaranth"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["passed"] and r["output_words"] == 100 and r["cycles_per_inference"] == [800]
+    assert main(["verify", str(out), "--json", "--quiet"]) == 0  # the whole test set in Verilator
+    r = json.loads(capsys.readouterr().out)
+    assert r["passed"] and r["simulator"] == "verilator" and r["output_words"] == 3600
     assert main(["compile", str(digits_model), "--target", "fpga", "--pe", "0", "-o", str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err == "error: --pe must be a positive integer, not 0\n"

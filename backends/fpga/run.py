@@ -13,9 +13,10 @@ import numpy as np
 import ir
 from backends.fpga.emit import build_network
 from backends.fpga.sim import simulate_amaranth
+from backends.fpga.verilator import simulate_verilator
 from ir import Graph, interp
 from ir.dialects import digital
-from ir.errors import ModelFormatError
+from ir.errors import ConfigError, ModelFormatError
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,22 @@ class FpgaFolder:
         return cls(path, manifest, ir.load(path / "model.ncm"))
 
 
-def run_hardware(folder: FpgaFolder, x: np.ndarray) -> dict[str, Any]:
-    """The hardware's output words for float inputs ``x`` beside the integer reference's, and cycle counts."""
+SIMULATORS = ("verilator", "amaranth")
+
+
+def run_hardware(folder: FpgaFolder, x: np.ndarray, simulator: str = "verilator") -> dict[str, Any]:
+    """The hardware's output words for float inputs ``x`` beside the integer reference's, and cycle counts:
+    Verilator on the emitted ``network.v``, or the Amaranth simulator on the same design."""
+    if simulator not in SIMULATORS:
+        raise ConfigError(f"unknown simulator {simulator!r}: must be one of {', '.join(SIMULATORS)}")
     graph = folder.graph
     last = [n for n, op in graph.nodes() if isinstance(op, digital.Dense)][-1]
     quant = graph.find(digital.Quantize.kind)[0]
     ref = interp.run(graph, x.astype(np.float64), keep=(quant, last))
-    hw, cycles = simulate_amaranth(build_network(graph, int(folder.manifest["pe"])), ref[quant])
+    m = folder.manifest
+    if simulator == "verilator":
+        hw, cycles, _ = simulate_verilator(folder.path, ref[quant], m["output"]["count"], m["input"]["bits"],
+                                           m["output"]["bits"])
+    else:
+        hw, cycles = simulate_amaranth(build_network(graph, int(m["pe"])), ref[quant])
     return {"hardware": hw, "reference": ref[last], "cycles": cycles}
