@@ -53,6 +53,11 @@ def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_pat
     _, cycles = simulate_amaranth(build_network(g, 4), codes)
     assert cycles == [manifest["cycles_per_inference"]] * 2
     assert manifest["multipliers"] == 8 and manifest["layers"][0]["mac_bound"] == 27
+    # Memory images: lane 1 of layer 0 holds rows 1, 5, 9 (rows 12.. are padding), 8-bit two's complement.
+    w = g.params["fc1.weight_q"]
+    lines = (out / "mem" / "layer0_lane1_weights.hex").read_text().split()
+    assert len(lines) == 3 * 9 and all(len(v) == 2 for v in lines)
+    assert [int(v, 16) - 256 * (int(v, 16) >= 128) for v in lines[:9]] == w[1].tolist()
 
 
 def test_bad_lane_count():

@@ -1,7 +1,8 @@
 """Translate a ``digital`` graph into :class:`circuits.digital.network.Network` and write it out.
 
 The folder holds ``network.v`` (``amaranth.back.verilog``, no source-location attributes, so the same model
-gives the same bytes on any checkout), ``manifest.json`` (formats, interface, cycles per inference, memories and
+gives the same bytes on any checkout; the memories' contents are inside it as initial values), ``mem/*.hex``
+(the same contents as ``$readmemh`` images, for other flows), ``manifest.json`` (formats, interface, cycles per inference, memories and
 multipliers) and ``model.ncm`` (the quantized graph, the reference ``neurocc verify`` runs).
 """
 
@@ -80,6 +81,24 @@ def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
     }
 
 
+def memory_files(net: Network) -> dict[str, str]:
+    """``$readmemh`` images of every weight and bias memory (two's complement, one word per line, in the order the
+    lanes read them), named ``mem/layer<k>_lane<p>_{weights,bias}.hex``."""
+    def hexwords(values: list[int], bits: int) -> str:
+        digits = -(-bits // 4)
+        return "".join(f"{v & ((1 << bits) - 1):0{digits}x}\n" for v in values)
+
+    files = {}
+    for k, unit in enumerate(net.units):
+        for p in range(unit.lanes):
+            rows = range(p, unit.groups * unit.lanes, unit.lanes)
+            weights = [w for o in rows for w in (unit.weights[o] if o < unit.n_out else [0] * unit.n_in)]
+            bias = [unit.bias[o] if o < unit.n_out else 0 for o in rows]
+            files[f"mem/layer{k}_lane{p}_weights.hex"] = hexwords(weights, unit.w_bits)
+            files[f"mem/layer{k}_lane{p}_bias.hex"] = hexwords(bias, unit.acc_bits)
+    return files
+
+
 def verilog(net: Network) -> str:
     from amaranth.back import verilog as back
 
@@ -95,6 +114,9 @@ def emit(graph: Graph, out_dir: str | os.PathLike[str], lanes: int = 8, source: 
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         (tmp / "network.v").write_text(text)
+        for name, content in memory_files(net).items():
+            (tmp / name).parent.mkdir(exist_ok=True)
+            (tmp / name).write_text(content)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
         ir.save(graph, tmp / "model.ncm")
         if source is not None:
