@@ -93,3 +93,44 @@ def test_verilator_missing_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ToolNotFoundError, match=r"^verilator is not installed: apt-get install verilator$"):
         run_hardware(folder, x, "verilator")
+
+
+def test_weight_port_writes_and_reads_weights_between_inferences():
+    from amaranth.sim import Simulator
+
+    g, x = quantized((6, 5, 4), ("relu",), 2)
+    net = build_network(g, 2)
+    codes, _ = reference_words(g, x[:1])
+    g.params["fc2.weight_q"][3, 4] = -77  # what the port will write: row 3, column 4 of layer 1
+    _, expected = reference_words(g, x[:1])
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(net.w_layer, 1)
+        ctx.set(net.w_row, 3)
+        ctx.set(net.w_col, 4)
+        ctx.set(net.w_data, -77)
+        ctx.set(net.w_we, 1)
+        await ctx.tick()
+        ctx.set(net.w_we, 0)
+        await ctx.tick()
+        seen["read"] = ctx.get(net.w_rdata)
+        ctx.set(net.o.ready, 1)
+        for v in codes[0].tolist():
+            ctx.set(net.i.payload, v)
+            ctx.set(net.i.valid, 1)
+            await ctx.tick()
+        ctx.set(net.i.valid, 0)
+        out = []
+        while len(out) < net.n_out:
+            if ctx.get(net.o.valid):
+                out.append(ctx.get(net.o.payload))
+            await ctx.tick()
+        seen["out"] = out
+
+    sim = Simulator(net)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["read"] == -77
+    assert seen["out"] == expected[0].tolist()

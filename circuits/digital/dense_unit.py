@@ -7,7 +7,8 @@ and widths all come from the caller; the unit decides nothing numeric). Lane ``p
 operands and load the biases, one to requantize every lane at once into the output registers).
 
 Interface: load the input vector through ``x_addr``/``x_data``/``x_we``; pulse ``start``; ``done`` rises when
-every output is in the output registers, read back through ``y_addr``/``y_data``.
+every output is in the output registers, read back through ``y_addr``/``y_data``. While idle, any weight can be
+written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``, one cycle after the address).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class DenseUnit(wiring.Component):
             "x_addr": In(range(max(self.n_in, 2))), "x_data": In(signed(in_bits)), "x_we": In(1),
             "start": In(1), "done": Out(1), "busy": Out(1),
             "y_addr": In(range(max(self.n_out, 2))), "y_data": Out(signed(out_bits)),
+            "w_row": In(range(max(self.n_out, 2))), "w_col": In(range(max(self.n_in, 2))),
+            "w_data": In(signed(w_bits)), "w_we": In(1), "w_rdata": Out(signed(w_bits)),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -66,14 +69,26 @@ class DenseUnit(wiring.Component):
 
         group = Signal(range(groups + 1))
         i = Signal(range(n_in + 1))
+        # The weight port: row r lives in lane r % P at word (r // P) · in + column. Writes and reads are served
+        # while the unit is idle; a read's data appears on w_rdata one cycle after its address.
+        w_lane = Signal(range(lanes))
+        w_word = Signal(range(groups * n_in + 1))
+        m.d.comb += [w_lane.eq(self.w_row % lanes), w_word.eq((self.w_row // lanes) * n_in + self.w_col)]
+        read_lane = Signal(range(lanes))
+        m.d.sync += read_lane.eq(w_lane)
         accs, wports, biases = [], [], []
         for p in range(lanes):
             rows = [self.weights[o] if o < self.n_out else [0] * n_in for o in range(p, groups * lanes, lanes)]
             mem = Memory(shape=signed(self.w_bits), depth=groups * n_in, init=[w for row in rows for w in row])
             m.submodules[f"wmem{p}"] = mem
             rp = mem.read_port(transparent_for=())
-            m.d.comb += rp.addr.eq(group * n_in + i)
+            m.d.comb += rp.addr.eq(Mux(self.busy, group * n_in + i, w_word))
             wports.append(rp)
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(w_word), wp.data.eq(self.w_data),
+                         wp.en.eq(self.w_we & ~self.busy & (w_lane == p))]
+            with m.If(read_lane == p):
+                m.d.comb += self.w_rdata.eq(rp.data)
             bmem = Memory(shape=signed(self.acc_bits), depth=groups,
                           init=[self.bias[o] if o < self.n_out else 0 for o in range(p, groups * lanes, lanes)])
             m.submodules[f"bmem{p}"] = bmem

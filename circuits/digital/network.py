@@ -2,7 +2,8 @@
 
 Inputs arrive one integer per transfer on ``i`` (``in_features`` of them per inference); each layer runs when the
 one before has finished, its outputs copied into the next layer's input memory one per cycle; the last layer's
-raw accumulators leave on ``o``, one per transfer. Every number (formats, shifts, widths) comes from the
+raw accumulators leave on ``o``, one per transfer. Between inferences the weight port writes or reads any weight
+of any layer (the on-chip learning engines will use it). Every number (formats, shifts, widths) comes from the
 :class:`LayerSpec` list the backend translates from the IR.
 """
 
@@ -39,9 +40,14 @@ class Network(wiring.Component):
                                 shift=s.shift, fn=s.fn, out_bits=s.out_bits, out_frac=s.out_frac, lanes=lanes)
                       for s in layers]
         self.n_in, self.n_out = self.units[0].n_in, self.units[-1].n_out
+        w_bits = max(s.w_bits for s in layers)
         super().__init__({
             "i": In(stream.Signature(signed(layers[0].in_bits))),
             "o": Out(stream.Signature(signed(layers[-1].out_bits))),
+            # The weight port (served between inferences): layer, row, column; read data one cycle later.
+            "w_layer": In(range(max(len(layers), 2))), "w_row": In(range(max(max(u.n_out for u in self.units), 2))),
+            "w_col": In(range(max(max(u.n_in for u in self.units), 2))), "w_data": In(signed(w_bits)),
+            "w_we": In(1), "w_rdata": Out(signed(w_bits)),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -49,6 +55,13 @@ class Network(wiring.Component):
         units = self.units
         for k, unit in enumerate(units):
             m.submodules[f"layer{k}"] = unit
+        read_layer = Signal.like(self.w_layer)
+        m.d.sync += read_layer.eq(self.w_layer)
+        for k, unit in enumerate(units):
+            m.d.comb += [unit.w_row.eq(self.w_row), unit.w_col.eq(self.w_col), unit.w_data.eq(self.w_data),
+                         unit.w_we.eq(self.w_we & (self.w_layer == k))]
+            with m.If(read_layer == k):
+                m.d.comb += self.w_rdata.eq(unit.w_rdata)
         count = Signal(range(max(max(u.n_in for u in units), self.n_out) + 1))
         first, last = units[0], units[-1]
         with m.FSM():
