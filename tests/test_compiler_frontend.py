@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from torch import nn as tnn
 
 import ir

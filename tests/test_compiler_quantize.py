@@ -3,7 +3,6 @@ import copy
 import numpy as np
 import pytest
 
-import ir
 from compiler.evaluate import quantized_accuracy, reference_accuracy
 from compiler.passes import PassManager
 from compiler.passes.quantize import Quantize, frac_bits

@@ -8,14 +8,11 @@ multipliers) and ``model.ncm`` (the quantized graph, the reference ``neurocc ver
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import ir
+from backends.folder import write_folder
 from circuits.digital.network import LayerSpec, Network
 from ir import Graph
 from ir.dialects import digital, nn
@@ -106,25 +103,6 @@ def verilog(net: Network) -> str:
 
 
 def emit(graph: Graph, out_dir: str | os.PathLike[str], lanes: int = 8, source: Graph | None = None) -> Path:
-    out = Path(out_dir)
     net = build_network(graph, lanes)
-    text = verilog(net)
-    info = manifest(graph, net, lanes)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        (tmp / "network.v").write_text(text)
-        for name, content in memory_files(net).items():
-            (tmp / name).parent.mkdir(exist_ok=True)
-            (tmp / name).write_text(content)
-        (tmp / "manifest.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-        ir.save(graph, tmp / "model.ncm")
-        if source is not None:
-            ir.save(source, tmp / "source.ncm")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    texts = {"network.v": verilog(net), **memory_files(net)}
+    return write_folder(out_dir, texts, manifest(graph, net, lanes), graph, source)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import ir
+from backends.folder import write_folder
 from circuits.analog.activation import add_behavioural, add_rectifier, add_row_drivers
 from circuits.analog.crossbar import add_crossbar
 from circuits.analog.netlist import GROUND, Netlist, safe_name
@@ -84,21 +81,6 @@ def build(graph: Graph) -> tuple[Netlist, dict[str, Any]]:
 def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = None) -> Path:
     """Write ``circuit.cir``, ``manifest.json``, ``model.ncm`` (and ``source.ncm``, the float model before
     lowering, when given) into ``out_dir`` atomically."""
-    out = Path(out_dir)
     net, manifest = build(graph)
     manifest["elements"] = len(net.elements)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        (tmp / "circuit.cir").write_text(net.text())
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        ir.save(graph, tmp / "model.ncm")
-        if source is not None:
-            ir.save(source, tmp / "source.ncm")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return write_folder(out_dir, {"circuit.cir": net.text()}, manifest, graph, source)
