@@ -1,4 +1,4 @@
-"""Writing a target's output folder all at once: a failure leaves nothing behind, success replaces the old one."""
+"""A target's output folder: written all at once (a failure leaves nothing behind), and read back checked."""
 
 from __future__ import annotations
 
@@ -11,6 +11,24 @@ from typing import Any
 
 import ir
 from ir import Graph
+from ir.errors import ModelFormatError
+
+
+def read_folder(out_dir: str | os.PathLike[str], target: str, required: tuple[str, ...]) -> tuple[Path, dict[str, Any],
+                                                                                               Graph]:
+    """Check a compiled ``target`` folder holds ``required`` files and a manifest of its format; returns the
+    folder, the manifest and the lowered graph (``model.ncm``)."""
+    path = Path(out_dir)
+    for name in (*required, "manifest.json", "model.ncm"):
+        if not (path / name).is_file():
+            raise ModelFormatError(f"folder {str(path)!r} is not a compiled {target} target: {name} is missing")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except json.JSONDecodeError as e:
+        raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not valid JSON ({e})") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != f"neurocc-{target}":
+        raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not a neurocc {target} manifest")
+    return path, manifest, ir.load(path / "model.ncm")
 
 
 def write_folder(out: str | os.PathLike[str], texts: dict[str, str], manifest: dict[str, Any], graph: Graph,

@@ -176,13 +176,10 @@ def _folder_kind(path: str) -> str:
 
 def _fpga_run(args: argparse.Namespace) -> dict[str, Any]:
     from backends.fpga.run import FpgaFolder, run_hardware
-    from learning.datasets import load_dataset
 
     folder = FpgaFolder.load(args.folder)
-    name = args.dataset or folder.graph.meta.get("dataset")
-    if not name:
-        raise ConfigError(f"folder {args.folder!r} records no data set: pass --dataset")
-    data = load_dataset(name)
+    data = _folder_data(args.folder, folder.graph, args.dataset)
+    name = data.name
     x, y = data.x_test[: args.limit], data.y_test[: args.limit]
     run = run_hardware(folder, x, args.simulator)
     equal = run["hardware"] == run["reference"]
@@ -215,15 +212,21 @@ def cmd_verify_fpga(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _spice_data(folder_path: str, dataset: str | None):  # noqa: ANN202
-    from backends.spice.run import SpiceFolder
+def _folder_data(folder_path: str, graph: ir.Graph, dataset: str | None):  # noqa: ANN202
+    """The data set to run a compiled folder on: ``--dataset``, else the one its model was trained on."""
     from learning.datasets import load_dataset
 
-    folder = SpiceFolder.load(folder_path)
-    name = dataset or folder.graph.meta.get("dataset")
+    name = dataset or graph.meta.get("dataset")
     if not name:
         raise ConfigError(f"folder {folder_path!r} records no data set: pass --dataset")
-    return folder, load_dataset(name)
+    return load_dataset(name)
+
+
+def _spice_data(folder_path: str, dataset: str | None):  # noqa: ANN202
+    from backends.spice.run import SpiceFolder
+
+    folder = SpiceFolder.load(folder_path)
+    return folder, _folder_data(folder_path, folder.graph, dataset)
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:

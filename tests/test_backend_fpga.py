@@ -134,3 +134,14 @@ def test_weight_port_writes_and_reads_weights_between_inferences():
     sim.run()
     assert seen["read"] == -77
     assert seen["out"] == expected[0].tolist()
+
+
+def test_corrupt_manifest_is_a_one_line_error(tmp_path):
+    from backends.fpga.run import FpgaFolder
+    from ir import ModelFormatError
+
+    g, _ = quantized((3, 2), (), 0)
+    out = emit(g, tmp_path / "hw", lanes=1)
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelFormatError, match=rf"^'{out}/manifest\.json' is not valid JSON \(.+\)$"):
+        FpgaFolder.load(out)

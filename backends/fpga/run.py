@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-import ir
 from backends.fpga.emit import build_network
+from backends.folder import read_folder
 from backends.fpga.sim import simulate_amaranth
 from backends.fpga.verilator import simulate_verilator
 from ir import Graph, interp
 from ir.dialects import digital
-from ir.errors import ConfigError, ModelFormatError
+from ir.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -27,14 +26,7 @@ class FpgaFolder:
 
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str]) -> FpgaFolder:
-        path = Path(out_dir)
-        for name in ("network.v", "manifest.json", "model.ncm"):
-            if not (path / name).is_file():
-                raise ModelFormatError(f"folder {str(path)!r} is not a compiled fpga target: {name} is missing")
-        manifest = json.loads((path / "manifest.json").read_text())
-        if manifest.get("format") != "neurocc-fpga":
-            raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not a neurocc fpga manifest")
-        return cls(path, manifest, ir.load(path / "model.ncm"))
+        return cls(*read_folder(out_dir, "fpga", ("network.v",)))
 
 
 SIMULATORS = ("verilator", "amaranth")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable
@@ -13,11 +12,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-import ir
+from backends.folder import read_folder
 from circuits.analog.ngspice import run_batch
 from circuits.analog.ngspice_shared import run_batch_shared
 from ir import Graph
-from ir.errors import ModelFormatError, SimulationError
+from ir.errors import SimulationError
 
 
 @dataclass(frozen=True)
@@ -29,17 +28,8 @@ class SpiceFolder:
 
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str]) -> SpiceFolder:
-        path = Path(out_dir)
-        for name in ("circuit.cir", "manifest.json", "model.ncm"):
-            if not (path / name).is_file():
-                raise ModelFormatError(f"folder {str(path)!r} is not a compiled spice target: {name} is missing")
-        try:
-            manifest = json.loads((path / "manifest.json").read_text())
-        except json.JSONDecodeError as e:
-            raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not valid JSON ({e})") from e
-        if manifest.get("format") != "neurocc-spice":
-            raise ModelFormatError(f"{str(path / 'manifest.json')!r} is not a neurocc spice manifest")
-        return cls(path, (path / "circuit.cir").read_text(), manifest, ir.load(path / "model.ncm"))
+        path, manifest, graph = read_folder(out_dir, "spice", ("circuit.cir",))
+        return cls(path, (path / "circuit.cir").read_text(), manifest, graph)
 
 
 _TILE_NODE = re.compile(r"\b([a-z0-9_]+?)_t(\d+)_")
