@@ -42,6 +42,11 @@ def _dense(op: Op, ins: list[np.ndarray], params: Mapping[str, np.ndarray]) -> l
 
 def _requantize(op: Op, ins: list[np.ndarray], params: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     assert isinstance(op, digital.Requantize)
+    if op.table:
+        table = params[op.table].astype(np.int64)
+        bits = (len(table) - 1).bit_length()
+        index = saturate(shift_round(ins[0].astype(np.int64), op.in_frac - op.table_frac), bits)
+        return [table[index + (1 << (bits - 1))]]
     y = shift_round(ins[0].astype(np.int64), op.in_frac - op.out_frac)
     if op.fn == "relu":
         y = np.maximum(y, 0)

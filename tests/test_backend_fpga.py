@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.fpga import build_network, emit
+from backends.fpga.emit import layer_specs
 from backends.fpga.sim import simulate_amaranth
+from circuits.digital.network import latency, period
 from compiler.passes import PassManager
 from compiler.pipelines import quantize_pipeline
 from ir import ConfigError, UnsupportedOpError, interp
@@ -31,14 +33,15 @@ def reference_words(g, x):
 
 @settings(max_examples=25)
 @given(sizes=st.lists(st.integers(1, 7), min_size=2, max_size=4), acts=st.lists(st.sampled_from(
-       ["relu", "hardtanh", "identity"]), min_size=1, max_size=2), lanes=st.integers(1, 9), seed=st.integers(0, 999),
+       ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 9), seed=st.integers(0, 999),
        bits=st.sampled_from([(8, 8), (6, 5), (4, 8)]))
 def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits):
     g, x = quantized(sizes, acts, seed, *bits)
     codes, words = reference_words(g, x[:3])
     hw, cycles = simulate_amaranth(build_network(g, lanes), codes)
     np.testing.assert_array_equal(hw, words)
-    assert len(set(cycles)) == 1
+    specs, _ = layer_specs(g, lanes)
+    assert cycles[0] == latency(specs) and min(cycles[1:]) >= period(specs)
 
 
 def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_path):
@@ -51,8 +54,11 @@ def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_pat
     manifest = json.loads((out / "manifest.json").read_text())
     codes, _ = reference_words(g, x[:2])
     _, cycles = simulate_amaranth(build_network(g, 4), codes)
-    assert cycles == [manifest["cycles_per_inference"]] * 2
+    assert cycles == [manifest["latency_cycles"], manifest["cycles_per_inference"]]
+    # layer 1 (12 inputs, 5 outputs) splits its inputs over four segments rather than idle three of four lanes
+    assert [(x["slots"], x["segments"]) for x in manifest["layers"]] == [(4, 1), (1, 4)]
     assert manifest["multipliers"] == 8 and manifest["layers"][0]["mac_bound"] == 27
+    assert manifest["cycles_per_inference"] == (3 * 9 + 3) + (5 * 3 + 3) + 1
     # Memory images: lane 1 of layer 0 holds rows 1, 5, 9 (rows 12.. are padding), 8-bit two's complement.
     w = g.params["fc1.weight_q"]
     lines = (out / "mem" / "layer0_lane1_weights.hex").read_text().split()
@@ -81,7 +87,9 @@ def test_verilator_runs_the_emitted_verilog_bit_exact(tmp_path):
     np.testing.assert_array_equal(vl["hardware"], vl["reference"])
     am = run_hardware(folder, x[:4], "amaranth")
     np.testing.assert_array_equal(am["hardware"], vl["hardware"][:4])
-    assert vl["cycles"] == [folder.manifest["cycles_per_inference"]] * len(x) and am["cycles"] == vl["cycles"][:4]
+    m = folder.manifest
+    assert vl["cycles"] == [m["latency_cycles"]] + [m["cycles_per_inference"]] * (len(x) - 1)
+    assert am["cycles"] == vl["cycles"][:4]
 
 
 def test_verilator_missing_names_the_package(tmp_path, monkeypatch):
@@ -113,7 +121,7 @@ def test_weight_port_writes_and_reads_weights_between_inferences():
         ctx.set(net.w_we, 1)
         await ctx.tick()
         ctx.set(net.w_we, 0)
-        await ctx.tick()
+        await ctx.tick().repeat(3)  # the write lands one cycle after the registered inputs; reads take two
         seen["read"] = ctx.get(net.w_rdata)
         ctx.set(net.o.ready, 1)
         for v in codes[0].tolist():

@@ -7,7 +7,7 @@ from compiler.evaluate import quantized_accuracy, reference_accuracy
 from compiler.passes import PassManager
 from compiler.passes.quantize import Quantize, frac_bits
 from compiler.pipelines import quantize_pipeline
-from ir import LoweringError, UnsupportedOpError, interp
+from ir import LoweringError, VerifyError, interp
 from ir.dialects import digital
 from learning import TrainConfig, train
 from tests.conftest import make_mlp_graph
@@ -27,7 +27,7 @@ def test_frac_bits():
     assert frac_bits(200.0, 8) == -1
 
 
-@pytest.mark.parametrize("acts", [("relu",), ("hardtanh",), ("identity",)])
+@pytest.mark.parametrize("acts", [("relu",), ("hardtanh",), ("identity",), ("tanh",), ("sigmoid",)])
 def test_quantized_graph_tracks_the_float_network(acts):
     q, x, ref = quantized((5, 7, 6, 3), acts, wb=12, ab=12)
     out = interp.run(q, x)["logits"]
@@ -57,9 +57,28 @@ def test_narrow_weight_format_names_the_layer_and_the_bits():
         Quantize(calibration=np.ones((2, 3)), weight_bits=4).run(g)
 
 
-def test_lut_activations_are_not_built_yet():
-    with pytest.raises(UnsupportedOpError, match=r"^node 'act1': activation 'tanh' needs the lookup-table unit"):
-        quantized(acts=("tanh",))
+@pytest.mark.parametrize("fn", ["tanh", "sigmoid"])
+def test_tanh_and_sigmoid_become_lookup_tables(fn):
+    q, x, _ = quantized((5, 7, 3), (fn,), wb=8, ab=8)
+    op = q.op("act1")
+    assert isinstance(op, digital.Requantize) and op.table == "act1.table"
+    table = q.params[op.table]
+    assert table.shape == (1024,) and table.dtype.kind == "i"
+    kept = interp.run(q, x, keep=("fc1", "act1"))
+    # every pre-activation lands within one output step of the function, or in the table's saturated tails
+    pre = kept["fc1"] / 2.0 ** q.op("fc1").acc_frac
+    reach = 4.0 if fn == "tanh" else 8.0
+    f = np.tanh(np.clip(pre, -reach, reach)) if fn == "tanh" else 1 / (1 + np.exp(-np.clip(pre, -reach, reach)))
+    step = 2.0 ** -op.table_frac * 1.0 + 2.0 ** -op.out_frac
+    assert np.abs(kept["act1"] / 2.0 ** op.out_frac - f).max() <= step
+
+
+def test_a_requantize_table_must_match_its_activation():
+    g, _, _ = quantized((5, 7, 3), ("tanh",))
+    op = g.op("act1")
+    with pytest.raises(VerifyError, match=r"^requantize 'relu' needs a lookup table exactly when it is one of tanh, "
+                                          r"sigmoid$"):
+        digital.Requantize("relu", op.in_frac, op.out_bits, op.out_frac, op.table, op.table_frac).verify()
 
 
 def test_bad_widths():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.folder import write_folder
-from circuits.digital.network import LayerSpec, Network
+from circuits.digital.network import LayerSpec, Network, latency, period
 from ir import Graph
 from ir.dialects import digital, nn
 from ir.errors import ConfigError, UnsupportedOpError
@@ -21,8 +21,24 @@ from ir.errors import ConfigError, UnsupportedOpError
 MANIFEST_VERSION = 1
 
 
-def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
-    """One spec per ``digital.dense`` (with the requantization after it), and the dense node names."""
+def lane_mapping(n_in: int, n_out: int, lanes: int) -> tuple[int, int]:
+    """``(slots, segments)`` for ``lanes`` multipliers on an ``n_out × n_in`` layer: the split of the inputs into
+    segments that needs the fewest cycles ``⌈n_out / slots⌉ · ⌈n_in / segments⌉`` (ties: fewer lanes, fewer
+    segments). A layer narrower than the lanes splits its inputs instead of leaving lanes idle."""
+    best: tuple[int, int, int, int, int] | None = None
+    for segments in range(1, min(lanes, n_in) + 1):
+        slots = min(lanes // segments, n_out)
+        cycles = -(-n_out // slots) * -(-n_in // segments)
+        key = (cycles, slots * segments, segments, slots, segments)
+        if best is None or key < best:
+            best = key
+    assert best is not None
+    return best[3], best[4]
+
+
+def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str]]:
+    """One spec per ``digital.dense`` (with the requantization after it, lanes mapped by :func:`lane_mapping`),
+    and the dense node names."""
     graph.verify()
     specs, names = [], []
     for node in graph.toposort():
@@ -30,14 +46,18 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
         if isinstance(op, digital.Dense):
             (user, _, _), = graph.users(node)
             after = graph.op(user)
+            table: tuple[int, ...] = ()
             if isinstance(after, digital.Requantize):
                 shift, fn, out_bits, out_frac = after.in_frac - after.out_frac, after.fn, after.out_bits, after.out_frac
+                if after.table:
+                    shift, table = after.in_frac - after.table_frac, tuple(graph.params[after.table].tolist())
             elif isinstance(after, digital.Dequantize):
                 shift, fn, out_bits, out_frac = 0, "identity", op.acc_bits, 0  # the raw accumulator leaves
             else:
                 raise UnsupportedOpError(f"node {user!r} ({after.kind}) cannot follow a dense layer on the fpga target")
+            slots, segments = lane_mapping(op.in_features, op.out_features, lanes)
             specs.append(LayerSpec(graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), op.in_bits,
-                                   op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac))
+                                   op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, slots, segments, table))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
                 and (op.inputs or op.outputs):
@@ -51,28 +71,28 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
 def build_network(graph: Graph, lanes: int) -> Network:
     if not isinstance(lanes, int) or lanes < 1:
         raise ConfigError(f"--pe must be a positive integer, not {lanes!r}")
-    specs, _ = layer_specs(graph)
-    return Network(specs, lanes)
+    specs, _ = layer_specs(graph, lanes)
+    return Network(specs)
 
 
 def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
-    specs, names = layer_specs(graph)
+    specs, names = layer_specs(graph, lanes)
     quant = graph.op(graph.find(digital.Quantize.kind)[0])
     deq = graph.op(graph.find(digital.Dequantize.kind)[0])
     layers = []
     for name, spec, unit in zip(names, specs, net.units):
-        layers.append({"node": name, "in": unit.n_in, "out": unit.n_out, "lanes": unit.lanes,
-                       "cycles": unit.groups * (unit.n_in + 2), "mac_bound": -(-unit.n_in * unit.n_out // lanes),
+        layers.append({"node": name, "in": unit.n_in, "out": unit.n_out, "lanes": unit.lanes, "slots": spec.slots,
+                       "segments": spec.segments, "cycles": spec.cycles,
+                       "mac_bound": -(-unit.n_in * unit.n_out // lanes),
                        "w_bits": spec.w_bits, "acc_bits": spec.acc_bits, "out_bits": spec.out_bits,
                        "shift": spec.shift, "activation": spec.fn})
-    copy_cycles = sum(u.n_out for u in net.units[:-1])
     return {
         "format": "neurocc-fpga", "version": MANIFEST_VERSION, "model": graph.name, "pe": lanes,
         "input": {"count": net.n_in, "bits": quant.bits, "frac": quant.frac},   # type: ignore[attr-defined]
         "output": {"count": net.n_out, "bits": specs[-1].out_bits, "frac": deq.frac},  # type: ignore[attr-defined]
         "interface": {"i": "lib.stream, one input integer per transfer", "o": "lib.stream, one output per transfer"},
         "layers": layers,
-        "cycles_per_inference": net.n_in + sum(x["cycles"] for x in layers) + copy_cycles + len(layers) + net.n_out,
+        "cycles_per_inference": period(specs), "latency_cycles": latency(specs),
         "multipliers": sum(u.lanes for u in net.units),
         "weight_memories": sum(u.lanes for u in net.units),
     }
@@ -80,19 +100,19 @@ def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
 
 def memory_files(net: Network) -> dict[str, str]:
     """``$readmemh`` images of every weight and bias memory (two's complement, one word per line, in the order the
-    lanes read them), named ``mem/layer<k>_lane<p>_{weights,bias}.hex``."""
+    lanes read them), named ``mem/layer<k>_lane<p>_weights.hex`` and ``mem/layer<k>_slot<q>_bias.hex``."""
     def hexwords(values: list[int], bits: int) -> str:
         digits = -(-bits // 4)
         return "".join(f"{v & ((1 << bits) - 1):0{digits}x}\n" for v in values)
 
     files = {}
     for k, unit in enumerate(net.units):
-        for p in range(unit.lanes):
-            rows = range(p, unit.groups * unit.lanes, unit.lanes)
-            weights = [w for o in rows for w in (unit.weights[o] if o < unit.n_out else [0] * unit.n_in)]
-            bias = [unit.bias[o] if o < unit.n_out else 0 for o in rows]
-            files[f"mem/layer{k}_lane{p}_weights.hex"] = hexwords(weights, unit.w_bits)
-            files[f"mem/layer{k}_lane{p}_bias.hex"] = hexwords(bias, unit.acc_bits)
+        spec = unit.spec
+        for q in range(spec.slots):
+            for s in range(spec.segments):
+                lane = q * spec.segments + s
+                files[f"mem/layer{k}_lane{lane}_weights.hex"] = hexwords(spec.lane_weights(q, s), spec.w_bits)
+            files[f"mem/layer{k}_slot{q}_bias.hex"] = hexwords(spec.lane_bias(q), spec.acc_bits)
     return files
 
 

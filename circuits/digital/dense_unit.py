@@ -1,138 +1,213 @@
-"""A fixed-point dense layer in hardware: ``P`` multiply-accumulate lanes, weights in on-chip memories.
+"""A fixed-point dense layer in hardware: ``slots × segments`` multiply-accumulate lanes, weights in on-chip memories.
 
-The unit computes ``y = requantize(W x + b)`` exactly as ``ir.interp_digital`` defines it (the numbers, formats
-and widths all come from the caller; the unit decides nothing numeric). Lane ``p`` owns output rows
-``o ≡ p (mod P)`` and reads them from its own weight memory, so ``P`` rows advance together: one pass over the
-``in_features`` inputs per group of ``P`` outputs: ``⌈out/P⌉ · (in + 2)`` cycles (one to fetch the first
-operands and load the biases, one to requantize every lane at once into the output registers).
+The unit computes ``y = requantize(W x + b)`` exactly as ``ir.interp_digital`` defines it; every number (formats,
+widths, the lane mapping, the activation table) comes from its :class:`LayerSpec`. The lanes form ``slots`` rows of
+``segments``: lane ``(q, s)`` owns the output rows ``o ≡ q (mod slots)`` and the ``s``-th slice of ``L = ⌈in /
+segments⌉`` inputs, so a narrow layer can still keep every lane busy. One group of ``slots`` outputs takes ``L``
+cycles; a pipeline (issue → multiply-accumulate → sum the segments and requantize) overlaps the groups, so the
+whole layer takes ``groups · L + 3`` cycles from ``start`` to ``done``. Accumulators never overflow (the quantize
+pass sized them for the whole sum), so the partial sums add up exactly.
 
-Interface: load the input vector through ``x_addr``/``x_data``/``x_we``; pulse ``start``; ``done`` rises when
-every output is in the output registers, read back through ``y_addr``/``y_data``. While idle, any weight can be
-written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``, one cycle after the address).
+Inputs are read, not stored: the unit drives ``x_addr[s]`` and expects ``x_data[s] = x[x_addr[s]]`` one cycle
+later (a memory read port or a registered multiplexer). Outputs stay in registers (``y``) until the next run.
+While the unit is idle any weight can be written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``,
+one cycle after the address).
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from dataclasses import dataclass
+
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+TABLE_FUNCTIONS = ("tanh", "sigmoid")
 
-def _requantize(acc: Signal, shift: int, fn: str, out_bits: int, out_frac: int) -> tuple[list, Signal]:
-    """Combinational ``sat(act(round_half_up(acc / 2^shift)))``; returns (statements, result)."""
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One dense layer and the requantization after it, as integers. ``shift`` is the rounding shift
+    ``in_frac − out_frac`` (for a table activation: ``in_frac − table_frac``, and the shifted value, saturated to
+    ``log2(len(table))`` bits, indexes ``table``). ``slots × segments`` is the lane mapping the backend chose."""
+    weights: list[list[int]]
+    bias: list[int]
+    in_bits: int
+    w_bits: int
+    acc_bits: int
+    shift: int
+    fn: str
+    out_bits: int
+    out_frac: int
+    slots: int = 1
+    segments: int = 1
+    table: tuple[int, ...] = ()
+
+    @property
+    def n_out(self) -> int:
+        return len(self.weights)
+
+    @property
+    def n_in(self) -> int:
+        return len(self.weights[0])
+
+    @property
+    def seg_len(self) -> int:
+        return -(-self.n_in // self.segments)
+
+    @property
+    def groups(self) -> int:
+        return -(-self.n_out // self.slots)
+
+    @property
+    def cycles(self) -> int:
+        return self.groups * self.seg_len + 3
+
+    def lane_weights(self, q: int, s: int) -> list[int]:
+        """Lane ``(q, s)``'s weight memory: word ``g·L + j`` holds ``W[g·slots + q, s·L + j]`` (0 past the edge)."""
+        length = self.seg_len
+        words = []
+        for g in range(self.groups):
+            o = g * self.slots + q
+            for j in range(length):
+                i = s * length + j
+                words.append(self.weights[o][i] if o < self.n_out and i < self.n_in else 0)
+        return words
+
+    def lane_bias(self, q: int) -> list[int]:
+        """Slot ``q``'s biases, one per group (held by its segment-0 lane; the other segments start at 0)."""
+        return [self.bias[o] if o < self.n_out else 0 for o in range(q, self.groups * self.slots, self.slots)]
+
+
+def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
+    """Combinational requantization of ``acc``: round half up by ``spec.shift``, then the activation and the
+    saturation (or the table lookup)."""
     width = len(acc) + 2
-    rounded = Signal(signed(width))
-    if shift > 0:
-        stmts = [rounded.eq((acc + (1 << (shift - 1))) >> shift)]
+    rounded = Signal(signed(width), name=f"{name}_rounded")
+    if spec.shift > 0:
+        m.d.comb += rounded.eq((acc + (1 << (spec.shift - 1))) >> spec.shift)
     else:
-        stmts = [rounded.eq(acc << -shift)]
-    act = Signal(signed(width))
-    if fn == "relu":
-        stmts.append(act.eq(Mux(rounded < 0, 0, rounded)))
-    elif fn == "hardtanh":
-        one = 1 << out_frac if out_frac >= 0 else 0
-        stmts.append(act.eq(Mux(rounded > one, one, Mux(rounded < -one, -one, rounded))))
+        m.d.comb += rounded.eq(acc << -spec.shift)
+    out = Signal(signed(spec.out_bits), name=f"{name}_out")
+    if spec.fn in TABLE_FUNCTIONS:
+        bits = (len(spec.table) - 1).bit_length()
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        index = Signal(range(len(spec.table)), name=f"{name}_index")
+        m.d.comb += index.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded)) - lo)
+        m.submodules[f"{name}_table"] = rom = Memory(shape=signed(spec.out_bits), depth=len(spec.table),
+                                                     init=list(spec.table))
+        port = rom.read_port(domain="comb")
+        m.d.comb += [port.addr.eq(index), out.eq(port.data)]
+        return out
+    act = Signal(signed(width), name=f"{name}_act")
+    if spec.fn == "relu":
+        m.d.comb += act.eq(Mux(rounded < 0, 0, rounded))
+    elif spec.fn == "hardtanh":
+        one = 1 << spec.out_frac if spec.out_frac >= 0 else 0
+        m.d.comb += act.eq(Mux(rounded > one, one, Mux(rounded < -one, -one, rounded)))
     else:
-        stmts.append(act.eq(rounded))
-    lo, hi = -(1 << (out_bits - 1)), (1 << (out_bits - 1)) - 1
-    out = Signal(signed(out_bits))
-    stmts.append(out.eq(Mux(act > hi, hi, Mux(act < lo, lo, act))))
-    return stmts, out
+        m.d.comb += act.eq(rounded)
+    lo, hi = -(1 << (spec.out_bits - 1)), (1 << (spec.out_bits - 1)) - 1
+    m.d.comb += out.eq(Mux(act > hi, hi, Mux(act < lo, lo, act)))
+    return out
 
 
 class DenseUnit(wiring.Component):
-    def __init__(self, weights: list[list[int]], bias: list[int], *, in_bits: int, w_bits: int, acc_bits: int,
-                 shift: int, fn: str, out_bits: int, out_frac: int, lanes: int) -> None:
-        self.n_out, self.n_in = len(weights), len(weights[0])
-        if lanes < 1:
-            raise ValueError(f"lanes must be at least 1, not {lanes!r}")
-        self.lanes = min(lanes, self.n_out)
-        self.groups = -(-self.n_out // self.lanes)
-        self.weights, self.bias = weights, bias
-        self.in_bits, self.w_bits, self.acc_bits = in_bits, w_bits, acc_bits
-        self.shift, self.fn, self.out_bits, self.out_frac = shift, fn, out_bits, out_frac
+    def __init__(self, spec: LayerSpec) -> None:
+        if spec.slots < 1 or spec.segments < 1:
+            raise ValueError(f"a layer needs at least one slot and one segment, not {spec.slots}×{spec.segments}")
+        self.spec = spec
+        self.n_in, self.n_out = spec.n_in, spec.n_out
+        self.lanes = spec.slots * spec.segments
         super().__init__({
-            "x_addr": In(range(max(self.n_in, 2))), "x_data": In(signed(in_bits)), "x_we": In(1),
             "start": In(1), "done": Out(1), "busy": Out(1),
-            "y_addr": In(range(max(self.n_out, 2))), "y_data": Out(signed(out_bits)),
+            "x_addr": Out(data.ArrayLayout(range(max(self.n_in, 2)), spec.segments)),
+            "x_data": In(data.ArrayLayout(signed(spec.in_bits), spec.segments)),
+            "y": Out(data.ArrayLayout(signed(spec.out_bits), self.n_out)),
             "w_row": In(range(max(self.n_out, 2))), "w_col": In(range(max(self.n_in, 2))),
-            "w_data": In(signed(w_bits)), "w_we": In(1), "w_rdata": Out(signed(w_bits)),
+            "w_data": In(signed(spec.w_bits)), "w_we": In(1), "w_rdata": Out(signed(spec.w_bits)),
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        n_in, lanes, groups = self.n_in, self.lanes, self.groups
-        m.submodules.xmem = xmem = Memory(shape=signed(self.in_bits), depth=n_in, init=[])
-        xw, xr = xmem.write_port(), xmem.read_port(transparent_for=())
-        m.d.comb += [xw.addr.eq(self.x_addr), xw.data.eq(self.x_data), xw.en.eq(self.x_we & ~self.busy)]
+        spec = self.spec
+        slots, segs, length, groups = spec.slots, spec.segments, spec.seg_len, spec.groups
+        words = groups * length
 
-        group = Signal(range(groups + 1))
-        i = Signal(range(n_in + 1))
-        # The weight port: row r lives in lane r % P at word (r // P) · in + column. Writes and reads are served
-        # while the unit is idle; a read's data appears on w_rdata one cycle after its address.
-        w_lane = Signal(range(lanes))
-        w_word = Signal(range(groups * n_in + 1))
-        m.d.comb += [w_lane.eq(self.w_row % lanes), w_word.eq((self.w_row // lanes) * n_in + self.w_col)]
-        read_lane = Signal(range(lanes))
+        # Issue stage: group g, position j within every segment.
+        running = Signal()
+        g = Signal(range(max(groups, 2)))
+        j = Signal(range(max(length, 2)))
+        with m.If(running):
+            with m.If(j == length - 1):
+                m.d.sync += j.eq(0)
+                with m.If(g == groups - 1):
+                    m.d.sync += running.eq(0)
+                with m.Else():
+                    m.d.sync += g.eq(g + 1)
+            with m.Else():
+                m.d.sync += j.eq(j + 1)
+        with m.Elif(self.start & ~self.busy):
+            m.d.sync += [running.eq(1), g.eq(0), j.eq(0)]
+        for s in range(segs):
+            col = s * length + j
+            m.d.comb += self.x_addr[s].eq(Mux(col < self.n_in, col, self.n_in - 1))
+
+        # Stage 1: the operands arrive; multiply-accumulate (the first input of a group starts from the bias).
+        valid1, first1, last1 = Signal(), Signal(), Signal()
+        group1 = Signal.like(g)
+        pad1 = Signal(segs)
+        m.d.sync += [valid1.eq(running), first1.eq(running & (j == 0)), last1.eq(running & (j == length - 1)),
+                     group1.eq(g), pad1.eq(Cat(*[(s * length + j) >= self.n_in for s in range(segs)]))]
+        # Stage 2: every segment's partial sum is final; add them, requantize, store the group's outputs.
+        store2 = Signal()
+        group2 = Signal.like(g)
+        m.d.sync += [store2.eq(valid1 & last1), group2.eq(group1)]
+        m.d.comb += self.busy.eq(running | valid1 | store2)
+        m.d.sync += self.done.eq(store2 & (group2 == groups - 1))
+
+        # The weight port: row r, column c live in lane (r mod slots, c // L) at word (r // slots)·L + c mod L.
+        w_lane = Signal(range(max(self.lanes, 2)))
+        w_word = Signal(range(max(words, 2)))
+        m.d.comb += [w_lane.eq((self.w_row % slots) * segs + self.w_col // length),
+                     w_word.eq((self.w_row // slots) * length + self.w_col % length)]
+        read_lane = Signal.like(w_lane)
         m.d.sync += read_lane.eq(w_lane)
-        accs, wports, biases = [], [], []
-        for p in range(lanes):
-            rows = [self.weights[o] if o < self.n_out else [0] * n_in for o in range(p, groups * lanes, lanes)]
-            mem = Memory(shape=signed(self.w_bits), depth=groups * n_in, init=[w for row in rows for w in row])
-            m.submodules[f"wmem{p}"] = mem
-            rp = mem.read_port(transparent_for=())
-            m.d.comb += rp.addr.eq(Mux(self.busy, group * n_in + i, w_word))
-            wports.append(rp)
-            wp = mem.write_port()
-            m.d.comb += [wp.addr.eq(w_word), wp.data.eq(self.w_data),
-                         wp.en.eq(self.w_we & ~self.busy & (w_lane == p))]
-            with m.If(read_lane == p):
-                m.d.comb += self.w_rdata.eq(rp.data)
-            bmem = Memory(shape=signed(self.acc_bits), depth=groups,
-                          init=[self.bias[o] if o < self.n_out else 0 for o in range(p, groups * lanes, lanes)])
-            m.submodules[f"bmem{p}"] = bmem
-            bp = bmem.read_port(domain="comb")
-            m.d.comb += bp.addr.eq(group)
-            biases.append(bp)
-            accs.append(Signal(signed(self.acc_bits), name=f"acc{p}"))
-        m.d.comb += xr.addr.eq(i)
 
-        # Output registers; each lane's requantizer writes its row of the current group.
-        ys = [Signal(signed(self.out_bits), name=f"y{o}") for o in range(self.n_out)]
         outs = []
-        for p, acc in enumerate(accs):
-            stmts, out = _requantize(acc, self.shift, self.fn, self.out_bits, self.out_frac)
-            m.d.comb += stmts
-            outs.append(out)
-        with m.Switch(self.y_addr):
-            for o, y in enumerate(ys):
-                with m.Case(o):
-                    m.d.comb += self.y_data.eq(y)
+        for q in range(slots):
+            accs = []
+            for s in range(segs):
+                lane = q * segs + s
+                mem = Memory(shape=signed(spec.w_bits), depth=max(words, 1), init=spec.lane_weights(q, s))
+                m.submodules[f"wmem{lane}"] = mem
+                rp = mem.read_port(transparent_for=())
+                wp = mem.write_port()
+                m.d.comb += [rp.addr.eq(Mux(running, g * length + j, w_word)),
+                             wp.addr.eq(w_word), wp.data.eq(self.w_data),
+                             wp.en.eq(self.w_we & ~self.busy & (w_lane == lane))]
+                with m.If(read_lane == lane):
+                    m.d.comb += self.w_rdata.eq(rp.data)
+                acc = Signal(signed(spec.acc_bits), name=f"acc{lane}")
+                start = Signal(signed(spec.acc_bits), name=f"start{lane}")
+                if s == 0:
+                    bmem = Memory(shape=signed(spec.acc_bits), depth=groups, init=spec.lane_bias(q))
+                    m.submodules[f"bmem{q}"] = bmem
+                    bp = bmem.read_port(transparent_for=())
+                    m.d.comb += [bp.addr.eq(g), start.eq(Mux(first1, bp.data, acc))]
+                else:
+                    m.d.comb += start.eq(Mux(first1, 0, acc))
+                operand = Mux(pad1[s], 0, self.x_data[s])
+                with m.If(valid1):
+                    m.d.sync += acc.eq(start + rp.data * operand)
+                accs.append(acc)
+            total = Signal(signed(spec.acc_bits + (segs - 1).bit_length()), name=f"sum{q}")
+            m.d.comb += total.eq(sum(accs[1:], accs[0]))
+            outs.append(_requantize(m, total, spec, f"rq{q}"))
 
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [group.eq(0), i.eq(0), self.done.eq(0), self.busy.eq(1)]
-                    m.next = "LOAD"
-            with m.State("LOAD"):  # accumulators start at the bias; the memories fetch input 0
-                m.d.sync += [acc.eq(b.data) for acc, b in zip(accs, biases)]
-                m.d.sync += i.eq(1)
-                m.next = "MAC"
-            with m.State("MAC"):  # the memories hold input i-1's operands
-                m.d.sync += [acc.eq(acc + rp.data * xr.data) for acc, rp in zip(accs, wports)]
-                with m.If(i == n_in):
-                    m.next = "STORE"
-                with m.Else():
-                    m.d.sync += i.eq(i + 1)
-            with m.State("STORE"):
-                for o, y in enumerate(ys):
-                    with m.If(group == o // lanes):
-                        m.d.sync += y.eq(outs[o % lanes])
-                with m.If(group == groups - 1):
-                    m.d.sync += [self.done.eq(1), self.busy.eq(0)]
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [group.eq(group + 1), i.eq(0)]
-                    m.next = "LOAD"
+        for o in range(self.n_out):
+            with m.If(store2 & (group2 == o // slots)):
+                m.d.sync += self.y[o].eq(outs[o % slots])
         return m
+

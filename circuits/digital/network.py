@@ -1,50 +1,50 @@
 """A whole fixed-point network in hardware: :class:`DenseUnit` layers in sequence behind ``lib.stream`` ports.
 
-Inputs arrive one integer per transfer on ``i`` (``in_features`` of them per inference); each layer runs when the
-one before has finished, its outputs copied into the next layer's input memory one per cycle; the last layer's
-raw accumulators leave on ``o``, one per transfer. Between inferences the weight port writes or reads any weight
-of any layer (the on-chip learning engines will use it). Every number (formats, shifts, widths) comes from the
-:class:`LayerSpec` list the backend translates from the IR.
+Inputs arrive one integer per transfer on ``i`` into one of two input banks, so the next input streams in while
+the current one is computed. The layers run one after another: layer 0 reads its bank, every later layer reads
+the previous layer's output registers directly (no copy). When the last layer is done its raw accumulators move
+to an output buffer in one cycle and leave on ``o``, one per transfer, while the next input is already running.
+In steady state one inference takes ``Σ (groups · L + 3) + 1`` cycles (:func:`period`).
+
+Between inferences the weight port writes or reads any weight of any layer (the on-chip learning engines use
+it). Every number (formats, shifts, widths, lane mapping) comes from the :class:`LayerSpec` list the backend
+translates from the IR.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from amaranth import Module, Signal, signed
+from amaranth import Array, Module, Signal, signed
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from circuits.digital.dense_unit import DenseUnit
+from circuits.digital.dense_unit import DenseUnit, LayerSpec
+
+__all__ = ["LayerSpec", "Network", "latency", "period"]
 
 
-@dataclass(frozen=True)
-class LayerSpec:
-    weights: list[list[int]]
-    bias: list[int]
-    in_bits: int
-    w_bits: int
-    acc_bits: int
-    shift: int
-    fn: str
-    out_bits: int
-    out_frac: int
+def period(layers: list[LayerSpec]) -> int:
+    """Cycles from one inference's start to the next when inputs keep up (the initiation interval)."""
+    return sum(spec.cycles for spec in layers) + 1
+
+
+def latency(layers: list[LayerSpec]) -> int:
+    """Cycles of one inference on an idle network: first input accepted to last output sent."""
+    return layers[0].n_in + 1 + sum(spec.cycles for spec in layers) + 1 + len(layers[-1].weights)
 
 
 class Network(wiring.Component):
-    def __init__(self, layers: list[LayerSpec], lanes: int) -> None:
+    def __init__(self, layers: list[LayerSpec]) -> None:
         if not layers:
             raise ValueError("a network needs at least one layer")
         self.specs = layers
-        self.units = [DenseUnit(s.weights, s.bias, in_bits=s.in_bits, w_bits=s.w_bits, acc_bits=s.acc_bits,
-                                shift=s.shift, fn=s.fn, out_bits=s.out_bits, out_frac=s.out_frac, lanes=lanes)
-                      for s in layers]
+        self.units = [DenseUnit(s) for s in layers]
         self.n_in, self.n_out = self.units[0].n_in, self.units[-1].n_out
         w_bits = max(s.w_bits for s in layers)
         super().__init__({
             "i": In(stream.Signature(signed(layers[0].in_bits))),
             "o": Out(stream.Signature(signed(layers[-1].out_bits))),
-            # The weight port (served between inferences): layer, row, column; read data one cycle later.
+            # The weight port (served between inferences): layer, row, column; read data two cycles later.
             "w_layer": In(range(max(len(layers), 2))), "w_row": In(range(max(max(u.n_out for u in self.units), 2))),
             "w_col": In(range(max(max(u.n_in for u in self.units), 2))), "w_data": In(signed(w_bits)),
             "w_we": In(1), "w_rdata": Out(signed(w_bits)),
@@ -52,51 +52,89 @@ class Network(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        units = self.units
+        units, n_in, n_out = self.units, self.n_in, self.n_out
         for k, unit in enumerate(units):
             m.submodules[f"layer{k}"] = unit
-        read_layer = Signal.like(self.w_layer)
-        m.d.sync += read_layer.eq(self.w_layer)
-        for k, unit in enumerate(units):
-            m.d.comb += [unit.w_row.eq(self.w_row), unit.w_col.eq(self.w_col), unit.w_data.eq(self.w_data),
-                         unit.w_we.eq(self.w_we & (self.w_layer == k))]
-            with m.If(read_layer == k):
-                m.d.comb += self.w_rdata.eq(unit.w_rdata)
-        count = Signal(range(max(max(u.n_in for u in units), self.n_out) + 1))
-        first, last = units[0], units[-1]
+        self._weight_port(m)
+
+        # Receiver: fill bank `wbank` of the input memory; a full bank waits for the sequencer.
+        m.submodules.xmem = xmem = Memory(shape=signed(self.specs[0].in_bits), depth=2 * n_in, init=[])
+        full = Array([Signal(name="full0"), Signal(name="full1")])
+        wbank, rbank = Signal(), Signal()
+        count_in = Signal(range(max(n_in, 2)))
+        xw = xmem.write_port()
+        m.d.comb += [self.i.ready.eq(~full[wbank]), xw.addr.eq(wbank * n_in + count_in),
+                     xw.data.eq(self.i.payload), xw.en.eq(self.i.valid & self.i.ready)]
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(count_in == n_in - 1):
+                m.d.sync += [count_in.eq(0), full[wbank].eq(1), wbank.eq(~wbank)]
+            with m.Else():
+                m.d.sync += count_in.eq(count_in + 1)
+
+        # Operands: layer 0 from its bank, every later layer from the previous layer's output registers.
+        first = units[0]
+        for s in range(first.spec.segments):
+            rp = xmem.read_port(transparent_for=())
+            m.d.comb += [rp.addr.eq(rbank * n_in + first.x_addr[s]), first.x_data[s].eq(rp.data)]
+        for prev, unit in zip(units, units[1:]):
+            for s in range(unit.spec.segments):  # a case statement, not a dynamic slice: simulators like it better
+                with m.Switch(unit.x_addr[s]):
+                    for o in range(prev.n_out):
+                        with m.Case(o):
+                            m.d.sync += unit.x_data[s].eq(prev.y[o])
+
+        # Sender: the output buffer leaves one word per transfer.
+        obuf = [Signal(signed(self.specs[-1].out_bits), name=f"obuf{o}") for o in range(n_out)]
+        ovalid = Signal()
+        count_out = Signal(range(max(n_out, 2)))
+        m.d.comb += self.o.valid.eq(ovalid)
+        with m.Switch(count_out):
+            for o, word in enumerate(obuf):
+                with m.Case(o):
+                    m.d.comb += self.o.payload.eq(word)
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(count_out == n_out - 1):
+                m.d.sync += [count_out.eq(0), ovalid.eq(0)]
+            with m.Else():
+                m.d.sync += count_out.eq(count_out + 1)
+
+        # Sequencer: the layers one after another; then hand the result to the sender and take the next bank.
+        last = units[-1]
         with m.FSM():
-            with m.State("RECEIVE"):
-                m.d.comb += [self.i.ready.eq(1), first.x_addr.eq(count), first.x_data.eq(self.i.payload),
-                             first.x_we.eq(self.i.valid)]
-                with m.If(self.i.valid):
-                    with m.If(count == self.n_in - 1):
-                        m.d.sync += count.eq(0)
+            with m.State("IDLE"):
+                with m.If(full[rbank]):
+                    m.d.comb += first.start.eq(1)
+                    m.next = "RUN0"
+            for k, unit in enumerate(units):
+                with m.State(f"RUN{k}"):
+                    with m.If(unit.done):
+                        if k + 1 < len(units):
+                            m.d.comb += units[k + 1].start.eq(1)
+                            m.next = f"RUN{k + 1}"
+                        else:
+                            m.next = "FLUSH"
+            with m.State("FLUSH"):
+                with m.If(~ovalid):
+                    m.d.sync += [b.eq(last.y[o]) for o, b in enumerate(obuf)]
+                    m.d.sync += [ovalid.eq(1), full[rbank].eq(0), rbank.eq(~rbank)]
+                    with m.If(full[~rbank]):
                         m.d.comb += first.start.eq(1)
                         m.next = "RUN0"
                     with m.Else():
-                        m.d.sync += count.eq(count + 1)
-            for k, unit in enumerate(units):
-                with m.State(f"RUN{k}"):
-                    # start was pulsed on entry; done rises once the layer's outputs are ready
-                    with m.If(unit.done & ~unit.start):
-                        m.next = "SEND" if k == len(units) - 1 else f"COPY{k}"
-                if k < len(units) - 1:
-                    nxt = units[k + 1]
-                    with m.State(f"COPY{k}"):
-                        m.d.comb += [unit.y_addr.eq(count), nxt.x_addr.eq(count), nxt.x_data.eq(unit.y_data),
-                                     nxt.x_we.eq(1)]
-                        with m.If(count == unit.n_out - 1):
-                            m.d.sync += count.eq(0)
-                            m.d.comb += nxt.start.eq(1)
-                            m.next = f"RUN{k + 1}"
-                        with m.Else():
-                            m.d.sync += count.eq(count + 1)
-            with m.State("SEND"):
-                m.d.comb += [last.y_addr.eq(count), self.o.payload.eq(last.y_data), self.o.valid.eq(1)]
-                with m.If(self.o.ready):
-                    with m.If(count == self.n_out - 1):
-                        m.d.sync += count.eq(0)
-                        m.next = "RECEIVE"
-                    with m.Else():
-                        m.d.sync += count.eq(count + 1)
+                        m.next = "IDLE"
         return m
+
+    def _weight_port(self, m: Module) -> None:
+        """The weight port's inputs are registered once here (so nothing inside the layers hangs combinationally
+        off the pins); read data appears two cycles after the address."""
+        layer, row, col = Signal.like(self.w_layer), Signal.like(self.w_row), Signal.like(self.w_col)
+        wdata, we = Signal.like(self.w_data), Signal()
+        m.d.sync += [layer.eq(self.w_layer), row.eq(self.w_row), col.eq(self.w_col), wdata.eq(self.w_data),
+                     we.eq(self.w_we)]
+        read_layer = Signal.like(self.w_layer)
+        m.d.sync += read_layer.eq(layer)
+        for k, unit in enumerate(self.units):
+            m.d.comb += [unit.w_row.eq(row), unit.w_col.eq(col), unit.w_data.eq(wdata),
+                         unit.w_we.eq(we & (layer == k))]
+            with m.If(read_layer == k):
+                m.d.comb += self.w_rdata.eq(unit.w_rdata)

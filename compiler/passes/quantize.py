@@ -8,6 +8,7 @@ Every format is decided here, from the weights and from calibration activations:
   more integer bits than that leaves is an error naming the layer and the bits it needs); biases in the
   accumulator's format ``w_frac + in_frac``;
 - each accumulator is as wide as the quantized weights can ever make it (``accumulator_bound``): no overflow;
+- tanh and sigmoid become lookup tables indexed by the rounded, saturated pre-activation;
 - after the last layer the accumulator itself is the output, dequantized by the host.
 """
 
@@ -63,15 +64,18 @@ class Quantize(Pass):
                 pending = self._dense(graph, node, op, bits, frac)
                 pending_node = node
             elif isinstance(op, nn.Activation):
-                if op.fn not in digital.REQUANT_ACTIVATIONS:
-                    raise UnsupportedOpError(f"node {node!r}: activation {op.fn!r} needs the lookup-table unit, "
-                                             f"which the fpga target does not build yet (it builds "
-                                             f"{', '.join(digital.REQUANT_ACTIVATIONS)})")
+                known = digital.REQUANT_ACTIVATIONS + digital.TABLE_ACTIVATIONS
+                if op.fn not in known:
+                    raise UnsupportedOpError(f"node {node!r}: activation {op.fn!r} has no fpga unit (there are "
+                                             f"{', '.join(known)})")
                 if pending is None:
                     raise UnsupportedOpError(f"node {node!r}: an activation must follow a dense layer on the "
                                              "fpga target")
                 out_frac = frac_bits(float(np.abs(ranges[node]).max()), self.act_bits)
-                graph.replace(node, digital.Requantize(op.fn, pending.acc_frac, self.act_bits, out_frac))
+                if op.fn in digital.TABLE_ACTIVATIONS:
+                    graph.replace(node, self._table(graph, node, op.fn, pending.acc_frac, out_frac))
+                else:
+                    graph.replace(node, digital.Requantize(op.fn, pending.acc_frac, self.act_bits, out_frac))
                 frac, bits, pending = out_frac, self.act_bits, None
         if pending is None:
             raise UnsupportedOpError(f"graph {graph.name!r} must end with a dense layer for the fpga target")
@@ -97,6 +101,17 @@ class Quantize(Pass):
                             self.weight_bits, w_frac, in_bits, in_frac, acc_bits)
         graph.replace(node, new)
         return new
+
+    def _table(self, graph: Graph, node: str, fn: str, in_frac: int, out_frac: int) -> digital.Requantize:
+        """A lookup table of ``2^(act_bits + 2)`` entries whose index spans the function's working range (±4 for
+        tanh, ±8 for sigmoid; beyond it the index saturates, where the function is flat to the output's
+        precision): entry ``k`` holds ``f((k − 2^(bits−1)) / 2^table_frac)`` rounded into the output format."""
+        bits = min(self.act_bits + 2, 16)
+        table_frac = bits - 1 - (2 if fn == "tanh" else 3)
+        arg = (np.arange(1 << bits) - (1 << (bits - 1))) / 2.0 ** table_frac
+        values = np.tanh(arg) if fn == "tanh" else 1.0 / (1.0 + np.exp(-arg))
+        graph.add_param(f"{node}.table", quantize_float(values, self.act_bits, out_frac))
+        return digital.Requantize(fn, in_frac, self.act_bits, out_frac, f"{node}.table", table_frac)
 
     def _requantize_after(self, graph: Graph, node: str, dense: digital.Dense, fn: str, values: np.ndarray) -> int:
         out_frac = frac_bits(float(np.abs(values).max()), self.act_bits)

@@ -8,7 +8,8 @@ A value in format ``(bits, frac)`` is a signed integer ``q`` in ``[−2^(bits−
   cannot overflow); weights in ``(w_bits, w_frac)``, the bias already in the accumulator's format
   ``w_frac + in_frac``;
 - ``digital.requantize``: ``y = sat(act(round(acc / 2^(in_frac − out_frac))))`` into ``(out_bits, out_frac)``,
-  ``act`` one of relu / hardtanh (clamp to ±1.0) / identity;
+  ``act`` one of relu / hardtanh (clamp to ±1.0) / identity; for tanh / sigmoid a lookup table ``T`` of
+  ``2^k`` entries: ``y = T[sat_k(round(acc / 2^(in_frac − table_frac))) + 2^(k−1)]`` (the pass fills ``T``);
 - ``digital.dequantize``: ``y = q / 2^frac`` back to floats (the host's side).
 
 Rounding is *half up*: ``round(v / 2^s) = floor((v + 2^(s−1)) / 2^s)``, an add and an arithmetic shift in
@@ -28,6 +29,7 @@ from ir.op import Op, expect_inputs, register
 from ir.types import TensorType
 
 REQUANT_ACTIVATIONS = ("relu", "hardtanh", "identity")
+TABLE_ACTIVATIONS = ("tanh", "sigmoid")
 
 
 def _bits(name: str, value: int, lo: int = 2, hi: int = 62) -> None:
@@ -133,17 +135,35 @@ class Requantize(Op):
     in_frac: int
     out_bits: int
     out_frac: int
+    table: str = ""
+    table_frac: int = 0
 
     def verify(self) -> None:
-        if self.fn not in REQUANT_ACTIVATIONS:
-            raise VerifyError(f"requantize activation must be one of {', '.join(REQUANT_ACTIVATIONS)}, "
-                              f"not {self.fn!r}")
+        if self.fn not in REQUANT_ACTIVATIONS + TABLE_ACTIVATIONS:
+            raise VerifyError(f"requantize activation must be one of "
+                              f"{', '.join(REQUANT_ACTIVATIONS + TABLE_ACTIVATIONS)}, not {self.fn!r}")
+        if (self.fn in TABLE_ACTIVATIONS) != bool(self.table):
+            raise VerifyError(f"requantize {self.fn!r} needs a lookup table exactly when it is one of "
+                              f"{', '.join(TABLE_ACTIVATIONS)}")
         _frac("in_frac", self.in_frac)
         _bits("out_bits", self.out_bits)
         _frac("out_frac", self.out_frac)
+        _frac("table_frac", self.table_frac)
+
+    def params_used(self) -> tuple[str, ...]:
+        return (self.table,) if self.table else ()
 
     def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
         expect_inputs(self, ins)
+        if self.table:
+            t = params[self.table]
+            n = t.shape[0] if t.ndim == 1 else 0
+            if t.dtype.kind != "i" or n < 4 or n > 1 << 16 or n & (n - 1):
+                raise VerifyError(f"table {self.table!r} must be 4 to 65536 integers, a power of two, not "
+                                  f"{t.dtype.name}{t.shape!r}")
+            lim = 1 << (self.out_bits - 1)
+            if t.min() < -lim or t.max() > lim - 1:
+                raise VerifyError(f"table {self.table!r} must fit {self.out_bits} bits")
         return (int_type(ins[0].shape, self.out_bits),)
 
 
