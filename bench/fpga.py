@@ -6,8 +6,10 @@ Trains the digits DFA network (64-64-10, seed 0), quantizes it to 8 bits, and fo
 hardware, streams test inputs through Verilator back to back and reports the measured steady-state cycles per
 inference beside the MAC bound
 Σ⌈inᵢ·outᵢ / P⌉ (target: within 10 %). At P = 8 it also times the same design in the Amaranth simulator and in
-Verilator and prints cycles per second of each, builds and elaboration excluded (target ratio ≥ 1,000). Prints
-JSON.
+Verilator and prints cycles per second of each, builds and elaboration excluded (target ratio ≥ 1,000). For each
+P it also compiles the same network with the on-chip DFA engine (``learning_pipeline``), trains 20 samples in
+Verilator, checks every weight against the reference trainer and reports the cycles per training sample against
+the cycles per inference (target ≤ 3×). Prints JSON.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from backends.fpga import build_network, emit
-from backends.fpga.run import FpgaFolder, run_hardware
+from backends.fpga.learn import verify_learning
+from backends.fpga.program import Infer, Streamed
+from backends.fpga.run import FpgaFolder, input_codes, run_hardware
 from backends.fpga.sim import simulate_amaranth
 from backends.fpga.verilator import simulate_verilator
 from compiler.frontend import from_trained
 from compiler.passes import PassManager
-from compiler.pipelines import quantize_pipeline
-from ir import interp
+from compiler.pipelines import learning_pipeline, quantize_pipeline
 from learning import TrainConfig, train
 
 
@@ -37,8 +40,11 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     args = parser.parse_args()
     result = train(TrainConfig(rule="dfa"), progress=False)
-    graph = from_trained(result)
+    source = from_trained(result)
+    graph = copy.deepcopy(source)
     PassManager(quantize_pipeline(result.dataset.x_train)).run(graph)
+    learner = copy.deepcopy(source)
+    PassManager(learning_pipeline(result.dataset.x_train, "dfa")).run(learner)
     x = result.dataset.x_test
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,17 +60,23 @@ def main() -> None:
                          "layer_cycles": mac_cycles, "layer_cycles_over_bound": round(mac_cycles / bound, 3),
                          "inference_over_bound": round(measured / bound, 3),
                          "bit_exact": bool(np.array_equal(run["hardware"], run["reference"]))})
+            trained = verify_learning(FpgaFolder.load(emit(copy.deepcopy(learner), Path(tmp) / f"l{lanes}", lanes)),
+                                      result.dataset, 20)
+            training = trained["cycles_per_training_sample"][-1]
+            rows[-1].update(training_cycles_per_sample=training, training_over_inference=round(training / measured, 3),
+                            training_bit_exact=trained["passed"])
         folder = FpgaFolder.load(emit(copy.deepcopy(graph), Path(tmp) / "speed", lanes=8))
-        codes = interp.run(graph, x.astype(np.float64), keep=("quant",))["quant"]
-        m = folder.manifest
-        simulate_verilator(folder.path, codes[:1], m["output"]["count"], m["input"]["bits"], m["output"]["bits"])
-        _, v_cycles, v_seconds = simulate_verilator(folder.path, np.tile(codes, (10, 1)), m["output"]["count"],
-                                                    m["input"]["bits"], m["output"]["bits"])
+        codes = input_codes(graph, x)
+        simulate_verilator(folder.path, [Infer(codes[:1])], folder.manifest)  # builds the model
+        (run,), v_seconds = simulate_verilator(folder.path, [Infer(np.tile(codes, (10, 1)))], folder.manifest)
+        assert isinstance(run, Streamed)
+        v_cycles = run.cycles
         timed = []  # the Amaranth simulator's steady rate: the difference of a 1- and a 6-inference run
         for n in (1, 6):
             start = time.perf_counter()
-            _, cycles = simulate_amaranth(build_network(graph, 8), codes[:n])
-            timed.append((sum(cycles), time.perf_counter() - start))
+            (run,) = simulate_amaranth(build_network(graph, 8), [Infer(codes[:n])])
+            assert isinstance(run, Streamed)
+            timed.append((sum(run.cycles), time.perf_counter() - start))
         a_cycles, a_seconds = timed[1][0] - timed[0][0], timed[1][1] - timed[0][1]
     speed = {"verilator_cycles_per_s": round(sum(v_cycles) / v_seconds),
              "amaranth_cycles_per_s": round(a_cycles / a_seconds),

@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import ir
+from compiler.cli_fpga import VerifyFailed, compile_fpga, folder_data
+from compiler.cli_fpga import simulate as simulate_fpga
+from compiler.cli_fpga import verify as verify_fpga
 from ir.errors import ConfigError, NeuroccError, UnsupportedOpError
 
 
@@ -46,9 +49,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "model": args.output, "rule": config.rule, "dataset": config.dataset, "hidden": list(config.hidden),
         "epochs": config.epochs, "seed": config.seed, "test_accuracy": result.test_accuracy,
-        "seconds_per_epoch": sum(h.seconds for h in result.history) / len(result.history),
+        "seconds_per_epoch": sum(h.seconds for h in result.history) / max(len(result.history), 1),
     }
-    if args.plot:
+    if args.plot and result.history:
         from compiler.plots import training_curves
 
         training_curves(result.history_dicts(), f"{config.rule} on {config.dataset}", args.plot)
@@ -122,7 +125,7 @@ def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
 
     from backends import TARGETS
     from compiler.passes import PassManager
-    from compiler.pipelines import quantize_pipeline, spice_pipeline
+    from compiler.pipelines import spice_pipeline
     from learning.datasets import load_dataset
 
     if args.target not in TARGETS:
@@ -134,18 +137,9 @@ def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"model file {args.model!r} records no data set to calibrate on: pass --dataset")
     calibration = load_dataset(dataset).x_train
     if args.target == "fpga":
-        if args.pe < 1:
-            raise ConfigError(f"--pe must be a positive integer, not {args.pe!r}")
-        PassManager(quantize_pipeline(calibration, args.weight_bits, args.act_bits)).run(graph)
-        out = TARGETS["fpga"](graph, args.output, lanes=args.pe, source=source)
-        info = json.loads((out / "manifest.json").read_text())
-        report = {"output": str(out), "target": "fpga", "pe": args.pe,
-                  "cycles_per_inference": info["cycles_per_inference"], "latency_cycles": info["latency_cycles"],
-                  "multipliers": info["multipliers"]}
-        if not args.json:
-            print(f"compiled {args.model} for fpga ({args.pe} lanes): {out}/network.v, "
-                  f"{info['cycles_per_inference']} cycles per inference ({info['latency_cycles']} latency)")
-        return report
+        return compile_fpga(args, graph, source, calibration)
+    if args.learn:
+        raise ConfigError("--learn builds a learning engine in digital hardware: use it with --target fpga")
     options = {k: getattr(args, k) for k in ("tile", "g_min", "g_max", "v_read", "r_wire", "r_source", "r_sense",
                                               "opamp_gain", "levels", "variation", "stuck_on", "stuck_off", "seed")}
     PassManager(spice_pipeline(calibration, **options)).run(graph)
@@ -175,65 +169,19 @@ def _folder_kind(path: str) -> str:
     return "fpga" if kind == "neurocc-fpga" else "spice"
 
 
-def _fpga_run(args: argparse.Namespace) -> dict[str, Any]:
-    from backends.fpga.run import FpgaFolder, run_hardware
-
-    folder = FpgaFolder.load(args.folder)
-    data = _folder_data(args.folder, folder.graph, args.dataset)
-    name = data.name
-    x, y = data.x_test[: args.limit], data.y_test[: args.limit]
-    run = run_hardware(folder, x, args.simulator)
-    equal = run["hardware"] == run["reference"]
-    report = {"folder": args.folder, "dataset": name, "samples": len(x), "simulator": args.simulator,
-              "output_words": int(equal.size), "mismatched_words": int((~equal).sum()),
-              "hardware_accuracy": float((run["hardware"].argmax(axis=1) == y).mean()),
-              "latency_cycles": run["cycles"][0],
-              "cycles_per_inference": sorted(set(run["cycles"][1:] or run["cycles"])),
-              "manifest_cycles_per_inference": folder.manifest["cycles_per_inference"]}
-    report["passed"] = report["mismatched_words"] == 0
-    return report
-
-
-def cmd_simulate_fpga(args: argparse.Namespace) -> dict[str, Any]:
-    report = _fpga_run(args)
-    if not args.json:
-        print(f"hardware ({report['simulator']}) on {report['samples']} {report['dataset']} test inputs: accuracy "
-              f"{report['hardware_accuracy']:.4f}, {report['cycles_per_inference']} cycles per inference")
-    return report
-
-
-def cmd_verify_fpga(args: argparse.Namespace) -> dict[str, Any]:
-    report = _fpga_run(args)
-    if not args.json:
-        print(f"{report['output_words'] - report['mismatched_words']} of {report['output_words']} output words "
-              f"equal the integer reference ({report['samples']} inputs, {report['simulator']})")
-        print("PASS" if report["passed"] else "FAIL")
-    if not report["passed"]:
-        raise VerifyFailed(report, f"verification failed: {report['mismatched_words']} of {report['output_words']} "
-                                   "output words differ from the integer reference")
-    return report
-
-
-def _folder_data(folder_path: str, graph: ir.Graph, dataset: str | None):  # noqa: ANN202
-    """The data set to run a compiled folder on: ``--dataset``, else the one its model was trained on."""
-    from learning.datasets import load_dataset
-
-    name = dataset or graph.meta.get("dataset")
-    if not name:
-        raise ConfigError(f"folder {folder_path!r} records no data set: pass --dataset")
-    return load_dataset(name)
-
-
 def _spice_data(folder_path: str, dataset: str | None):  # noqa: ANN202
     from backends.spice.run import SpiceFolder
 
     folder = SpiceFolder.load(folder_path)
-    return folder, _folder_data(folder_path, folder.graph, dataset)
+    return folder, folder_data(folder_path, folder.graph, dataset)
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     if _folder_kind(args.folder) == "fpga":
-        return cmd_simulate_fpga(args)
+        return simulate_fpga(args)
+    if args.train:
+        raise ConfigError(f"folder {args.folder!r} is a spice target: --train needs an fpga folder compiled with "
+                          "--learn")
     from backends.spice.run import simulate
 
     folder, data = _spice_data(args.folder, args.dataset)
@@ -248,7 +196,10 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
     if _folder_kind(args.folder) == "fpga":
-        return cmd_verify_fpga(args)
+        return verify_fpga(args)
+    if args.learn_steps is not None:
+        raise ConfigError(f"folder {args.folder!r} is a spice target: --learn-steps needs an fpga folder compiled "
+                          "with --learn")
     from pathlib import Path
 
     from compiler.plots import verify_scatter
@@ -276,16 +227,11 @@ def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
                   f"{r['spice_accuracy']:.4f} in ngspice, {r['float_accuracy']:.4f} float")
         print("PASS" if r["passed"] else "FAIL")
     if not result.passed:
-        raise VerifyFailed(report)
+        raise VerifyFailed(report, "verification failed: outputs off by up to "
+                                   f"{report['output_max_error_volts']:.3e} V (budget "
+                                   f"{report['output_tolerance_volts']:.3e} V), linear stage "
+                                   f"{report['linear_max_rel_error']:.3e} of full scale")
     return report
-
-
-class VerifyFailed(NeuroccError):
-    def __init__(self, report: dict[str, Any], message: str | None = None) -> None:
-        super().__init__(message or f"verification failed: outputs off by up to {report['output_max_error_volts']:.3e}"
-                         f" V (budget {report['output_tolerance_volts']:.3e} V), linear stage "
-                         f"{report['linear_max_rel_error']:.3e} of full scale")
-        self.report = report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -339,11 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stuck-off", type=float, default=0.0, help="fraction of devices stuck at G_min (0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the device non-idealities (0)")
     p.add_argument("--pe", type=int, default=8, help="fpga: parallel MAC lanes per layer (8)")
-    p.add_argument("--weight-bits", type=int, default=8, help="fpga: weight width (8)")
+    p.add_argument("--weight-bits", type=int, help="fpga: weight width (8; 16 with --learn)")
     p.add_argument("--act-bits", type=int, default=8, help="fpga: activation width (8)")
+    p.add_argument("--learn", nargs="?", const="model", metavar="RULE",
+                   help="fpga: add an on-chip learning engine: dfa, hebbian or oja (alone: the model's own rule)")
+    p.add_argument("--lr-shift", type=int, default=7, help="fpga --learn: learning rate 2^-K (7)")
     p.set_defaults(func=cmd_compile)
 
-    for name, helptext, func in (("simulate", "run a compiled folder in ngspice over a test set", cmd_simulate),
+    for name, helptext, func in (("simulate", "run a compiled folder over a test set (ngspice, Verilator or Amaranth)",
+                                  cmd_simulate),
                                  ("verify", "compare a compiled folder's simulation with the reference (spice or fpga)",
                                   cmd_verify)):
         p = sub.add_parser(name, help=helptext)
@@ -355,8 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="spice: shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)")
         p.add_argument("--simulator", default="verilator",
                        help="fpga: verilator (default, on the emitted Verilog) or amaranth")
-        if name == "verify":
-            p.add_argument("--plot", help="scatter plot file; default FOLDER/verify.png")
+        p.add_argument("--plot", help="verify: scatter plot (default FOLDER/verify.png); simulate --train: learning "
+                                      "curves (default FOLDER/learning.png)")
+        if name == "simulate":
+            p.add_argument("--train", action="store_true", help="fpga with --learn: train on chip, then test")
+            p.add_argument("--epochs", type=int, default=5, help="simulate --train: passes over the training set (5)")
+        else:
+            p.add_argument("--learn-steps", type=int, metavar="K",
+                           help="fpga with --learn: train K samples in hardware and in the reference trainer, "
+                                "compare every weight")
         p.set_defaults(func=func)
 
     p = sub.add_parser("rules", help="list the learning rules with their defaults and options")

@@ -7,6 +7,7 @@ import numpy as np
 from compiler.passes import Pass
 from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
+from compiler.passes.onchip import OnChipLearning
 from compiler.passes.quantize import Quantize
 
 
@@ -21,4 +22,16 @@ def quantize_pipeline(calibration: np.ndarray, weight_bits: int = 8, act_bits: i
     return [
         FoldIdentity(),                                                   # identity activations cost nothing
         Quantize(calibration=calibration, weight_bits=weight_bits, act_bits=act_bits),  # formats, integer weights
+    ]
+
+
+def learning_pipeline(calibration: np.ndarray, rule: str, lr_shift: int = 7, weight_bits: int = 16,
+                      act_bits: int = 8, seed: int = 0) -> list[Pass]:
+    """Fixed point for hardware that keeps learning: weight formats cover ±2 and activations ±4 whatever the
+    starting weights (they will move), accumulators sized for any weights of the format."""
+    return [
+        FoldIdentity(),
+        Quantize(calibration=calibration, weight_bits=weight_bits, act_bits=act_bits, weight_range=2.0,
+                 act_range=4.0, learnable=True),
+        OnChipLearning(rule=rule, lr_shift=lr_shift, seed=seed),   # error format, feedback matrices, checks
     ]

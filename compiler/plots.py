@@ -70,3 +70,18 @@ def conductance_maps(maps: dict[str, tuple[Any, Any]], path: str | os.PathLike[s
             fig.colorbar(im, ax=ax)
     fig.tight_layout()
     _save(fig, Path(path))
+
+
+def onchip_curves(report: dict[str, Any], title: str, path: str | os.PathLike[str]) -> None:
+    """Test accuracy per epoch of on-chip training (epoch 0: the starting weights), the hardware's beside the
+    reference trainer's, and the hardware's online training accuracy (its predictions before each update)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    epochs = list(range(len(report["test_accuracy_per_epoch"])))
+    ax.plot(epochs, report["test_accuracy_per_epoch"], marker="o", label="hardware, test")
+    ax.plot(epochs, report["reference_test_accuracy_per_epoch"], linestyle="--", label="reference trainer, test")
+    ax.plot(epochs[1:], report["online_train_accuracy_per_epoch"], marker=".", label="hardware, online train")
+    ax.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1), title=title)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, Path(path))

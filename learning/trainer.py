@@ -54,8 +54,9 @@ class TrainConfig:
             return self.resolved().validate()
         if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
             raise ConfigError(f"learning rate must be a positive finite number, not {self.lr!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer, not {self.epochs!r}")
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 0:
+            raise ConfigError(f"epochs must be a non-negative integer (0 keeps the initial weights), not "
+                              f"{self.epochs!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch size must be a positive integer, not {self.batch_size!r}")
         if any(not isinstance(h, int) or h < 1 for h in self.hidden):
@@ -91,6 +92,8 @@ class TrainResult:
 
     @property
     def test_accuracy(self) -> float:
+        if not self.history:  # zero epochs: the initial weights
+            return accuracy(self.net, torch.from_numpy(self.dataset.x_test), torch.from_numpy(self.dataset.y_test))
         return self.history[-1].test_accuracy
 
     def history_dicts(self) -> list[dict[str, float]]:

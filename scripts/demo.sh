@@ -2,7 +2,8 @@
 # The end-to-end demo on the built-in default data (scikit-learn digits):
 # train backprop and direct feedback alignment, lower each to the IR, print the IR, evaluate with the reference,
 # then compile the DFA network to a SPICE crossbar circuit, simulate the whole test set in ngspice and verify it,
-# and compile it to fixed-point FPGA hardware (Verilog) and verify every output word in Verilator.
+# and compile it to fixed-point FPGA hardware (Verilog) and verify every output word in Verilator; then build the
+# untrained network with the DFA learning engine on chip, verify its weights after 300 samples, train it 5 epochs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 out=${NEUROCC_DEMO_OUT:-out/demo}
@@ -27,3 +28,10 @@ echo "== compile the DFA network to FPGA hardware (8 MAC lanes, 8-bit weights an
 neurocc compile "$out/digits-dfa.ncm" --target fpga --pe 8 -o "$out/digits-dfa-fpga"
 echo "== run the whole digits test set through the Verilog in Verilator against the integer reference"
 neurocc verify "$out/digits-dfa-fpga" --dataset digits
+echo "== on-chip DFA: the untrained network (random weights) with a learning engine in the hardware"
+neurocc train --rule dfa --dataset digits --hidden 64 --epochs 0 --seed 0 -o "$out/digits-init.ncm"
+neurocc compile "$out/digits-init.ncm" --target fpga --pe 8 --learn dfa -o "$out/digits-onchip"
+echo "== 300 training samples in Verilator and in the reference trainer: every weight compared"
+neurocc verify "$out/digits-onchip" --learn-steps 300
+echo "== train on chip for 5 epochs in Verilator, test after each (learning curves: $out/digits-onchip.png)"
+neurocc simulate "$out/digits-onchip" --train --epochs 5 --plot "$out/digits-onchip.png"

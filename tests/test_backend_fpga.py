@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from backends.fpga import build_network, emit
 from backends.fpga.emit import layer_specs
+from backends.fpga.program import Infer
 from backends.fpga.sim import simulate_amaranth
 from circuits.digital.network import latency, period
 from compiler.passes import PassManager
@@ -33,12 +34,14 @@ def reference_words(g, x):
 
 @settings(max_examples=25)
 @given(sizes=st.lists(st.integers(1, 7), min_size=2, max_size=4), acts=st.lists(st.sampled_from(
-       ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 9), seed=st.integers(0, 999),
+       ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 9),
+       seed=st.integers(0, 999),
        bits=st.sampled_from([(8, 8), (6, 5), (4, 8)]))
 def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits):
     g, x = quantized(sizes, acts, seed, *bits)
     codes, words = reference_words(g, x[:3])
-    hw, cycles = simulate_amaranth(build_network(g, lanes), codes)
+    (run,) = simulate_amaranth(build_network(g, lanes), [Infer(codes)])
+    hw, cycles = run.words, run.cycles
     np.testing.assert_array_equal(hw, words)
     specs, _ = layer_specs(g, lanes)
     assert cycles[0] == latency(specs) and min(cycles[1:]) >= period(specs)
@@ -53,8 +56,8 @@ def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_pat
     assert "module neurocc_network" in text and "src =" not in text
     manifest = json.loads((out / "manifest.json").read_text())
     codes, _ = reference_words(g, x[:2])
-    _, cycles = simulate_amaranth(build_network(g, 4), codes)
-    assert cycles == [manifest["latency_cycles"], manifest["cycles_per_inference"]]
+    (run,) = simulate_amaranth(build_network(g, 4), [Infer(codes)])
+    assert run.cycles == [manifest["latency_cycles"], manifest["cycles_per_inference"]]
     # layer 1 (12 inputs, 5 outputs) splits its inputs over four segments rather than idle three of four lanes
     assert [(x["slots"], x["segments"]) for x in manifest["layers"]] == [(4, 1), (1, 4)]
     assert manifest["multipliers"] == 8 and manifest["layers"][0]["mac_bound"] == 27

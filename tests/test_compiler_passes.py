@@ -5,6 +5,7 @@ from compiler.passes import PASSES, Pass, PassManager
 from compiler.passes.base import pass_table
 from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
+from compiler.passes.onchip import OnChipLearning
 from compiler.passes.quantize import Quantize
 from ir import LoweringError, interp
 from ir.dialects import nn
@@ -12,7 +13,8 @@ from tests.conftest import make_mlp_graph
 
 
 def test_registry_is_explicit():
-    assert PASSES == {"fold-identity": FoldIdentity, "lower-analog": LowerAnalog, "quantize": Quantize}
+    assert PASSES == {"fold-identity": FoldIdentity, "lower-analog": LowerAnalog, "onchip-learning": OnChipLearning,
+                      "quantize": Quantize}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
 

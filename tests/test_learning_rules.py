@@ -89,7 +89,7 @@ def test_bad_rule_option_value():
 @pytest.mark.parametrize("field,value,message", [
     ("lr", -0.1, r"^learning rate must be a positive finite number, not -0\.1$"),
     ("lr", float("nan"), r"^learning rate must be a positive finite number, not nan$"),
-    ("epochs", 0, r"^epochs must be a positive integer, not 0$"),
+    ("epochs", -1, r"^epochs must be a non-negative integer \(0 keeps the initial weights\), not -1$"),
     ("batch_size", 0, r"^batch size must be a positive integer, not 0$"),
     ("hidden", (64, 0), r"^hidden layer sizes must be positive integers, not \(64, 0\)$"),
     ("optimizer", "lion", r"^unknown optimizer 'lion': must be one of adam, sgd$"),

@@ -2,7 +2,8 @@
 
 The folder holds ``network.v`` (``amaranth.back.verilog``, no source-location attributes, so the same model
 gives the same bytes on any checkout; the memories' contents are inside it as initial values), ``mem/*.hex``
-(the same contents as ``$readmemh`` images, for other flows), ``manifest.json`` (formats, interface, cycles per inference, memories and
+(the same contents as ``$readmemh`` images, for other flows), ``manifest.json`` (formats, interface, cycles
+per inference, memories and
 multipliers) and ``model.ncm`` (the quantized graph, the reference ``neurocc verify`` runs).
 """
 
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from backends.folder import write_folder
-from circuits.digital.network import LayerSpec, Network, latency, period
+from circuits.digital.network import LayerSpec, LearnSpec, Network, latency, period, training_period
 from ir import Graph
 from ir.dialects import digital, nn
 from ir.errors import ConfigError, UnsupportedOpError
+from ir.interp_learn import layer_rules
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 def lane_mapping(n_in: int, n_out: int, lanes: int) -> tuple[int, int]:
@@ -40,6 +42,7 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
     """One spec per ``digital.dense`` (with the requantization after it, lanes mapped by :func:`lane_mapping`),
     and the dense node names."""
     graph.verify()
+    learning = _layer_learning(graph)
     specs, names = [], []
     for node in graph.toposort():
         op = graph.op(node)
@@ -57,7 +60,8 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
                 raise UnsupportedOpError(f"node {user!r} ({after.kind}) cannot follow a dense layer on the fpga target")
             slots, segments = lane_mapping(op.in_features, op.out_features, lanes)
             specs.append(LayerSpec(graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), op.in_bits,
-                                   op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, slots, segments, table))
+                                   op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, slots, segments, table,
+                                   **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
                 and (op.inputs or op.outputs):
@@ -68,11 +72,50 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
     return specs, names
 
 
+def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
+    """Per dense node, the :class:`LayerSpec` fields of its learning engine (none without a ``digital.learn``)."""
+    found = graph.find(digital.Learn.kind)
+    if not found:
+        return {}
+    learn = graph.op(found[0])
+    assert isinstance(learn, digital.Learn)
+    rules = layer_rules(graph)
+    n_out = graph.op(rules[-1].node).out_features  # type: ignore[attr-defined]
+    fields = {}
+    for rule in rules:
+        if rule.kind == "delta":
+            coef_bits = learn.err_bits + 1 + (n_out.bit_length() if rule.feedback else 0)
+        else:
+            coef_bits = graph.op(graph.users(rule.node)[0][0]).out_bits  # type: ignore[attr-defined]
+        fields[rule.node] = {"learn": rule.kind, "learn_shift": rule.shift, "decay_shift": rule.decay_shift,
+                             "coef_bits": coef_bits}
+    return fields
+
+
+def learn_spec(graph: Graph) -> LearnSpec | None:
+    """The error path's numbers from the graph's ``digital.learn`` op (``None`` without one)."""
+    found = graph.find(digital.Learn.kind)
+    if not found:
+        return None
+    learn = graph.op(found[0])
+    assert isinstance(learn, digital.Learn)
+    rules = layer_rules(graph)
+    last = graph.op(rules[-1].node)
+    assert isinstance(last, digital.Dense)
+    feedback, derivative = [], []
+    for rule in rules:
+        feedback.append(tuple(tuple(row) for row in graph.params[rule.feedback].tolist()) if rule.feedback else ())
+        after = graph.op(graph.users(rule.node)[0][0])
+        derivative.append((rule.fn, after.out_frac if isinstance(after, digital.Requantize) else 0))
+    return LearnSpec(last.acc_frac - learn.err_frac, learn.err_bits, learn.err_frac, tuple(feedback),
+                     tuple(derivative))
+
+
 def build_network(graph: Graph, lanes: int) -> Network:
     if not isinstance(lanes, int) or lanes < 1:
         raise ConfigError(f"--pe must be a positive integer, not {lanes!r}")
     specs, _ = layer_specs(graph, lanes)
-    return Network(specs)
+    return Network(specs, learn_spec(graph))
 
 
 def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
@@ -86,7 +129,7 @@ def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
                        "mac_bound": -(-unit.n_in * unit.n_out // lanes),
                        "w_bits": spec.w_bits, "acc_bits": spec.acc_bits, "out_bits": spec.out_bits,
                        "shift": spec.shift, "activation": spec.fn})
-    return {
+    doc = {
         "format": "neurocc-fpga", "version": MANIFEST_VERSION, "model": graph.name, "pe": lanes,
         "input": {"count": net.n_in, "bits": quant.bits, "frac": quant.frac},   # type: ignore[attr-defined]
         "output": {"count": net.n_out, "bits": specs[-1].out_bits, "frac": deq.frac},  # type: ignore[attr-defined]
@@ -95,7 +138,20 @@ def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
         "cycles_per_inference": period(specs), "latency_cycles": latency(specs),
         "multipliers": sum(u.lanes for u in net.units),
         "weight_memories": sum(u.lanes for u in net.units),
+        "layer_shapes": [[u.n_out, u.n_in] for u in net.units], "w_bits": [s.w_bits for s in specs],
     }
+    if net.learn is not None:
+        learn = graph.op(graph.find(digital.Learn.kind)[0])
+        assert isinstance(learn, digital.Learn)
+        doc["learning"] = {
+            "rule": learn.rule, "lr_shift": learn.lr_shift, "err_bits": learn.err_bits, "err_frac": learn.err_frac,
+            "seed": learn.seed, "layers": [{"node": n, "update": s.learn, "shift": s.learn_shift,
+                                            "coef_bits": s.coef_bits} for n, s in zip(names, specs)],
+            "cycles_per_training_sample": training_period(specs, net.learn),
+            "interface": "train=1 (changed only while idle): each input's words are followed by its label; the "
+                         "prediction leaves on o, then every weight updates",
+        }
+    return doc
 
 
 def memory_files(net: Network) -> dict[str, str]:

@@ -1,32 +1,33 @@
-"""Run a quantized network's hardware in the Amaranth simulator over a batch of integer inputs."""
+"""Run a network's hardware in the Amaranth simulator through a host program (:mod:`backends.fpga.program`)."""
 
 from __future__ import annotations
 
 import numpy as np
 from amaranth.sim import Simulator
 
+from backends.fpga.program import Infer, ReadWeights, Result, Step, Streamed, Train
 from circuits.digital.network import Network
 
 
-def simulate_amaranth(net: Network, x_codes: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Output integers ``(n, outputs)`` for input codes ``(n, inputs)``, and the cycles each inference took.
+def simulate_amaranth(net: Network, steps: list[Step]) -> list[Result]:
+    """Each step's result. Inputs stream in back to back (one word per cycle whenever ``i.ready``) while
+    outputs are taken as they come; the weight port reads one weight per cycle (data two cycles later)."""
+    results: list[Result] = []
 
-    The inputs stream in back to back (one per cycle whenever ``i.ready``) while outputs are taken as they come,
-    as a host would drive it; inference ``k``'s cycles run from the end of inference ``k − 1`` (the start, for the
-    first) to its last output word, so the first is the latency and the rest the steady-state interval."""
-    flat = x_codes.astype(np.int64).ravel().tolist()
-    words: list[int] = []
-    done_at: list[int] = []
+    async def idle(ctx) -> None:  # noqa: ANN001 - the simulator's context
+        while not ctx.get(net.idle):
+            await ctx.tick()
 
-    async def bench(ctx):  # noqa: ANN001, ANN202 - the simulator's context
+    async def stream(ctx, step: Infer | Train) -> Streamed:  # noqa: ANN001
+        flat = step.words()
+        n = len(step.x)
+        words: list[int] = []
+        done_at: list[int] = []
         k = cycle = 0
-        ctx.set(net.o.ready, 1)
-        while len(done_at) < len(x_codes):
+        while len(done_at) < n:
+            ctx.set(net.i.valid, k < len(flat))
             if k < len(flat):
                 ctx.set(net.i.payload, flat[k])
-                ctx.set(net.i.valid, 1)
-            else:
-                ctx.set(net.i.valid, 0)
             taken = k < len(flat) and ctx.get(net.i.ready)
             if ctx.get(net.o.valid):
                 words.append(ctx.get(net.o.payload))
@@ -35,9 +36,39 @@ def simulate_amaranth(net: Network, x_codes: np.ndarray) -> tuple[np.ndarray, li
             await ctx.tick()
             cycle += 1
             k += bool(taken)
+        ctx.set(net.i.valid, 0)
+        return Streamed(np.array(words, dtype=np.int64).reshape(n, net.n_out), np.diff([0, *done_at]).tolist())
+
+    async def read_weights(ctx) -> list[np.ndarray]:  # noqa: ANN001
+        addresses = [(k, r, c) for k, u in enumerate(net.units) for r in range(u.n_out) for c in range(u.n_in)]
+        values: list[int] = []
+        for n in range(len(addresses) + 2):
+            if n < len(addresses):
+                k, r, c = addresses[n]
+                ctx.set(net.w_layer, k)
+                ctx.set(net.w_row, r)
+                ctx.set(net.w_col, c)
+            if n >= 2:
+                values.append(ctx.get(net.w_rdata))
+            await ctx.tick()
+        out, at = [], 0
+        for u in net.units:
+            out.append(np.array(values[at: at + u.n_out * u.n_in], dtype=np.int64).reshape(u.n_out, u.n_in))
+            at += u.n_out * u.n_in
+        return out
+
+    async def bench(ctx) -> None:  # noqa: ANN001
+        ctx.set(net.o.ready, 1)
+        for step in steps:
+            await idle(ctx)
+            if isinstance(step, ReadWeights):
+                results.append(await read_weights(ctx))
+            else:
+                ctx.set(net.train, isinstance(step, Train))
+                results.append(await stream(ctx, step))
 
     sim = Simulator(net)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return np.array(words, dtype=np.int64).reshape(len(x_codes), net.n_out), list(np.diff([0, *done_at]).tolist())
+    return results

@@ -1,9 +1,11 @@
 """Co-simulate the generated Verilog with Verilator, driven by a C++ harness written here.
 
 Verilator escapes the double underscore of Amaranth's flattened port names (``i__payload``) as ``___05F``.
-The harness speaks the network's two ``lib.stream`` ports exactly as the Amaranth testbench does (inputs are
-presented back to back and taken when ``i.ready``; outputs are sampled before the clock edge while ``o.ready`` is
-held high) and reports each inference's output words and its cycles since the previous inference finished. The build goes to ``<folder>/verilator/`` and is reused.
+The harness runs a host program (:mod:`backends.fpga.program`) exactly as the Amaranth testbench does: it speaks
+the two ``lib.stream`` ports (inputs presented back to back and taken when ``i.ready``; outputs sampled before the
+clock edge while ``o.ready`` is held high), waits for ``idle`` between steps, sets ``train``, and reads weights
+through the weight port; it reports each sample's output words and cycles, and the weights read.
+The build goes to ``<folder>/verilator/`` and is reused.
 """
 
 from __future__ import annotations
@@ -15,55 +17,99 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from backends.fpga.program import ReadWeights, Result, Step, Streamed, Train
 from ir.errors import SimulationError, ToolNotFoundError
 
-HARNESS = r"""// neurocc: Verilator harness for neurocc_network (stream in, stream out).
+HARNESS = r"""// neurocc: Verilator harness for neurocc_network, driven by a host program (backends/fpga/program.py).
 #include <cstdint>
 #include <cstdio>
 #include <vector>
 #include "Vneurocc_network.h"
 #include "verilated.h"
 
-static void tick(Vneurocc_network* top) {
+static Vneurocc_network* top;
+static long long cycle = 0;
+
+static void tick() {
   top->clk = 0; top->eval();
-  top->clk = 1; top->eval();
+  top->clk = 1; top->eval(); ++cycle;
+}
+
+static long long sign_extend(uint64_t raw, long bits) {
+  if (bits < 64 && ((raw >> (bits - 1)) & 1)) return (long long)raw - (long long)(1ULL << bits);
+  return (long long)raw;
+}
+
+static bool wait_idle() {  // between steps: nothing received, computing or sending
+  for (long guard = 0; !top->idle; ++guard) {
+    if (guard > 100000000L) return false;
+    tick();
+  }
+  return true;
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3) { std::fprintf(stderr, "usage: %s inputs.txt outputs.txt\n", argv[0]); return 2; }
+  if (argc != 3) { std::fprintf(stderr, "usage: %s program.txt results.txt\n", argv[0]); return 2; }
   std::FILE* in = std::fopen(argv[1], "r");
   std::FILE* out = std::fopen(argv[2], "w");
-  if (!in || !out) { std::fprintf(stderr, "cannot open the input or output file\n"); return 2; }
-  long n, n_in, n_out, in_bits, out_bits;
-  if (std::fscanf(in, "%ld %ld %ld %ld %ld", &n, &n_in, &n_out, &in_bits, &out_bits) != 5) return 2;
+  if (!in || !out) { std::fprintf(stderr, "cannot open the program or results file\n"); return 2; }
+  long n_in, n_out, in_bits, out_bits, w_bits, n_layers;
+  if (std::fscanf(in, "%ld %ld %ld %ld %ld %ld", &n_in, &n_out, &in_bits, &out_bits, &w_bits, &n_layers) != 6)
+    return 2;
+  std::vector<long> rows(n_layers), cols(n_layers);
+  for (long k = 0; k < n_layers; ++k)
+    if (std::fscanf(in, "%ld %ld", &rows[k], &cols[k]) != 2) return 2;
   const uint64_t in_mask = (in_bits >= 64) ? ~0ULL : ((1ULL << in_bits) - 1);
-  std::vector<long long> xs((size_t)(n * n_in));
-  for (auto& v : xs) if (std::fscanf(in, "%lld", &v) != 1) return 2;
-  Vneurocc_network* top = new Vneurocc_network;
-  top->rst = 1; tick(top); tick(top); top->rst = 0;
+  top = new Vneurocc_network;
+  top->rst = 1; tick(); tick(); top->rst = 0;
   top->o___05Fready = 1;
-  size_t k = 0;
-  long got = 0, done = 0, cycle = 0, previous = 0;
-  while (done < n) {
-    top->i___05Fvalid = k < xs.size();
-    if (k < xs.size()) top->i___05Fpayload = (uint64_t)xs[k] & in_mask;
-    top->clk = 0; top->eval();  // the falling edge settles the new inputs before the handshake is sampled
-    const bool taken = k < xs.size() && top->i___05Fready;
-    if (top->o___05Fvalid) {
-      uint64_t raw = (uint64_t)top->o___05Fpayload;
-      long long v = (long long)raw;
-      if (out_bits < 64 && ((raw >> (out_bits - 1)) & 1)) v -= (long long)(1ULL << out_bits);
-      std::fprintf(out, "%lld ", v);
-      if (++got % n_out == 0) {
-        std::fprintf(out, "%ld\n", cycle + 1 - previous);
-        previous = cycle + 1;
-        ++done;
+  char step;
+  long n;
+  while (std::fscanf(in, " %c %ld", &step, &n) == 2) {
+    if (!wait_idle()) { std::fprintf(stderr, "the hardware never became idle\n"); return 3; }
+    if (step == 'W') {  // every weight through the weight port: one address per cycle, data two cycles later
+      std::vector<long> layer, row, col;
+      for (long k = 0; k < n_layers; ++k)
+        for (long r = 0; r < rows[k]; ++r)
+          for (long c = 0; c < cols[k]; ++c) { layer.push_back(k); row.push_back(r); col.push_back(c); }
+      for (size_t a = 0; a < layer.size() + 2; ++a) {
+        if (a < layer.size()) { top->w_layer = layer[a]; top->w_row = row[a]; top->w_col = col[a]; }
+        top->clk = 0; top->eval();
+        if (a >= 2) std::fprintf(out, "%lld ", sign_extend((uint64_t)top->w_rdata, w_bits));
+        top->clk = 1; top->eval(); ++cycle;
       }
+      std::fprintf(out, "\n");
+      std::printf("step\n"); std::fflush(stdout);
+      continue;
     }
-    top->clk = 1; top->eval(); ++cycle;
-    if (taken) ++k;
-    if (cycle - previous > 100000000L) { std::fprintf(stderr, "no output after 1e8 cycles\n"); return 3; }
+    const long per = n_in + (step == 'T' ? 1 : 0);  // training: each input is followed by its label
+    std::vector<long long> xs((size_t)(n * per));
+    for (auto& v : xs) if (std::fscanf(in, "%lld", &v) != 1) return 2;
+    top->train = step == 'T';
+    size_t k = 0;
+    long got = 0, done = 0;
+    long long previous = cycle;
+    while (done < n) {
+      top->i___05Fvalid = k < xs.size();
+      if (k < xs.size()) top->i___05Fpayload = (uint64_t)xs[k] & in_mask;
+      top->clk = 0; top->eval();  // the falling edge settles the new inputs before the handshake is sampled
+      const bool taken = k < xs.size() && top->i___05Fready;
+      if (top->o___05Fvalid) {
+        std::fprintf(out, "%lld ", sign_extend((uint64_t)top->o___05Fpayload, out_bits));
+        if (++got % n_out == 0) {
+          std::fprintf(out, "%lld\n", cycle + 1 - previous);
+          previous = cycle + 1;
+          ++done;
+        }
+      }
+      top->clk = 1; top->eval(); ++cycle;
+      if (taken) ++k;
+      if (cycle - previous > 100000000L) { std::fprintf(stderr, "no output after 1e8 cycles\n"); return 3; }
+    }
+    top->i___05Fvalid = 0;
+    std::printf("step\n"); std::fflush(stdout);  // progress for the host
   }
   top->final();
   delete top;
@@ -91,7 +137,8 @@ def build(folder: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".verilator."))
     try:
         (tmp / "harness.cpp").write_text(HARNESS)
-        cmd = [tool, "--cc", str(verilog.resolve()), "--exe", "harness.cpp", "--build", "-j", "2", "-O3", "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1",
+        cmd = [tool, "--cc", str(verilog.resolve()), "--exe", "harness.cpp", "--build", "-j", "2", "-O3",
+               "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1",
                "--top-module", "neurocc_network", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--Mdir", "."]
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not (tmp / "Vneurocc_network").is_file():
@@ -106,19 +153,46 @@ def build(folder: Path) -> Path:
     return exe
 
 
-def simulate_verilator(folder: Path, codes: np.ndarray, n_out: int, in_bits: int,
-                       out_bits: int) -> tuple[np.ndarray, list[int], float]:
-    """Output words and cycles per inference for input codes ``(n, inputs)``; also the run's seconds."""
+def simulate_verilator(folder: Path, steps: list[Step], manifest: dict,
+                       progress: bool = False) -> tuple[list[Result], float]:
+    """Each step's result (as :func:`backends.fpga.sim.simulate_amaranth` gives it), and the run's seconds."""
     exe = build(folder)
+    n_in, n_out = manifest["input"]["count"], manifest["output"]["count"]
+    shapes = manifest["layer_shapes"]
+    lines = [f"{n_in} {n_out} {manifest['input']['bits']} {manifest['output']['bits']} {max(manifest['w_bits'])} "
+             f"{len(shapes)}", " ".join(f"{r} {c}" for r, c in shapes)]
+    for step in steps:
+        if isinstance(step, ReadWeights):
+            lines.append("W 0")
+        else:
+            lines.append(f"{'T' if isinstance(step, Train) else 'I'} {len(step.x)}")
+            lines.append(" ".join(map(str, step.words())))
     with tempfile.TemporaryDirectory(prefix="neurocc-verilator-") as tmp:
-        inputs, outputs = Path(tmp) / "in.txt", Path(tmp) / "out.txt"
-        header = f"{len(codes)} {codes.shape[1]} {n_out} {in_bits} {out_bits}\n"
-        inputs.write_text(header + "\n".join(" ".join(map(str, row)) for row in codes.tolist()) + "\n")
+        program, output = Path(tmp) / "program.txt", Path(tmp) / "results.txt"
+        program.write_text("\n".join(lines) + "\n")
         start = time.perf_counter()
-        proc = subprocess.run([str(exe), str(inputs), str(outputs)], capture_output=True, text=True, check=False)
+        with subprocess.Popen([str(exe), str(program), str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as proc, tqdm(total=len(steps), desc="verilator", unit="step",
+                                                       disable=not progress, leave=False) as bar:
+            assert proc.stdout is not None and proc.stderr is not None
+            for _ in proc.stdout:
+                bar.update()
+            errors = proc.stderr.read()
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
-            raise SimulationError(f"the Verilator model failed (exit {proc.returncode}): {proc.stderr.strip()}")
-        rows = [list(map(int, line.split())) for line in outputs.read_text().splitlines()]
-    words = np.array([r[:-1] for r in rows], dtype=np.int64)
-    return words, [r[-1] for r in rows], seconds
+            raise SimulationError(f"the Verilator model failed (exit {proc.returncode}): {errors.strip()}")
+        rows = iter(output.read_text().splitlines())
+    results: list[Result] = []
+    for step in steps:
+        if isinstance(step, ReadWeights):
+            flat = np.array(next(rows).split(), dtype=np.int64)
+            mats, at = [], 0
+            for r, c in shapes:
+                mats.append(flat[at: at + r * c].reshape(r, c))
+                at += r * c
+            results.append(mats)
+        else:
+            got = [list(map(int, next(rows).split())) for _ in range(len(step.x))]
+            results.append(Streamed(np.array([g[:-1] for g in got], dtype=np.int64).reshape(len(got), n_out),
+                                    [g[-1] for g in got]))
+    return results, seconds

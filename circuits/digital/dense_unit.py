@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -43,6 +43,10 @@ class LayerSpec:
     slots: int = 1
     segments: int = 1
     table: tuple[int, ...] = ()
+    learn: str = ""          # "", "delta", "oja" or "hebbian": the update an update pass applies (ir.interp_learn)
+    learn_shift: int = 0     # the update's rounding shift
+    decay_shift: int = 0     # Oja's decay-term shift
+    coef_bits: int = 0       # width of the per-row coefficient (the delta, or the layer's own output)
 
     @property
     def n_out(self) -> int:
@@ -78,6 +82,18 @@ class LayerSpec:
     def lane_bias(self, q: int) -> list[int]:
         """Slot ``q``'s biases, one per group (held by its segment-0 lane; the other segments start at 0)."""
         return [self.bias[o] if o < self.n_out else 0 for o in range(q, self.groups * self.slots, self.slots)]
+
+
+def shift_round(value: Value, shift: int) -> Value:
+    """``round_half_up(value / 2^shift)`` (a left shift when ``shift`` ≤ 0), as ``ir.interp_digital`` defines it."""
+    if shift > 0:
+        return (value + (1 << (shift - 1))) >> shift
+    return value << -shift
+
+
+def saturate(value: Value, bits: int) -> Value:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return Mux(value > hi, hi, Mux(value < lo, lo, value))
 
 
 def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
@@ -120,7 +136,9 @@ class DenseUnit(wiring.Component):
         self.spec = spec
         self.n_in, self.n_out = spec.n_in, spec.n_out
         self.lanes = spec.slots * spec.segments
-        super().__init__({
+        learning = {"update": In(1), "coef": In(data.ArrayLayout(signed(spec.coef_bits), self.n_out))} \
+            if spec.learn else {}
+        super().__init__({**learning,
             "start": In(1), "done": Out(1), "busy": Out(1),
             "x_addr": Out(data.ArrayLayout(range(max(self.n_in, 2)), spec.segments)),
             "x_data": In(data.ArrayLayout(signed(spec.in_bits), spec.segments)),
@@ -148,8 +166,12 @@ class DenseUnit(wiring.Component):
                     m.d.sync += g.eq(g + 1)
             with m.Else():
                 m.d.sync += j.eq(j + 1)
+        updating = Signal()  # this run is an update pass (read-modify-write of every weight), not a forward pass
         with m.Elif(self.start & ~self.busy):
-            m.d.sync += [running.eq(1), g.eq(0), j.eq(0)]
+            m.d.sync += [running.eq(1), g.eq(0), j.eq(0), updating.eq(0)]
+        if spec.learn:
+            with m.Elif(self.update & ~self.busy):
+                m.d.sync += [running.eq(1), g.eq(0), j.eq(0), updating.eq(1)]
         for s in range(segs):
             col = s * length + j
             m.d.comb += self.x_addr[s].eq(Mux(col < self.n_in, col, self.n_in - 1))
@@ -164,6 +186,8 @@ class DenseUnit(wiring.Component):
         store2 = Signal()
         group2 = Signal.like(g)
         m.d.sync += [store2.eq(valid1 & last1), group2.eq(group1)]
+        addr1 = Signal(range(max(words, 2)))
+        m.d.sync += addr1.eq(g * length + j)
         m.d.comb += self.busy.eq(running | valid1 | store2)
         m.d.sync += self.done.eq(store2 & (group2 == groups - 1))
 
@@ -177,6 +201,7 @@ class DenseUnit(wiring.Component):
 
         outs = []
         for q in range(slots):
+            coef = self._coefficient(m, q, group1) if spec.learn else None
             accs = []
             for s in range(segs):
                 lane = q * segs + s
@@ -184,9 +209,14 @@ class DenseUnit(wiring.Component):
                 m.submodules[f"wmem{lane}"] = mem
                 rp = mem.read_port(transparent_for=())
                 wp = mem.write_port()
+                operand = Mux(pad1[s], 0, self.x_data[s])
+                port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, g * length + j, w_word)),
-                             wp.addr.eq(w_word), wp.data.eq(self.w_data),
-                             wp.en.eq(self.w_we & ~self.busy & (w_lane == lane))]
+                             wp.addr.eq(w_word), wp.data.eq(self.w_data), wp.en.eq(port_write)]
+                if coef is not None:
+                    with m.If(valid1 & updating):  # the update pass writes back what it read one cycle ago
+                        m.d.comb += [wp.addr.eq(addr1), wp.en.eq(1),
+                                     wp.data.eq(saturate(rp.data + self._update(coef, rp.data, operand), spec.w_bits))]
                 with m.If(read_lane == lane):
                     m.d.comb += self.w_rdata.eq(rp.data)
                 acc = Signal(signed(spec.acc_bits), name=f"acc{lane}")
@@ -198,8 +228,7 @@ class DenseUnit(wiring.Component):
                     m.d.comb += [bp.addr.eq(g), start.eq(Mux(first1, bp.data, acc))]
                 else:
                     m.d.comb += start.eq(Mux(first1, 0, acc))
-                operand = Mux(pad1[s], 0, self.x_data[s])
-                with m.If(valid1):
+                with m.If(valid1 & ~updating):
                     m.d.sync += acc.eq(start + rp.data * operand)
                 accs.append(acc)
             total = Signal(signed(spec.acc_bits + (segs - 1).bit_length()), name=f"sum{q}")
@@ -207,7 +236,28 @@ class DenseUnit(wiring.Component):
             outs.append(_requantize(m, total, spec, f"rq{q}"))
 
         for o in range(self.n_out):
-            with m.If(store2 & (group2 == o // slots)):
+            with m.If(store2 & ~updating & (group2 == o // slots)):
                 m.d.sync += self.y[o].eq(outs[o % slots])
         return m
+
+    def _coefficient(self, m: Module, q: int, group: Signal) -> Signal:
+        """The coefficient of the row slot ``q`` works on in ``group`` (0 for a padding row)."""
+        spec = self.spec
+        coef = Signal(signed(spec.coef_bits), name=f"coef{q}")
+        with m.Switch(group):
+            for g in range(spec.groups):
+                row = g * spec.slots + q
+                if row < self.n_out:
+                    with m.Case(g):
+                        m.d.comb += coef.eq(self.coef[row])
+        return coef
+
+    def _update(self, coef: Value, w: Value, x: Value) -> Value:
+        """A weight's change, exactly as ``ir.interp_learn`` defines it for this layer's rule."""
+        spec = self.spec
+        if spec.learn == "delta":
+            return shift_round(-(coef * x), spec.learn_shift)
+        if spec.learn == "oja":
+            return shift_round(coef * (x - shift_round(coef * w, spec.decay_shift)), spec.learn_shift)
+        return shift_round(coef * x, spec.learn_shift)
 

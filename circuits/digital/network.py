@@ -6,26 +6,39 @@ the previous layer's output registers directly (no copy). When the last layer is
 to an output buffer in one cycle and leave on ``o``, one per transfer, while the next input is already running.
 In steady state one inference takes ``Σ (groups · L + 3) + 1`` cycles (:func:`period`).
 
-Between inferences the weight port writes or reads any weight of any layer (the on-chip learning engines use
-it). Every number (formats, shifts, widths, lane mapping) comes from the :class:`LayerSpec` list the backend
+Between inferences the weight port writes or reads any weight of any layer. With a learning engine
+(:class:`LearnSpec`) and ``train`` high (changed only while ``idle``), every input is followed by its label: the
+prediction leaves on ``o`` as usual, then the error path (:mod:`circuits.digital.error_unit`) forms each layer's
+update coefficients and every layer rewrites its weights in one read-modify-write pass, all layers at once
+(:func:`training_period` cycles per sample). Every number (formats, shifts, widths, lane mapping) comes from the
+:class:`LayerSpec` list the backend
 translates from the IR.
 """
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from circuits.digital.dense_unit import DenseUnit, LayerSpec
+from circuits.digital.error_unit import ErrorUnit, LearnSpec
 
-__all__ = ["LayerSpec", "Network", "latency", "period"]
+__all__ = ["LayerSpec", "LearnSpec", "Network", "latency", "period", "training_period"]
 
 
 def period(layers: list[LayerSpec]) -> int:
     """Cycles from one inference's start to the next when inputs keep up (the initiation interval)."""
     return sum(spec.cycles for spec in layers) + 1
+
+
+def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
+    """Cycles from one training sample's start to the next when inputs keep up: the forward pass and the
+    hand-over to the sender (as :func:`period`), the error (one cycle), the feedback (one per output, DFA only),
+    the update pulse (one), then every layer's update pass at once (the longest decides)."""
+    feedback = len(layers[-1].weights) if learn.has_feedback else 0
+    return period(layers) + 2 + feedback + max(s.cycles for s in layers if s.learn)
 
 
 def latency(layers: list[LayerSpec]) -> int:
@@ -34,10 +47,10 @@ def latency(layers: list[LayerSpec]) -> int:
 
 
 class Network(wiring.Component):
-    def __init__(self, layers: list[LayerSpec]) -> None:
+    def __init__(self, layers: list[LayerSpec], learn: LearnSpec | None = None) -> None:
         if not layers:
             raise ValueError("a network needs at least one layer")
-        self.specs = layers
+        self.specs, self.learn = layers, learn
         self.units = [DenseUnit(s) for s in layers]
         self.n_in, self.n_out = self.units[0].n_in, self.units[-1].n_out
         w_bits = max(s.w_bits for s in layers)
@@ -48,6 +61,8 @@ class Network(wiring.Component):
             "w_layer": In(range(max(len(layers), 2))), "w_row": In(range(max(max(u.n_out for u in self.units), 2))),
             "w_col": In(range(max(max(u.n_in for u in self.units), 2))), "w_data": In(signed(w_bits)),
             "w_we": In(1), "w_rdata": Out(signed(w_bits)),
+            # Training mode (with a learning engine): each input is followed by its label, and weights update.
+            "train": In(1), "idle": Out(1),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -61,12 +76,19 @@ class Network(wiring.Component):
         m.submodules.xmem = xmem = Memory(shape=signed(self.specs[0].in_bits), depth=2 * n_in, init=[])
         full = Array([Signal(name="full0"), Signal(name="full1")])
         wbank, rbank = Signal(), Signal()
-        count_in = Signal(range(max(n_in, 2)))
+        count_in = Signal(range(n_in + 1))
         xw = xmem.write_port()
+        taken = self.i.valid & self.i.ready
         m.d.comb += [self.i.ready.eq(~full[wbank]), xw.addr.eq(wbank * n_in + count_in),
-                     xw.data.eq(self.i.payload), xw.en.eq(self.i.valid & self.i.ready)]
-        with m.If(self.i.valid & self.i.ready):
-            with m.If(count_in == n_in - 1):
+                     xw.data.eq(self.i.payload), xw.en.eq(taken & (count_in < n_in))]
+        training = Signal()  # with a learning engine, ``train`` makes every input n_in + 1 words: the label last
+        labels = Array([Signal(signed(self.specs[0].in_bits), name=f"label{b}") for b in range(2)])
+        if self.learn is not None:
+            m.d.comb += training.eq(self.train)
+            with m.If(taken & (count_in == n_in)):
+                m.d.sync += labels[wbank].eq(self.i.payload)
+        with m.If(taken):
+            with m.If(count_in == Mux(training, n_in, n_in - 1)):
                 m.d.sync += [count_in.eq(0), full[wbank].eq(1), wbank.eq(~wbank)]
             with m.Else():
                 m.d.sync += count_in.eq(count_in + 1)
@@ -100,7 +122,7 @@ class Network(wiring.Component):
 
         # Sequencer: the layers one after another; then hand the result to the sender and take the next bank.
         last = units[-1]
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(full[rbank]):
                     m.d.comb += first.start.eq(1)
@@ -116,13 +138,52 @@ class Network(wiring.Component):
             with m.State("FLUSH"):
                 with m.If(~ovalid):
                     m.d.sync += [b.eq(last.y[o]) for o, b in enumerate(obuf)]
-                    m.d.sync += [ovalid.eq(1), full[rbank].eq(0), rbank.eq(~rbank)]
-                    with m.If(full[~rbank]):
-                        m.d.comb += first.start.eq(1)
-                        m.next = "RUN0"
-                    with m.Else():
-                        m.next = "IDLE"
+                    m.d.sync += ovalid.eq(1)
+                    if self.learn is None:
+                        self._next_input(m, full, rbank)
+                    else:
+                        with m.If(training):
+                            m.next = "ERROR"
+                        with m.Else():
+                            self._next_input(m, full, rbank)
+            if self.learn is not None:
+                self._learning_states(m, labels[rbank], full, rbank)
+        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~full[0] & ~full[1] & ~ovalid & (count_in == 0))
         return m
+
+    def _next_input(self, m: Module, full: Array, rbank: Signal) -> None:
+        """Release the bank just used and start on the other one if it is already full."""
+        m.d.sync += [full[rbank].eq(0), rbank.eq(~rbank)]
+        with m.If(full[~rbank]):
+            m.d.comb += self.units[0].start.eq(1)
+            m.next = "RUN0"
+        with m.Else():
+            m.next = "IDLE"
+
+    def _learning_states(self, m: Module, label: Signal, full: Array, rbank: Signal) -> None:
+        """ERROR → FEEDBACK (DFA: one cycle per output) → every layer's update pass at once → the next input."""
+        assert self.learn is not None
+        engine = ErrorUnit(m, self.learn, self.units)
+        engine.coefficients()
+        learners = [u for u in self.units if u.spec.learn]
+        finished = Signal(len(learners))
+        with m.State("ERROR"):
+            m.d.sync += engine.load(label)
+            m.next = "FEEDBACK" if self.learn.has_feedback else "UPDATE"
+        if self.learn.has_feedback:
+            with m.State("FEEDBACK"):
+                m.d.sync += engine.step()
+                with m.If(engine.step_index == self.n_out - 1):
+                    m.next = "UPDATE"
+        with m.State("UPDATE"):
+            m.d.comb += [u.update.eq(1) for u in learners]
+            m.d.sync += finished.eq(0)
+            m.next = "WAIT"
+        with m.State("WAIT"):
+            done = Cat(*[u.done for u in learners]) | finished
+            m.d.sync += finished.eq(done)
+            with m.If(done == (1 << len(learners)) - 1):
+                self._next_input(m, full, rbank)
 
     def _weight_port(self, m: Module) -> None:
         """The weight port's inputs are registered once here (so nothing inside the layers hangs combinationally

@@ -2,12 +2,14 @@
 
 Every format is decided here, from the weights and from calibration activations:
 
-- a value with largest magnitude ``m`` in ``bits`` gets ``frac = floor(log2((2^(bits−1) − 1) / m))`` fractional
-  bits: the most precision that still cannot saturate on the calibration data;
+- a value with largest magnitude ``m`` (or the ``*_range`` option, if larger) in ``bits`` gets
+  ``frac = floor(log2((2^(bits−1) − 1) / m))`` fractional bits: the most precision that still cannot saturate
+  on the calibration data;
 - inputs and every activation in ``act_bits``; weights per layer in ``weight_bits`` (a layer whose weights need
   more integer bits than that leaves is an error naming the layer and the bits it needs); biases in the
   accumulator's format ``w_frac + in_frac``;
-- each accumulator is as wide as the quantized weights can ever make it (``accumulator_bound``): no overflow;
+- each accumulator is as wide as the quantized weights can ever make it (``accumulator_bound``; with
+  ``learnable``, as any weights of the format can: they will change on chip): no overflow;
 - tanh and sigmoid become lookup tables indexed by the rounded, saturated pre-activation;
 - after the last layer the accumulator itself is the output, dequantized by the host.
 """
@@ -41,6 +43,9 @@ class Quantize(Pass):
     calibration: np.ndarray | None = None
     weight_bits: int = 8
     act_bits: int = 8
+    weight_range: float = 0.0  # formats cover at least ±range (headroom for weights that keep learning on chip)
+    act_range: float = 0.0
+    learnable: bool = False  # weights will change on chip: size accumulators for any weights of the format
 
     def run(self, graph: Graph) -> None:
         for flag, bits in (("--weight-bits", self.weight_bits), ("--act-bits", self.act_bits)):
@@ -71,7 +76,7 @@ class Quantize(Pass):
                 if pending is None:
                     raise UnsupportedOpError(f"node {node!r}: an activation must follow a dense layer on the "
                                              "fpga target")
-                out_frac = frac_bits(float(np.abs(ranges[node]).max()), self.act_bits)
+                out_frac = frac_bits(max(float(np.abs(ranges[node]).max()), self.act_range), self.act_bits)
                 if op.fn in digital.TABLE_ACTIVATIONS:
                     graph.replace(node, self._table(graph, node, op.fn, pending.acc_frac, out_frac))
                 else:
@@ -85,14 +90,15 @@ class Quantize(Pass):
         w = graph.params[op.weight]
         b = graph.params[op.bias] if op.bias is not None else np.zeros(op.out_features)
         peak = float(np.abs(w).max())
-        w_frac = frac_bits(peak, self.weight_bits)
+        w_frac = frac_bits(max(peak, self.weight_range), self.weight_bits)
         if w_frac < 0:
             needed = self.weight_bits - w_frac
             raise LoweringError(f"layer {node!r}: weights up to {peak:.4g} need {needed} bits, but --weight-bits is "
                                 f"{self.weight_bits}")
         w_q = quantize_float(w, self.weight_bits, w_frac)
         b_q = np.floor(b * 2.0 ** (w_frac + in_frac) + 0.5).astype(np.int64)
-        acc_bits = digital.accumulator_bound(w_q, b_q, in_bits).bit_length() + 1
+        worst = np.full_like(w_q, -(1 << (self.weight_bits - 1))) if self.learnable else w_q
+        acc_bits = digital.accumulator_bound(worst, b_q, in_bits).bit_length() + 1
         for pname in op.params_used():
             del graph.params[pname]
         graph.add_param(f"{node}.weight_q", w_q)
@@ -114,6 +120,6 @@ class Quantize(Pass):
         return digital.Requantize(fn, in_frac, self.act_bits, out_frac, f"{node}.table", table_frac)
 
     def _requantize_after(self, graph: Graph, node: str, dense: digital.Dense, fn: str, values: np.ndarray) -> int:
-        out_frac = frac_bits(float(np.abs(values).max()), self.act_bits)
+        out_frac = frac_bits(max(float(np.abs(values).max()), self.act_range), self.act_bits)
         graph.insert_after(node, f"{node}_requant", digital.Requantize(fn, dense.acc_frac, self.act_bits, out_frac))
         return out_frac

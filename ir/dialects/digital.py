@@ -181,3 +181,44 @@ class Dequantize(Op):
     def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
         expect_inputs(self, ins)
         return (TensorType(ins[0].shape, "f64"),)
+
+
+LEARN_RULES = ("dfa", "hebbian", "oja")
+"""Rules the on-chip learning engines build (``ir.interp_learn`` defines their integer steps)."""
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Learn(Op):
+    """On-chip learning: the rule, the power-of-two learning rate ``2^−lr_shift``, the output error's format
+    ``(err_bits, err_frac)``, and per dense layer (in order) the name of its ±1 feedback matrix or ""."""
+
+    kind: ClassVar[str] = "digital.learn"
+    rule: str
+    lr_shift: int
+    err_bits: int
+    err_frac: int
+    seed: int
+    feedback: tuple[str, ...]
+
+    def verify(self) -> None:
+        if self.rule not in LEARN_RULES:
+            raise VerifyError(f"on-chip rule must be one of {', '.join(LEARN_RULES)}, not {self.rule!r}")
+        if not isinstance(self.lr_shift, int) or isinstance(self.lr_shift, bool) or not 0 <= self.lr_shift <= 30:
+            raise VerifyError(f"lr_shift must be an integer in [0, 30], not {self.lr_shift!r}")
+        _bits("err_bits", self.err_bits, 2, 32)
+        _frac("err_frac", self.err_frac)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise VerifyError(f"seed must be an integer, not {self.seed!r}")
+        if not all(isinstance(f, str) for f in self.feedback):
+            raise VerifyError(f"feedback must be parameter names, not {self.feedback!r}")
+
+    def params_used(self) -> tuple[str, ...]:
+        return tuple(f for f in self.feedback if f)
+
+    def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
+        for name in self.params_used():
+            b = params[name]
+            if b.ndim != 2 or b.dtype.kind != "i" or not np.isin(b, (-1, 1)).all():
+                raise VerifyError(f"feedback {name!r} must be a matrix of ±1 integers")
+        return ()

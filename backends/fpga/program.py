@@ -1,0 +1,54 @@
+"""What a host does with the hardware, as a list of steps both simulators run the same way.
+
+- :class:`Infer`: stream input codes in (one word per transfer), collect each prediction's output words;
+- :class:`Train`: the same with ``train`` high and each input followed by its label: the hardware predicts,
+  then updates its weights with the compiled rule;
+- :class:`ReadWeights`: read every weight of every layer through the weight port.
+
+Between steps the host waits until the hardware is ``idle`` (nothing received, computing or sending), and
+changes ``train`` only then. Each streaming step reports its output words ``(n, outputs)`` and the cycles each
+sample took: from the previous sample's last output word (the step's start, for the first) to its own, so the
+first is the latency and the rest the steady-state interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Infer:
+    x: np.ndarray  # input codes (n, inputs)
+
+    def words(self) -> list[int]:
+        return self.x.astype(np.int64).ravel().tolist()
+
+
+@dataclass(frozen=True)
+class Train:
+    x: np.ndarray        # input codes (n, inputs)
+    labels: np.ndarray   # (n,) class indices
+
+    def words(self) -> list[int]:
+        both = np.concatenate([self.x.astype(np.int64), self.labels.astype(np.int64)[:, None]], axis=1)
+        return both.ravel().tolist()
+
+
+@dataclass(frozen=True)
+class ReadWeights:
+    pass
+
+
+Step = Infer | Train | ReadWeights
+
+
+@dataclass(frozen=True)
+class Streamed:
+    words: np.ndarray   # (n, outputs)
+    cycles: list[int]
+
+
+Result = Streamed | list[np.ndarray]
+"""A streaming step's outputs, or (``ReadWeights``) one ``(out, in)`` integer matrix per layer."""

@@ -1,0 +1,89 @@
+"""onchip-learning: decide everything the hardware learning engine needs and record it as a ``digital.learn`` op.
+
+Runs after ``quantize``. Decides the output error's format (``err_bits``, ``err_frac = err_bits − 3``: a range of
+±4 around the one-hot target), the ±1 feedback matrix of every hidden layer for DFA (``lfsr_signs(seed + k)``,
+stored as parameters ``learn.feedback<k>``), and checks the rule, the activations and the learning rate: a rate
+that rounds every possible update to zero at these formats is a :class:`LearningRateWarning`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+from compiler.passes.base import Pass
+from ir import Graph
+from ir.dialects import digital
+from ir.errors import ConfigError, UnsupportedOpError
+from ir.interp_learn import DERIVATIVES, layer_rules, lfsr_signs
+
+
+class LearningRateWarning(UserWarning):
+    """The learning rate makes every on-chip update zero."""
+
+
+@dataclass(frozen=True)
+class OnChipLearning(Pass):
+    name: ClassVar[str] = "onchip-learning"
+    rule: str = "dfa"
+    lr_shift: int = 7
+    err_bits: int = 8
+    seed: int = 0
+
+    def run(self, graph: Graph) -> None:
+        if self.rule not in digital.LEARN_RULES:
+            raise ConfigError(f"--learn {self.rule}: the fpga learning engines build "
+                              f"{', '.join(digital.LEARN_RULES)}")
+        if not isinstance(self.lr_shift, int) or not 0 <= self.lr_shift <= 30:
+            raise ConfigError(f"--lr-shift must be an integer in [0, 30], not {self.lr_shift!r}")
+        if graph.find(digital.Learn.kind):
+            raise ConfigError(f"graph {graph.name!r} already has a learning engine")
+        denses = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
+        if not denses:
+            raise UnsupportedOpError(f"graph {graph.name!r} has no digital.dense layer to learn: run quantize first")
+        n_out = graph.op(denses[-1]).out_features  # type: ignore[attr-defined]
+        (tail, _, _), = graph.users(denses[-1])
+        if not isinstance(graph.op(tail), digital.Dequantize):
+            raise UnsupportedOpError(f"node {tail!r}: on-chip learning needs the last layer's raw accumulator as the "
+                                     f"output (the error is formed from it), not {graph.op(tail).kind}")
+        in_bits = graph.op(denses[0]).in_bits  # type: ignore[attr-defined]
+        if n_out > 1 << (in_bits - 1):
+            raise ConfigError(f"layer {denses[-1]!r}: {n_out} classes do not fit the {in_bits}-bit input words that "
+                              "carry the label")
+        feedback = []
+        for k, node in enumerate(denses):
+            if self.rule != "dfa" or k == len(denses) - 1:
+                feedback.append("")
+                continue
+            after = graph.op(graph.users(node)[0][0])
+            fn = after.fn if isinstance(after, digital.Requantize) else "identity"
+            if fn not in DERIVATIVES:
+                raise UnsupportedOpError(f"node {graph.users(node)[0][0]!r}: DFA on chip needs the derivative of "
+                                         f"{fn!r}, which it does not build (it builds {', '.join(DERIVATIVES)})")
+            name = f"learn.feedback{k}"
+            graph.add_param(name, lfsr_signs(self.seed + k, graph.op(node).out_features, n_out))  # type: ignore
+            feedback.append(name)
+        err_frac = self.err_bits - 3
+        graph.add(f"learn_{self.rule}", digital.Learn(self.rule, self.lr_shift, self.err_bits, err_frac, self.seed,
+                                                     tuple(feedback)))
+        self._warn_if_frozen(graph, denses, n_out)
+
+    def _warn_if_frozen(self, graph: Graph, denses: list[str], n_out: int) -> None:
+        """Warn when no input, label or weight can make any update round to a non-zero value."""
+        for rule, node in zip(layer_rules(graph), denses):
+            dense = graph.op(node)
+            assert isinstance(dense, digital.Dense)
+            x_max = 1 << (dense.in_bits - 1)
+            if rule.kind == "delta":
+                e_max = (1 << (self.err_bits - 1)) + (1 << (self.err_bits - 3))
+                largest = e_max * (n_out if rule.feedback else 1) * x_max
+            else:
+                after = graph.op(graph.users(node)[0][0])
+                y_max = 1 << ((after.out_bits if isinstance(after, digital.Requantize) else 32) - 1)
+                largest = y_max * x_max * (2 if rule.kind == "oja" else 1)
+            if rule.shift <= 0 or largest >= 1 << (rule.shift - 1):
+                return
+        warnings.warn(f"--lr-shift {self.lr_shift} makes every weight update zero at these formats (even the "
+                      f"largest update of layer {denses[0]!r} rounds to 0): lower --lr-shift or widen --weight-bits",
+                      LearningRateWarning, stacklevel=2)

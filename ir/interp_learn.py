@@ -1,0 +1,148 @@
+"""The integer reference trainer: every operation of one on-chip training step, defined once.
+
+The hardware's learning engines (``circuits/digital``) are verified against this bit for bit. A step on input
+codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op names the rule:
+
+1. **forward**, exactly as inference (``ir.interp_digital``): layer ``k`` reads ``x_k`` (``in_frac_k``) and
+   writes ``h_k``; the last layer's raw accumulator ``a`` (``acc_frac``) is the prediction.
+2. **output error** ``e_o = sat_E(round(a_o / 2^(acc_frac − err_frac))) − [o = t] · 2^err_frac`` (``E =
+   err_bits``; the target is one-hot 1.0, the error that of a squared loss).
+3. **the delta of each layer** (DFA): the last layer's is ``e``; hidden layer ``k``'s is
+   ``d_k[r] = f'(h_k[r]) · Σ_o B_k[r, o] · e_o`` with ``B_k`` a fixed ±1 matrix (:func:`lfsr_signs`) and
+   ``f'`` 1 or 0 (relu: ``h > 0``; hardtanh: ``|h| < 1.0``; identity: 1).
+4. **updates**, all from the forward values, ``lr = 2^−lr_shift``, rounding half up, saturating to ``w_bits``:
+   - delta (DFA, and the readout of the unsupervised rules): ``ΔW[r,c] = round(−δ[r] · x[c] / 2^s)`` with
+     ``s = err_frac + in_frac − w_frac + lr_shift``;
+   - Oja (hidden layers): ``u = round(y[r] · W[r,c] / 2^(out_frac + w_frac − in_frac))``,
+     ``ΔW[r,c] = round(y[r] · (x[c] − u) / 2^(out_frac + in_frac − w_frac + lr_shift))`` with ``y = h_k``;
+   - Hebbian (hidden layers): ``ΔW[r,c] = round(y[r] · x[c] / 2^(out_frac + in_frac − w_frac + lr_shift))``.
+   Biases stay as compiled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ir.dialects import digital
+from ir.graph import Graph
+from ir.interp_digital import DIGITAL_KERNELS, saturate, shift_round
+
+DERIVATIVES = ("relu", "hardtanh", "identity")
+"""Activations whose derivative the DFA engine builds (a comparison)."""
+
+
+def lfsr_signs(seed: int, rows: int, cols: int) -> np.ndarray:
+    """A ``rows × cols`` matrix of ±1 from a 16-bit Galois LFSR (polynomial 0xB400, state ``seed mod 2^16``, 1 if
+    that is 0), one step per entry in row-major order: the output bit 1 is +1, 0 is −1."""
+    state = (seed & 0xFFFF) or 1
+    out = np.empty(rows * cols, dtype=np.int64)
+    for n in range(rows * cols):
+        bit = state & 1
+        state >>= 1
+        if bit:
+            state ^= 0xB400
+        out[n] = 1 if bit else -1
+    return out.reshape(rows, cols)
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """How one layer learns: ``kind`` is "delta", "oja" or "hebbian"; ``shift`` the update's rounding shift;
+    ``decay_shift`` Oja's ``u`` shift; ``fn`` the activation whose derivative masks a DFA delta; ``feedback``
+    the name of ``B_k`` (hidden DFA layers)."""
+    node: str
+    kind: str
+    shift: int
+    decay_shift: int
+    fn: str
+    feedback: str
+
+
+def layer_rules(graph: Graph) -> list[LayerRule]:
+    """Each dense layer's learning, in order, from the graph's ``digital.learn`` op and formats."""
+    learn = graph.op(graph.find(digital.Learn.kind)[0])
+    assert isinstance(learn, digital.Learn)
+    rules = []
+    denses = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
+    for k, node in enumerate(denses):
+        dense = graph.op(node)
+        assert isinstance(dense, digital.Dense)
+        last = k == len(denses) - 1
+        after = graph.op(graph.users(node)[0][0])
+        fn = after.fn if isinstance(after, digital.Requantize) else "identity"
+        out_frac = after.out_frac if isinstance(after, digital.Requantize) else 0
+        if last or learn.rule == "dfa":
+            kind = "delta"
+            shift = learn.err_frac + dense.in_frac - dense.w_frac + learn.lr_shift
+            decay = 0
+        else:
+            kind = learn.rule
+            shift = out_frac + dense.in_frac - dense.w_frac + learn.lr_shift
+            decay = out_frac + dense.w_frac - dense.in_frac
+        feedback = learn.feedback[k] if learn.rule == "dfa" and not last else ""
+        rules.append(LayerRule(node, kind, shift, decay, fn, feedback))
+    return rules
+
+
+def derivative(fn: str, h: np.ndarray, out_frac: int) -> np.ndarray:
+    if fn == "relu":
+        return (h > 0).astype(np.int64)
+    if fn == "hardtanh":
+        one = 1 << out_frac if out_frac >= 0 else 0
+        return (np.abs(h) < one).astype(np.int64)
+    return np.ones_like(h)
+
+
+class Trainer:
+    """Runs training steps on a quantized graph with a ``digital.learn`` op, in int64, writing the weights back
+    into ``graph.params`` after each step (the graph is modified in place)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.learn = graph.op(graph.find(digital.Learn.kind)[0])
+        self.rules = layer_rules(graph)
+        self.denses = [graph.op(r.node) for r in self.rules]
+        self.requants = [graph.op(graph.users(r.node)[0][0]) for r in self.rules]
+
+    def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Layer inputs and outputs (the last output is the raw accumulator) for input codes ``x``."""
+        xs, hs = [], []
+        value = x.astype(np.int64)
+        for dense, after in zip(self.denses, self.requants):
+            xs.append(value)
+            acc = DIGITAL_KERNELS[digital.Dense.kind](dense, [value], self.graph.params)[0]
+            if isinstance(after, digital.Requantize):
+                value = DIGITAL_KERNELS[digital.Requantize.kind](after, [acc], self.graph.params)[0]
+            else:
+                value = acc
+            hs.append(value)
+        return xs, hs
+
+    def step(self, x: np.ndarray, label: int) -> np.ndarray:
+        """One training step on input codes ``x`` (one sample); returns the forward pass's output words."""
+        learn, params = self.learn, self.graph.params
+        xs, hs = self.forward(x[None, :])
+        last = self.denses[-1]
+        out = hs[-1][0]
+        e = saturate(shift_round(out, last.acc_frac - learn.err_frac), learn.err_bits)
+        e[label] -= 1 << learn.err_frac
+        for rule, dense, after, xk, hk in zip(self.rules, self.denses, self.requants, xs, hs):
+            w = params[dense.weight].astype(np.int64)
+            xv = xk[0]
+            if rule.kind == "delta":
+                if rule.feedback:
+                    out_frac = after.out_frac if isinstance(after, digital.Requantize) else 0
+                    delta = (params[rule.feedback].astype(np.int64) @ e) * derivative(rule.fn, hk[0], out_frac)
+                else:
+                    delta = e
+                dw = shift_round(-np.outer(delta, xv), rule.shift)
+            elif rule.kind == "oja":
+                y = hk[0]
+                u = shift_round(y[:, None] * w, rule.decay_shift)
+                dw = shift_round(y[:, None] * (xv[None, :] - u), rule.shift)
+            else:
+                dw = shift_round(np.outer(hk[0], xv), rule.shift)
+            params[dense.weight] = saturate(w + dw, dense.w_bits).astype(params[dense.weight].dtype)
+        return out

@@ -1,0 +1,159 @@
+"""On-chip learning: the reference trainer's arithmetic, the onchip-learning pass, and the learning engines in the
+Amaranth simulator, bit-exact with the reference trainer."""
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backends.fpga import build_network
+from backends.fpga.emit import layer_specs, learn_spec
+from backends.fpga.program import Infer, ReadWeights, Train
+from backends.fpga.sim import simulate_amaranth
+from circuits.digital.network import period, training_period
+from compiler.passes import PassManager
+from compiler.passes.onchip import LearningRateWarning, OnChipLearning
+from compiler.pipelines import learning_pipeline
+from ir import ConfigError, VerifyError, interp
+from ir.dialects import digital
+from ir.interp_learn import Trainer, layer_rules, lfsr_signs
+from tests.conftest import make_mlp_graph
+
+
+def learner(sizes, acts, rule, seed=0, lr_shift=3, weight_bits=16, act_bits=8):
+    g = make_mlp_graph(list(sizes), list(acts) or ["relu"], seed=seed)
+    x = np.random.default_rng(seed).uniform(0, 1, (40, sizes[0]))
+    PassManager(learning_pipeline(x, rule, lr_shift, weight_bits, act_bits)).run(g)
+    quant = g.find(digital.Quantize.kind)[0]
+    codes = interp.run(g, x, keep=(quant,))[quant].astype(np.int64)
+    return g, codes
+
+
+def weights(g):
+    return [g.params[op.weight].astype(np.int64) for _, op in g.nodes() if isinstance(op, digital.Dense)]
+
+
+def test_lfsr_is_the_maximal_16_bit_sequence():
+    signs = lfsr_signs(1, 2, 65535).ravel()
+    assert signs[:4].tolist() == [1, -1, -1, -1]  # state 1 → 0xB400 → 0x5A00 → 0x2D00: output bits 1, 0, 0, 0
+    assert set(np.unique(signs)) == {-1, 1}
+    assert np.array_equal(signs[:65535], signs[65535:])  # period 2^16 − 1
+    assert int((signs[:65535] > 0).sum()) == 32768  # a maximal sequence has one more 1 than 0s
+    assert np.array_equal(lfsr_signs(0, 3, 4), lfsr_signs(1, 3, 4))  # state 0 would lock up: it becomes 1
+    assert not np.array_equal(lfsr_signs(5, 3, 4), lfsr_signs(6, 3, 4))
+
+
+@pytest.mark.parametrize("rule", ["dfa", "oja", "hebbian"])
+def test_integer_updates_are_the_float_rule_rounded_once(rule):
+    """Dequantized, every integer update equals the float rule computed from the same integer operands, to the
+    weight format's rounding (plus, for Oja, the rounding of its decay term): the shifts put every format right."""
+    g, codes = learner([6, 5, 4], ["relu"], rule)
+    trainer = Trainer(g)
+    before = weights(g)
+    xs, hs = trainer.forward(codes[:1])
+    trainer.step(codes[0], 2)
+    learn = g.op(g.find(digital.Learn.kind)[0])
+    lr = 2.0 ** -learn.lr_shift
+    denses = [g.op(r.node) for r in layer_rules(g)]
+    last = denses[-1]
+    e = np.clip(np.floor(hs[-1][0] / 2.0 ** (last.acc_frac - learn.err_frac) + 0.5),
+                -(1 << (learn.err_bits - 1)), (1 << (learn.err_bits - 1)) - 1)
+    e = (e - 2.0 ** learn.err_frac * (np.arange(4) == 2)) / 2.0 ** learn.err_frac
+    for k, (rule_k, dense, w0, w1) in enumerate(zip(layer_rules(g), denses, before, weights(g))):
+        x = xs[k][0] / 2.0 ** dense.in_frac
+        w = w0 / 2.0 ** dense.w_frac
+        step = 2.0 ** -dense.w_frac
+        tolerance = step / 2
+        if rule_k.kind == "delta":
+            delta = e if not rule_k.feedback else (g.params[rule_k.feedback] @ e) * (hs[k][0] > 0)
+            expected = -lr * np.outer(delta, x)
+        else:
+            out_frac = g.op(g.users(rule_k.node)[0][0]).out_frac
+            y = hs[k][0] / 2.0 ** out_frac
+            if rule_k.kind == "oja":
+                expected = lr * y[:, None] * (x[None, :] - y[:, None] * w)
+                tolerance += lr * np.abs(y).max() * 2.0 ** -dense.in_frac / 2
+            else:
+                expected = lr * np.outer(y, x)
+        got = (w1 - w0) / 2.0 ** dense.w_frac
+        assert np.abs(got - expected).max() <= tolerance + 1e-12, (rule, k)
+        assert np.abs(expected).max() > step  # the test is not vacuous: real updates happened
+
+
+@settings(max_examples=12, deadline=None)
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4), rule=st.sampled_from(["dfa", "oja", "hebbian"]),
+       act=st.sampled_from(["relu", "hardtanh", "identity"]), lanes=st.integers(1, 7), seed=st.integers(0, 999),
+       lr_shift=st.integers(0, 5), weight_bits=st.sampled_from([16, 10]))
+def test_hardware_training_is_bit_exact_with_the_reference_trainer(sizes, rule, act, lanes, seed, lr_shift,
+                                                                   weight_bits):
+    g, codes = learner(sizes, [act], rule, seed, lr_shift, weight_bits)
+    labels = np.random.default_rng(seed).integers(0, sizes[-1], len(codes))[:6]
+    reference = copy.deepcopy(g)
+    trainer = Trainer(reference)
+    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels)]
+    trained, read, inferred = simulate_amaranth(build_network(g, lanes),
+                                                [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:9])])
+    np.testing.assert_array_equal(trained.words, np.array(predictions))
+    for hw, ref in zip(read, weights(reference)):
+        np.testing.assert_array_equal(hw, ref)
+    np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:9])[1][-1])  # inference after training
+    specs, _ = layer_specs(g, lanes)
+    assert trained.cycles[1:] == [training_period(specs, learn_spec(g))] * 5
+    assert inferred.cycles[1:] == [period(specs)] * 2
+
+
+def test_saturating_updates_stay_bit_exact():
+    """A huge learning rate on narrow weights drives many weights into saturation; hardware and reference agree."""
+    g, codes = learner([5, 4, 3], ["relu"], "dfa", seed=3, lr_shift=0, weight_bits=10)
+    labels = np.arange(8) % 3
+    reference = copy.deepcopy(g)
+    trainer = Trainer(reference)
+    for c, t in zip(codes[:8], labels):
+        trainer.step(c, int(t))
+    limit = (1 << 9) - 1
+    assert any(((w == limit) | (w == -limit - 1)).sum() for w in weights(reference))
+    _, read = simulate_amaranth(build_network(g, 3), [Train(codes[:8], labels), ReadWeights()])
+    for hw, ref in zip(read, weights(reference)):
+        np.testing.assert_array_equal(hw, ref)
+
+
+def test_a_rule_the_hardware_cannot_build_names_the_ones_it_can():
+    g, _ = learner([4, 3], [], "dfa")
+    with pytest.raises(ConfigError, match=r"^--learn ep: the fpga learning engines build dfa, hebbian, oja$"):
+        OnChipLearning(rule="ep").run(make_mlp_graph([4, 3], ["relu"]))
+    with pytest.raises(ConfigError, match="already has a learning engine"):
+        OnChipLearning(rule="dfa").run(g)
+
+
+def test_a_learning_rate_that_zeroes_every_update_warns():
+    with pytest.warns(LearningRateWarning, match=r"--lr-shift 30 makes every weight update zero"):
+        learner([4, 3], [], "dfa", lr_shift=30)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        learner([4, 3], [], "dfa", lr_shift=7)
+
+
+def test_labels_must_fit_the_input_words():
+    with pytest.raises(ConfigError, match=r"layer 'fc1': 10 classes do not fit the 4-bit input words"):
+        learner([4, 10], [], "dfa", act_bits=4)
+
+
+def test_feedback_matrices_are_checked():
+    g, _ = learner([4, 5, 3], ["relu"], "dfa")
+    g.params["learn.feedback0"] = g.params["learn.feedback0"] * 2
+    with pytest.raises(VerifyError, match=r"feedback 'learn.feedback0' must be a matrix of ±1 integers"):
+        g.verify()
+
+
+def test_learning_hardware_without_train_is_the_inference_hardware():
+    """With ``train`` low the learning network infers exactly as the reference, at the inference period."""
+    g, codes = learner([7, 6, 4], ["relu"], "oja")
+    (run,) = simulate_amaranth(build_network(g, 4), [Infer(codes[:4])])
+    last = [n for n, op in g.nodes() if isinstance(op, digital.Dense)][-1]
+    np.testing.assert_array_equal(run.words, interp.run(g, codes[:4] / 2.0 ** g.op("quant").frac, keep=(last,))[last])
+    specs, _ = layer_specs(g, 4)
+    assert run.cycles[1:] == [period(specs)] * 3

@@ -1,0 +1,73 @@
+"""On-chip learning from the command line: compile --learn, verify --learn-steps and simulate --train in Verilator."""
+
+import json
+
+import pytest
+
+from compiler.cli import main
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory):
+    """The digits DFA network (64-64-10) at its random starting weights."""
+    path = tmp_path_factory.mktemp("learn") / "init.ncm"
+    assert main(["train", "--rule", "dfa", "--epochs", "0", "-o", str(path), "--quiet"]) == 0
+    return path
+
+
+@pytest.mark.parametrize("rule", ["dfa", "oja"])
+def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrained, tmp_path, capsys, rule):
+    out = tmp_path / rule
+    assert main(["compile", str(untrained), "--target", "fpga", "--learn", rule, "-o", str(out), "--json"]) == 0
+    compiled = json.loads(capsys.readouterr().out)
+    assert compiled["learn"] == rule and compiled["warnings"] == []
+    assert compiled["cycles_per_training_sample"] <= 3 * compiled["cycles_per_inference"]
+    assert main(["verify", str(out), "--learn-steps", "200", "--json", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["passed"] and r["simulator"] == "verilator" and r["samples"] == 200
+    assert r["weights"] == 64 * 64 + 64 * 10 and r["mismatched_weights"] == 0
+    assert all(changed > 100 for changed in r["weights_changed_by_training"])  # both layers really learned
+    assert r["cycles_per_training_sample"] == [compiled["cycles_per_training_sample"]]
+    assert main(["verify", str(out), "--learn-steps", "3", "--simulator", "amaranth", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["passed"]
+
+
+@pytest.mark.slow
+def test_onchip_dfa_from_random_weights_comes_within_3_points_of_float_dfa(untrained, tmp_path, capsys):
+    floating = tmp_path / "float.ncm"
+    assert main(["train", "--rule", "dfa", "-o", str(floating), "--quiet", "--json"]) == 0
+    float_accuracy = json.loads(capsys.readouterr().out)["test_accuracy"]
+    out = tmp_path / "hw"
+    assert main(["compile", str(untrained), "--target", "fpga", "--learn", "dfa", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(out), "--train", "--epochs", "5", "--json", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["initial_test_accuracy"] < 0.3 and r["test_accuracy"] >= float_accuracy - 0.03
+    assert r["weights_equal_reference"] and r["test_accuracy_per_epoch"] == r["reference_test_accuracy_per_epoch"]
+    assert (out / "learning.png").stat().st_size > 0
+
+
+def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
+    out = tmp_path / "x"
+    assert main(["compile", str(untrained), "--target", "fpga", "--learn", "ep", "-o", str(out)]) == 1
+    assert capsys.readouterr().err == "error: --learn ep: the fpga learning engines build dfa, hebbian, oja\n"
+    assert not out.exists()
+    assert main(["compile", str(untrained), "--learn", "dfa", "-o", str(out)]) == 1
+    assert "use it with --target fpga" in capsys.readouterr().err
+    assert main(["compile", str(untrained), "--target", "fpga", "--learn", "dfa", "--lr-shift", "30", "-o",
+                 str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --lr-shift 30 makes every weight update zero at these formats")
+    plain = tmp_path / "plain"
+    assert main(["compile", str(untrained), "--target", "fpga", "-o", str(plain)]) == 0
+    capsys.readouterr()
+    assert main(["simulate", str(plain), "--train"]) == 1
+    assert capsys.readouterr().err == (f"error: folder {str(plain)!r} has no learning engine: compile it with --learn "
+                                       "dfa|hebbian|oja\n")
+
+
+def test_learn_alone_takes_the_models_own_rule(tmp_path, capsys):
+    ep = tmp_path / "ep.ncm"
+    assert main(["train", "--rule", "ep", "--epochs", "0", "--hidden", "8", "-o", str(ep), "--quiet"]) == 0
+    assert main(["compile", str(ep), "--target", "fpga", "--learn", "-o", str(tmp_path / "x")]) == 1
+    assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, hebbian, oja\n")
