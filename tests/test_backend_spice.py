@@ -56,9 +56,9 @@ def test_node_names_cannot_inject_spice_text():
     evil = "fc1\n.control\nshell touch /tmp/pwned\n.endc"
     net, _ = build(lower(tiny(evil), CAL))
     lines = net.text().splitlines()
-    assert len(lines) == len(net.elements) + 3  # title, .model, elements, .end: no line was smuggled in
+    assert len(lines) == net.count + 3  # title, .model, elements, .end: no line was smuggled in
     cards = [line for line in lines if line.startswith(".")]
-    assert cards == [".model drect d(is=1e-14 n=1)", ".end"]
+    assert cards == [".model drect d(is=1e-14 n=1e+00)", ".end"]
     assert all(re.fullmatch(r"[a-z0-9_ .=()*+-]+", line) for line in lines)
 
 

@@ -60,3 +60,22 @@ def test_unknown_source():
     net, _, _ = tile_netlist(2, 2)
     with pytest.raises(BackendError, match=r"^netlist has no voltage source 'vx'$"):
         NodalSolver(net).solve({"vx": np.zeros(1)})
+
+
+def test_wired_tiles_connect_long_driver_names():
+    """Near-zero wire and sense resistance must give the ideal crossbar: every node is connected, however
+    long the drivers' and outputs' names (a byte-string array must never truncate one)."""
+    rng = np.random.default_rng(5)
+    ideal = Crossbar(rng.uniform(1e-6, 1e-4, (5, 3)), rng.uniform(1e-6, 1e-4, (5, 3)), r_feedback=1e4)
+    tiny = Crossbar(ideal.g_pos, ideal.g_neg, r_feedback=1e4, r_wire=1e-9, r_sense=1e-9,
+                    tile_rows=2, tile_cols=2)
+    net = Netlist("long")
+    plus = [f"a_rather_long_driver_name_{i}" for i in range(5)]
+    minus = [f"an_even_longer_inverted_driver_name_{i}" for i in range(5)]
+    v = rng.uniform(-0.2, 0.2, 5)
+    for i in range(5):
+        net.vsource(f"in{i}", plus[i], "0", float(v[i]))
+        net.vsource(f"inn{i}", minus[i], "0", float(-v[i]))
+    outs = add_crossbar(net, "x", tiny, plus, minus)
+    got = NodalSolver(net).solve()
+    np.testing.assert_allclose([got[o][0] for o in outs], ideal.ideal_output(v[None, :])[0], rtol=1e-6)

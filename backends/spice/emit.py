@@ -82,5 +82,5 @@ def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = N
     """Write ``circuit.cir``, ``manifest.json``, ``model.ncm`` (and ``source.ncm``, the float model before
     lowering, when given) into ``out_dir`` atomically."""
     net, manifest = build(graph)
-    manifest["elements"] = len(net.elements)
+    manifest["elements"] = net.count
     return write_folder(out_dir, {"circuit.cir": net.text()}, manifest, graph, source)

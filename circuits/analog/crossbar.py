@@ -68,37 +68,60 @@ class Crossbar:
         return -self.r_feedback * current / (1.0 + (1.0 + self.r_feedback * g_total) / self.opamp_gain)
 
 
+def _nodes(stem: str, rows: int, cols: int) -> np.ndarray:
+    """Node names ``<stem><i>_<j>`` as a ``rows × cols`` byte-string array."""
+    heads = np.array([f"{stem}{i}_".encode() for i in range(rows)], dtype="S")
+    tails = np.array([str(j).encode() for j in range(cols)], dtype="S")
+    return np.strings.add(heads[:, None], tails[None, :])
+
+
+def _widened(nodes: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``nodes`` in a byte-string dtype wide enough to take entries of ``other`` (numpy truncates silently)."""
+    return nodes.astype(f"S{max(nodes.dtype.itemsize, other.dtype.itemsize)}")
+
+
+def _column(names: list[str], shape: tuple[int, int], axis: int) -> np.ndarray:
+    """``names`` (one per row, ``axis`` 0, or per column, ``axis`` 1) broadcast to a byte-string array."""
+    vector = np.array([n.encode() for n in names])
+    return np.broadcast_to(vector[:, None] if axis == 0 else vector[None, :], shape).copy()
+
+
 def _add_tile(net: Netlist, prefix: str, xb: Crossbar, box: tuple[int, int, int, int], in_plus: list[str],
               in_minus: list[str], vg: list[str]) -> None:
+    """One tile as resistor grids: row lines (``±`` for the G+/G− devices), the devices, the column lines."""
     r0, r1, c0, c1 = box
     rows, cols = r1 - r0, c1 - c0
     wired = xb.r_wire > 0
-    lines: dict[str, list[list[str]]] = {}
-    for sign, drivers in (("p", in_plus), ("n", in_minus)):
-        lines[sign] = []
-        for i in range(rows):
-            first = drivers[r0 + i]
-            if xb.r_source > 0:
-                first = f"{prefix}_r{i}{sign}_0"
-                net.resistor(f"{prefix}_src{i}{sign}", drivers[r0 + i], first, xb.r_source)
-            line = [first] + [f"{prefix}_r{i}{sign}_{j}" for j in range(1, cols)] if wired else [first] * cols
-            for j in range(cols - 1 if wired else 0):
-                net.resistor(f"{prefix}_wr{i}{sign}_{j}", line[j], line[j + 1], xb.r_wire)
-            lines[sign].append(line)
-    for j in range(cols):
-        col = [f"{prefix}_c{j}_{i}" for i in range(rows)] if wired else [f"{prefix}_c{j}"] * rows
-        if xb.r_sense == 0:  # the column's last cell sits on the op-amp's virtual ground itself
-            col = col[:-1] + [vg[c0 + j]] if wired else [vg[c0 + j]] * rows
-        for i in range(rows):
-            gp, gn = xb.g_pos[r0 + i, c0 + j], xb.g_neg[r0 + i, c0 + j]
-            if gp > 0:
-                net.resistor(f"{prefix}_gp{i}_{j}", lines["p"][i][j], col[i], 1.0 / gp)
-            if gn > 0:
-                net.resistor(f"{prefix}_gn{i}_{j}", lines["n"][i][j], col[i], 1.0 / gn)
-        for i in range(rows - 1 if wired else 0):
-            net.resistor(f"{prefix}_wc{j}_{i}", col[i], col[i + 1], xb.r_wire)
-        if xb.r_sense > 0:
-            net.resistor(f"{prefix}_sense{j}", col[-1], vg[c0 + j], xb.r_sense)
+    cell = (rows, cols)
+    # Column j's node at row i; its last cell sits on the op-amp's virtual ground unless a sense resistor is there.
+    if wired:
+        col = _nodes(f"{prefix}_c", cols, rows).T.copy()
+    else:
+        col = _column([f"{prefix}_c{j}" for j in range(cols)], cell, axis=1)
+    if xb.r_sense == 0:
+        ground = np.array([v.encode() for v in vg[c0:c1]])
+        col = _widened(col, ground)
+        col[-1 if wired else slice(None), :] = ground
+    for sign, drivers, g in (("p", in_plus, xb.g_pos), ("n", in_minus, xb.g_neg)):
+        head = driven = _column(drivers[r0:r1], (rows, 1), axis=0)
+        if xb.r_source > 0:  # the driver reaches the row line through its source resistance
+            head = _nodes(f"{prefix}_r{sign}", rows, 1)
+            net.resistor_grid(f"{prefix}_src{sign}", driven, head, np.full((rows, 1), xb.r_source))
+        if wired:
+            line = _widened(_nodes(f"{prefix}_r{sign}", rows, cols), head)
+            line[:, :1] = head
+        else:
+            line = np.repeat(head, cols, axis=1)
+        if wired:
+            net.resistor_grid(f"{prefix}_wr{sign}", line[:, :-1], line[:, 1:], np.full((rows, cols - 1), xb.r_wire))
+        devices = g[r0:r1, c0:c1]
+        present = devices > 0
+        net.resistor_grid(f"{prefix}_g{sign}", line, col, 1.0 / np.where(present, devices, 1.0), present)
+    if wired:
+        net.resistor_grid(f"{prefix}_wc", col.T[:, :-1], col.T[:, 1:], np.full((cols, rows - 1), xb.r_wire))
+    if xb.r_sense > 0:
+        net.resistor_grid(f"{prefix}_sense", col[-1:, :].T, _column(vg[c0:c1], (cols, 1), axis=0),
+                          np.full((cols, 1), xb.r_sense))
 
 
 def add_crossbar(net: Netlist, prefix: str, xb: Crossbar, in_plus: list[str], in_minus: list[str]) -> list[str]:
