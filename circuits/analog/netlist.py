@@ -27,6 +27,7 @@ from circuits.analog.numbers import fmt, number_field
 from ir.errors import BackendError
 
 _NAME = re.compile(r"[a-z0-9_]+\Z")
+_NAMES = re.compile(r"[a-z0-9_]+(?: [a-z0-9_]+)*\Z")  # an element's name and nodes, checked in one match
 _UNSAFE = re.compile(r"[^a-z0-9_]")
 _GRID_NAME = re.compile(r"(.*\D)\d+_\d+\Z")
 _SAFE_BYTES = np.zeros(256, dtype=bool)
@@ -174,9 +175,11 @@ class Netlist:
         return out
 
     def _add(self, letter: str, name: str, nodes: tuple[str, ...], value: float | str) -> str:
-        check_name(name, "element name")
-        for node in nodes:
-            check_name(node, "node name")
+        joined = " ".join((name, *nodes)) if all(isinstance(n, str) for n in (name, *nodes)) else ""
+        if not _NAMES.match(joined) or joined.count(" ") != len(nodes):
+            check_name(name, "element name")  # one of them is bad: say which
+            for node in nodes:
+                check_name(node, "node name")
         full = letter.lower() + name
         grid = _GRID_NAME.match(name) if letter == "R" else None
         if full in self._names or (grid and grid.group(1) in self._grid_stems):

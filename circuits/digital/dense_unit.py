@@ -12,6 +12,11 @@ Inputs are read, not stored: the unit drives ``x_addr[s]`` and expects ``x_data[
 later (a memory read port or a registered multiplexer). Outputs stay in registers (``y``) until the next run.
 While the unit is idle any weight can be written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``,
 one cycle after the address).
+
+A learning layer (``spec.learn``) also runs an update pass on ``update``: the same issue loop reads every weight
+and its input again, and one cycle later writes back ``saturate(w + Δw)`` with ``Δw`` computed from the row's
+coefficient ``coef[row]`` (the delta, or the layer's own output) as ``ir.interp_learn`` defines it; outputs and
+accumulators are left alone. It takes the same ``groups · L + 3`` cycles as a forward pass.
 """
 
 from __future__ import annotations

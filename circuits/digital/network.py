@@ -61,7 +61,8 @@ class Network(wiring.Component):
             "w_layer": In(range(max(len(layers), 2))), "w_row": In(range(max(max(u.n_out for u in self.units), 2))),
             "w_col": In(range(max(max(u.n_in for u in self.units), 2))), "w_data": In(signed(w_bits)),
             "w_we": In(1), "w_rdata": Out(signed(w_bits)),
-            # Training mode (with a learning engine): each input is followed by its label, and weights update.
+            # Training mode (with a learning engine; ignored without one): each input is followed by its label,
+            # and the weights update. ``idle``: nothing received, computing or sending (change ``train`` then).
             "train": In(1), "idle": Out(1),
         })
 
@@ -82,8 +83,9 @@ class Network(wiring.Component):
         m.d.comb += [self.i.ready.eq(~full[wbank]), xw.addr.eq(wbank * n_in + count_in),
                      xw.data.eq(self.i.payload), xw.en.eq(taken & (count_in < n_in))]
         training = Signal()  # with a learning engine, ``train`` makes every input n_in + 1 words: the label last
-        labels = Array([Signal(signed(self.specs[0].in_bits), name=f"label{b}") for b in range(2)])
-        if self.learn is not None:
+        labels = Array([Signal(signed(self.specs[0].in_bits), name=f"label{b}") for b in range(2)]) \
+            if self.learn is not None else None
+        if labels is not None:
             m.d.comb += training.eq(self.train)
             with m.If(taken & (count_in == n_in)):
                 m.d.sync += labels[wbank].eq(self.i.payload)
@@ -146,7 +148,7 @@ class Network(wiring.Component):
                             m.next = "ERROR"
                         with m.Else():
                             self._next_input(m, full, rbank)
-            if self.learn is not None:
+            if labels is not None:
                 self._learning_states(m, labels[rbank], full, rbank)
         m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~full[0] & ~full[1] & ~ovalid & (count_in == 0))
         return m
