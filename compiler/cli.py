@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("folder")
         p.add_argument("--dataset", help="default: the model's")
-        p.add_argument("--limit", type=int, help="only the first N test inputs")
+        p.add_argument("--limit", type=int, help="only the first N test inputs (simulate --train: N of each split)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
         p.add_argument("--runner", default="shared",
                        help="spice: shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)")

@@ -63,14 +63,15 @@ def verify_learning(folder: FpgaFolder, data: Dataset, steps: int, simulator: st
 
 def train_on_chip(folder: FpgaFolder, data: Dataset, epochs: int, simulator: str = "verilator",
                   limit: int | None = None, seed: int = 0, progress: bool = False) -> dict[str, Any]:
-    """``epochs`` passes over the training split (a seeded shuffle each), the test split after each; the same
-    sample sequence through the reference trainer. Returns accuracies per epoch, hardware and reference."""
+    """``epochs`` passes over the training split (a seeded shuffle each), the test split after each (both cut
+    to ``limit`` samples when given); the same sample sequence through the reference trainer. Returns accuracies
+    per epoch, hardware and reference."""
     _require_engine(folder)
     if not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"--epochs must be a positive integer, not {epochs!r}")
     graph = folder.graph
     train_codes, y_train = input_codes(graph, data.x_train)[:limit], data.y_train[:limit]
-    test_codes, y_test = input_codes(graph, data.x_test), data.y_test
+    test_codes, y_test = input_codes(graph, data.x_test)[:limit], data.y_test[:limit]
     orders = [np.random.default_rng(seed + e).permutation(len(train_codes)) for e in range(epochs)]
     steps: list[Step] = [Infer(test_codes)]
     for order in orders:
