@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import ir
-from compiler.cli_fpga import VerifyFailed, compile_fpga, folder_data
+from compiler.cli_common import VerifyFailed, folder_data
+from compiler.cli_fpga import compile_fpga
 from compiler.cli_fpga import simulate as simulate_fpga
 from compiler.cli_fpga import verify as verify_fpga
 from ir.errors import ConfigError, NeuroccError, UnsupportedOpError

@@ -12,25 +12,8 @@ from typing import Any
 import numpy as np
 
 import ir
-from ir.errors import ConfigError, NeuroccError
-
-
-class VerifyFailed(NeuroccError):
-    """A verification ran and found differences; the report still goes out with ``--json``."""
-
-    def __init__(self, report: dict[str, Any], message: str) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-def folder_data(folder_path: str, graph: ir.Graph, dataset: str | None):  # noqa: ANN201
-    """The data set to run a compiled folder on (either target): ``--dataset``, else its model's."""
-    from learning.datasets import load_dataset
-
-    name = dataset or graph.meta.get("dataset")
-    if not name:
-        raise ConfigError(f"folder {folder_path!r} records no data set: pass --dataset")
-    return load_dataset(name)
+from compiler.cli_common import VerifyFailed, folder_data
+from ir.errors import ConfigError
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -60,13 +43,14 @@ def compile_fpga(args: argparse.Namespace, graph: ir.Graph, source: ir.Graph,
         rule = learn_rule(args, graph)
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            PassManager(learning_pipeline(calibration, rule, args.lr_shift, args.weight_bits or 16,
-                                          args.act_bits)).run(graph)
+            weight_bits = 16 if args.weight_bits is None else args.weight_bits
+            PassManager(learning_pipeline(calibration, rule, args.lr_shift, weight_bits, args.act_bits)).run(graph)
         caught = [str(w.message) for w in seen]
         for message in caught:
             print(f"warning: {message}", file=sys.stderr)
     else:
-        PassManager(quantize_pipeline(calibration, args.weight_bits or 8, args.act_bits)).run(graph)
+        weight_bits = 8 if args.weight_bits is None else args.weight_bits
+        PassManager(quantize_pipeline(calibration, weight_bits, args.act_bits)).run(graph)
     out = TARGETS["fpga"](graph, args.output, lanes=args.pe, source=source)
     info = json.loads((out / "manifest.json").read_text())
     report = {"output": str(out), "target": "fpga", "pe": args.pe, "cycles_per_inference": info["cycles_per_inference"],

@@ -50,20 +50,33 @@ def lfsr_signs(seed: int, rows: int, cols: int) -> np.ndarray:
 @dataclass(frozen=True)
 class LayerRule:
     """How one layer learns: ``kind`` is "delta", "oja" or "hebbian"; ``shift`` the update's rounding shift;
-    ``decay_shift`` Oja's ``u`` shift; ``fn`` the activation whose derivative masks a DFA delta; ``feedback``
-    the name of ``B_k`` (hidden DFA layers)."""
+    ``decay_shift`` Oja's ``u`` shift; ``fn``, ``out_bits``, ``out_frac`` the activation after the layer and its
+    output format (the last layer: identity, the accumulator's width, 0); ``feedback`` the name of ``B_k``
+    (hidden DFA layers)."""
     node: str
     kind: str
     shift: int
     decay_shift: int
     fn: str
+    out_bits: int
+    out_frac: int
     feedback: str
+
+
+def learn_op(graph: Graph) -> digital.Learn | None:
+    """The graph's ``digital.learn`` op, or ``None``."""
+    found = graph.find(digital.Learn.kind)
+    if not found:
+        return None
+    learn = graph.op(found[0])
+    assert isinstance(learn, digital.Learn)
+    return learn
 
 
 def layer_rules(graph: Graph) -> list[LayerRule]:
     """Each dense layer's learning, in order, from the graph's ``digital.learn`` op and formats."""
-    learn = graph.op(graph.find(digital.Learn.kind)[0])
-    assert isinstance(learn, digital.Learn)
+    learn = learn_op(graph)
+    assert learn is not None
     rules = []
     denses = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
     for k, node in enumerate(denses):
@@ -71,8 +84,10 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
         assert isinstance(dense, digital.Dense)
         last = k == len(denses) - 1
         after = graph.op(graph.users(node)[0][0])
-        fn = after.fn if isinstance(after, digital.Requantize) else "identity"
-        out_frac = after.out_frac if isinstance(after, digital.Requantize) else 0
+        requant = isinstance(after, digital.Requantize)
+        fn = after.fn if requant else "identity"
+        out_bits = after.out_bits if requant else dense.acc_bits
+        out_frac = after.out_frac if requant else 0
         if last or learn.rule == "dfa":
             kind = "delta"
             shift = learn.err_frac + dense.in_frac - dense.w_frac + learn.lr_shift
@@ -82,7 +97,7 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
             shift = out_frac + dense.in_frac - dense.w_frac + learn.lr_shift
             decay = out_frac + dense.w_frac - dense.in_frac
         feedback = learn.feedback[k] if learn.rule == "dfa" and not last else ""
-        rules.append(LayerRule(node, kind, shift, decay, fn, feedback))
+        rules.append(LayerRule(node, kind, shift, decay, fn, out_bits, out_frac, feedback))
     return rules
 
 
@@ -101,7 +116,9 @@ class Trainer:
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.learn = graph.op(graph.find(digital.Learn.kind)[0])
+        learn = learn_op(graph)
+        assert learn is not None, f"graph {graph.name!r} has no digital.learn op"
+        self.learn = learn
         self.rules = layer_rules(graph)
         self.denses = [graph.op(r.node) for r in self.rules]
         self.requants = [graph.op(graph.users(r.node)[0][0]) for r in self.rules]
@@ -128,13 +145,12 @@ class Trainer:
         out = hs[-1][0]
         e = saturate(shift_round(out, last.acc_frac - learn.err_frac), learn.err_bits)
         e[label] -= 1 << learn.err_frac
-        for rule, dense, after, xk, hk in zip(self.rules, self.denses, self.requants, xs, hs):
+        for rule, dense, xk, hk in zip(self.rules, self.denses, xs, hs):
             w = params[dense.weight].astype(np.int64)
             xv = xk[0]
             if rule.kind == "delta":
                 if rule.feedback:
-                    out_frac = after.out_frac if isinstance(after, digital.Requantize) else 0
-                    delta = (params[rule.feedback].astype(np.int64) @ e) * derivative(rule.fn, hk[0], out_frac)
+                    delta = (params[rule.feedback].astype(np.int64) @ e) * derivative(rule.fn, hk[0], rule.out_frac)
                 else:
                     delta = e
                 dw = shift_round(-np.outer(delta, xv), rule.shift)

@@ -54,6 +54,9 @@ def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     assert not out.exists()
     assert main(["compile", str(untrained), "--learn", "dfa", "-o", str(out)]) == 1
     assert "use it with --target fpga" in capsys.readouterr().err
+    for learn in ([], ["--learn", "dfa"]):  # an explicit 0 is refused, not mistaken for "the default width"
+        assert main(["compile", str(untrained), "--target", "fpga", "--weight-bits", "0", *learn, "-o", str(out)]) == 1
+        assert capsys.readouterr().err == "error: --weight-bits must be an integer in [2, 32], not 0\n"
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", "dfa", "--lr-shift", "30", "-o",
                  str(out)]) == 0
     err = capsys.readouterr().err

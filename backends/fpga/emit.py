@@ -3,8 +3,8 @@
 The folder holds ``network.v`` (``amaranth.back.verilog``, no source-location attributes, so the same model
 gives the same bytes on any checkout; the memories' contents are inside it as initial values), ``mem/*.hex``
 (the same contents as ``$readmemh`` images, for other flows), ``manifest.json`` (formats, interface, cycles
-per inference, memories and
-multipliers) and ``model.ncm`` (the quantized graph, the reference ``neurocc verify`` runs).
+per inference, memories and multipliers; with a learning engine, its rule, formats and cycles per training
+sample) and ``model.ncm`` (the quantized graph, the reference ``neurocc verify`` runs).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from circuits.digital.network import LayerSpec, LearnSpec, Network, latency, per
 from ir import Graph
 from ir.dialects import digital, nn
 from ir.errors import ConfigError, UnsupportedOpError
-from ir.interp_learn import layer_rules
+from ir.interp_learn import layer_rules, learn_op
 
 MANIFEST_VERSION = 2
 
@@ -73,12 +73,12 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
 
 
 def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
-    """Per dense node, the :class:`LayerSpec` fields of its learning engine (none without a ``digital.learn``)."""
-    found = graph.find(digital.Learn.kind)
-    if not found:
+    """Per dense node, the :class:`LayerSpec` fields of its learning engine (none without a ``digital.learn``).
+    A layer's coefficient is its error (``err_bits + 1``), its DFA delta (a sum of ``n_out`` errors) or its own
+    output."""
+    learn = learn_op(graph)
+    if learn is None:
         return {}
-    learn = graph.op(found[0])
-    assert isinstance(learn, digital.Learn)
     rules = layer_rules(graph)
     n_out = graph.op(rules[-1].node).out_features  # type: ignore[attr-defined]
     fields = {}
@@ -86,7 +86,7 @@ def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
         if rule.kind == "delta":
             coef_bits = learn.err_bits + 1 + (n_out.bit_length() if rule.feedback else 0)
         else:
-            coef_bits = graph.op(graph.users(rule.node)[0][0]).out_bits  # type: ignore[attr-defined]
+            coef_bits = rule.out_bits
         fields[rule.node] = {"learn": rule.kind, "learn_shift": rule.shift, "decay_shift": rule.decay_shift,
                              "coef_bits": coef_bits}
     return fields
@@ -94,21 +94,16 @@ def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
 
 def learn_spec(graph: Graph) -> LearnSpec | None:
     """The error path's numbers from the graph's ``digital.learn`` op (``None`` without one)."""
-    found = graph.find(digital.Learn.kind)
-    if not found:
+    learn = learn_op(graph)
+    if learn is None:
         return None
-    learn = graph.op(found[0])
-    assert isinstance(learn, digital.Learn)
     rules = layer_rules(graph)
     last = graph.op(rules[-1].node)
     assert isinstance(last, digital.Dense)
-    feedback, derivative = [], []
-    for rule in rules:
-        feedback.append(tuple(tuple(row) for row in graph.params[rule.feedback].tolist()) if rule.feedback else ())
-        after = graph.op(graph.users(rule.node)[0][0])
-        derivative.append((rule.fn, after.out_frac if isinstance(after, digital.Requantize) else 0))
-    return LearnSpec(last.acc_frac - learn.err_frac, learn.err_bits, learn.err_frac, tuple(feedback),
-                     tuple(derivative))
+    feedback = tuple(tuple(tuple(row) for row in graph.params[r.feedback].tolist()) if r.feedback else ()
+                     for r in rules)
+    return LearnSpec(last.acc_frac - learn.err_frac, learn.err_bits, learn.err_frac, feedback,
+                     tuple((r.fn, r.out_frac) for r in rules))
 
 
 def build_network(graph: Graph, lanes: int) -> Network:
@@ -140,9 +135,8 @@ def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
         "weight_memories": sum(u.lanes for u in net.units),
         "layer_shapes": [[u.n_out, u.n_in] for u in net.units], "w_bits": [s.w_bits for s in specs],
     }
-    if net.learn is not None:
-        learn = graph.op(graph.find(digital.Learn.kind)[0])
-        assert isinstance(learn, digital.Learn)
+    learn = learn_op(graph)
+    if learn is not None and net.learn is not None:
         doc["learning"] = {
             "rule": learn.rule, "lr_shift": learn.lr_shift, "err_bits": learn.err_bits, "err_frac": learn.err_frac,
             "seed": learn.seed, "layers": [{"node": n, "update": s.learn, "shift": s.learn_shift,

@@ -92,16 +92,15 @@ def _add_tile(net: Netlist, prefix: str, xb: Crossbar, box: tuple[int, int, int,
     r0, r1, c0, c1 = box
     rows, cols = r1 - r0, c1 - c0
     wired = xb.r_wire > 0
-    cell = (rows, cols)
     # Column j's node at row i; its last cell sits on the op-amp's virtual ground unless a sense resistor is there.
     if wired:
         col = _nodes(f"{prefix}_c", cols, rows).T.copy()
     else:
-        col = _column([f"{prefix}_c{j}" for j in range(cols)], cell, axis=1)
+        col = _column([f"{prefix}_c{j}" for j in range(cols)], (rows, cols), axis=1)
     if xb.r_sense == 0:
-        ground = np.array([v.encode() for v in vg[c0:c1]])
-        col = _widened(col, ground)
-        col[-1 if wired else slice(None), :] = ground
+        virtual_ground = np.array([v.encode() for v in vg[c0:c1]])
+        col = _widened(col, virtual_ground)
+        col[-1 if wired else slice(None), :] = virtual_ground
     for sign, drivers, g in (("p", in_plus, xb.g_pos), ("n", in_minus, xb.g_neg)):
         head = driven = _column(drivers[r0:r1], (rows, 1), axis=0)
         if xb.r_source > 0:  # the driver reaches the row line through its source resistance
@@ -110,10 +109,9 @@ def _add_tile(net: Netlist, prefix: str, xb: Crossbar, box: tuple[int, int, int,
         if wired:
             line = _widened(_nodes(f"{prefix}_r{sign}", rows, cols), head)
             line[:, :1] = head
+            net.resistor_grid(f"{prefix}_wr{sign}", line[:, :-1], line[:, 1:], np.full((rows, cols - 1), xb.r_wire))
         else:
             line = np.repeat(head, cols, axis=1)
-        if wired:
-            net.resistor_grid(f"{prefix}_wr{sign}", line[:, :-1], line[:, 1:], np.full((rows, cols - 1), xb.r_wire))
         devices = g[r0:r1, c0:c1]
         present = devices > 0
         net.resistor_grid(f"{prefix}_g{sign}", line, col, 1.0 / np.where(present, devices, 1.0), present)

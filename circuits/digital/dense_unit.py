@@ -106,16 +106,12 @@ def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
     saturation (or the table lookup)."""
     width = len(acc) + 2
     rounded = Signal(signed(width), name=f"{name}_rounded")
-    if spec.shift > 0:
-        m.d.comb += rounded.eq((acc + (1 << (spec.shift - 1))) >> spec.shift)
-    else:
-        m.d.comb += rounded.eq(acc << -spec.shift)
+    m.d.comb += rounded.eq(shift_round(acc, spec.shift))
     out = Signal(signed(spec.out_bits), name=f"{name}_out")
     if spec.fn in TABLE_FUNCTIONS:
         bits = (len(spec.table) - 1).bit_length()
-        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         index = Signal(range(len(spec.table)), name=f"{name}_index")
-        m.d.comb += index.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded)) - lo)
+        m.d.comb += index.eq(saturate(rounded, bits) + (1 << (bits - 1)))
         m.submodules[f"{name}_table"] = rom = Memory(shape=signed(spec.out_bits), depth=len(spec.table),
                                                      init=list(spec.table))
         port = rom.read_port(domain="comb")
@@ -129,8 +125,7 @@ def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
         m.d.comb += act.eq(Mux(rounded > one, one, Mux(rounded < -one, -one, rounded)))
     else:
         m.d.comb += act.eq(rounded)
-    lo, hi = -(1 << (spec.out_bits - 1)), (1 << (spec.out_bits - 1)) - 1
-    m.d.comb += out.eq(Mux(act > hi, hi, Mux(act < lo, lo, act)))
+    m.d.comb += out.eq(saturate(act, spec.out_bits))
     return out
 
 

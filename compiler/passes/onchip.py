@@ -16,7 +16,7 @@ from compiler.passes.base import Pass
 from ir import Graph
 from ir.dialects import digital
 from ir.errors import ConfigError, UnsupportedOpError
-from ir.interp_learn import DERIVATIVES, layer_rules, lfsr_signs
+from ir.interp_learn import DERIVATIVES, layer_rules, learn_op, lfsr_signs
 
 
 class LearningRateWarning(UserWarning):
@@ -37,7 +37,7 @@ class OnChipLearning(Pass):
                               f"{', '.join(digital.LEARN_RULES)}")
         if not isinstance(self.lr_shift, int) or not 0 <= self.lr_shift <= 30:
             raise ConfigError(f"--lr-shift must be an integer in [0, 30], not {self.lr_shift!r}")
-        if graph.find(digital.Learn.kind):
+        if learn_op(graph) is not None:
             raise ConfigError(f"graph {graph.name!r} already has a learning engine")
         denses = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
         if not denses:
@@ -79,8 +79,7 @@ class OnChipLearning(Pass):
                 e_max = (1 << (self.err_bits - 1)) + (1 << (self.err_bits - 3))
                 largest = e_max * (n_out if rule.feedback else 1) * x_max
             else:
-                after = graph.op(graph.users(node)[0][0])
-                y_max = 1 << ((after.out_bits if isinstance(after, digital.Requantize) else 32) - 1)
+                y_max = 1 << (rule.out_bits - 1)
                 largest = y_max * x_max * (2 if rule.kind == "oja" else 1)
             if rule.shift <= 0 or largest >= 1 << (rule.shift - 1):
                 return
