@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 import ir
-from compiler.cli_common import VerifyFailed, folder_data
+from compiler.cli_common import VerifyFailed, folder_data, write_plot
 from ir.errors import ConfigError
 
 
@@ -36,8 +36,6 @@ def compile_fpga(args: argparse.Namespace, graph: ir.Graph, source: ir.Graph,
     from compiler.passes import PassManager
     from compiler.pipelines import learning_pipeline, quantize_pipeline
 
-    if args.pe < 1:
-        raise ConfigError(f"--pe must be a positive integer, not {args.pe!r}")
     caught: list[str] = []
     if args.learn:
         rule = learn_rule(args, graph)
@@ -51,7 +49,7 @@ def compile_fpga(args: argparse.Namespace, graph: ir.Graph, source: ir.Graph,
     else:
         weight_bits = 8 if args.weight_bits is None else args.weight_bits
         PassManager(quantize_pipeline(calibration, weight_bits, args.act_bits)).run(graph)
-    out = TARGETS["fpga"](graph, args.output, lanes=args.pe, source=source)
+    out = TARGETS["fpga"](graph, args.output, lanes=args.pe, source=source, inputs=[args.model])
     info = json.loads((out / "manifest.json").read_text())
     report = {"output": str(out), "target": "fpga", "pe": args.pe, "cycles_per_inference": info["cycles_per_inference"],
               "latency_cycles": info["latency_cycles"], "multipliers": info["multipliers"], "warnings": caught}
@@ -71,7 +69,7 @@ def compile_fpga(args: argparse.Namespace, graph: ir.Graph, source: ir.Graph,
 def _load(args: argparse.Namespace):  # noqa: ANN202
     from backends.fpga.run import FpgaFolder
 
-    folder = FpgaFolder.load(args.folder)
+    folder = FpgaFolder.load(args.folder, trust_edits=args.trust_edits)
     return folder, folder_data(args.folder, folder.graph, args.dataset)
 
 
@@ -103,22 +101,21 @@ def simulate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> dict[str, Any]:
-    from pathlib import Path
-
     from backends.fpga.learn import train_on_chip
     from compiler.plots import onchip_curves
 
     folder, data = _load(args)
     report = train_on_chip(folder, data, args.epochs, args.simulator, args.limit, progress=_progress(args))
-    plot = args.plot or str(Path(args.folder) / "learning.png")
-    onchip_curves(report, f"on-chip {report['rule']} on {report['dataset']} ({report['simulator']})", plot)
+    plot = write_plot(args.plot, folder.path / "learning.png", onchip_curves, report,
+                      f"on-chip {report['rule']} on {report['dataset']} ({report['simulator']})")
     report = {"folder": args.folder, **report, "plot": plot}
     if not args.json:
         print(f"trained on chip ({report['simulator']}): {report['epochs']} epochs over {report['train_samples']} "
               f"{report['dataset']} samples, {report['cycles_per_training_sample']} cycles per sample")
         print(f"test accuracy {report['initial_test_accuracy']:.4f} before, {report['test_accuracy']:.4f} after "
               f"(reference trainer {report['reference_test_accuracy_per_epoch'][-1]:.4f}); weights "
-              f"{'equal' if report['weights_equal_reference'] else 'DIFFER FROM'} the reference's; plot {plot}")
+              f"{'equal' if report['weights_equal_reference'] else 'DIFFER FROM'} the reference's"
+              + (f"; plot {plot}" if plot else ""))
     return report
 
 

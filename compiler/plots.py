@@ -9,17 +9,27 @@ from typing import Any
 
 import matplotlib
 
+from ir.errors import BackendError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
 def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    """Write ``fig`` as a PNG to a temporary file beside ``path``, then rename it into place."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    except OSError as e:
+        plt.close(fig)
+        raise BackendError(f"plot {str(path)!r} cannot be written: {e.strerror or e}") from e
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120, metadata={"Software": None} if path.suffix == ".png" else None)
+        fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise BackendError(f"plot {str(path)!r} cannot be written: {e.strerror or e}") from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -18,6 +18,7 @@ import numpy as np
 
 from backends.spice.run import SpiceFolder, simulate
 from ir import interp
+from ir.errors import ModelFormatError
 from learning.datasets import Dataset
 
 LINEAR_TOLERANCE = 1e-6
@@ -43,7 +44,8 @@ def verify_spice(folder: SpiceFolder, data: Dataset, float_logits: np.ndarray | 
     sim = simulate(folder, x, progress=progress, runner=runner)
     lin_node = m["linear_probes"]["node"]
     ref = interp.run(folder.graph, x, keep=(lin_node,))
-    ref_volts = ref["logits"] / m["outputs"]["scale"]
+    logits = ref[m["output_name"]]
+    ref_volts = logits / m["outputs"]["scale"]
     fullscale = float(m["fullscale_volts"])
     lin_err = np.abs(sim["linear"] - ref[lin_node]) / fullscale
     out_err = np.abs(sim["volts"] - ref_volts)
@@ -56,10 +58,13 @@ def verify_spice(folder: SpiceFolder, data: Dataset, float_logits: np.ndarray | 
         "output_max_error_volts": float(out_err.max()), "output_mean_error_volts": float(out_err.mean()),
         "output_tolerance_volts": tolerance,
         "spice_accuracy": float((sim_pred == y).mean()),
-        "reference_accuracy": float((ref["logits"].argmax(axis=1) == y).mean()),
-        "decision_agreement_with_reference": float((sim_pred == ref["logits"].argmax(axis=1)).mean()),
+        "reference_accuracy": float((logits.argmax(axis=1) == y).mean()),
+        "decision_agreement_with_reference": float((sim_pred == logits.argmax(axis=1)).mean()),
     }
     ok = lin_err.max() <= LINEAR_TOLERANCE and out_err.max() <= tolerance
+    if float_logits is not None and float_logits[: len(x)].shape != logits.shape:
+        raise ModelFormatError(f"folder {str(folder.path)!r}: source.ncm gives outputs of shape "
+                               f"{float_logits.shape[1:]!r}, the circuit {logits.shape[1:]!r}")
     if float_logits is not None:
         float_pred = float_logits[: len(x)].argmax(axis=1)
         report["float_accuracy"] = float((float_pred == y).mean())

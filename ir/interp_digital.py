@@ -25,8 +25,10 @@ def shift_round(v: np.ndarray, shift: int) -> np.ndarray:
 
 
 def quantize_float(x: np.ndarray, bits: int, frac: int) -> np.ndarray:
-    """``sat(floor(x · 2^frac + 1/2))``: floats to integer codes, rounding half up like :func:`shift_round`."""
-    return saturate(np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac + 0.5).astype(np.int64), bits)
+    """``sat(floor(x · 2^frac + 1/2))``: floats to integer codes, rounding half up like :func:`shift_round`
+    (saturated while still a float, so a value beyond int64 saturates too)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return np.clip(np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac + 0.5), lo, hi).astype(np.int64)
 
 
 def _quantize(op: Op, ins: list[np.ndarray], params: Mapping[str, np.ndarray]) -> list[np.ndarray]:

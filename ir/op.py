@@ -64,26 +64,20 @@ def register(cls: O) -> O:
     return cls
 
 
-def _tuplify(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_tuplify(v) for v in value)
-    return value
-
-
 def op_from_fields(kind: str, fields: Mapping[str, Any], where: str) -> Op:
-    """Rebuild an op from its kind and JSON fields (lists become tuples); ``where`` names the place for errors."""
+    """Rebuild an op from its kind and JSON fields, each checked against the op's own type annotations
+    (:mod:`ir.schema`; lists become tuples); ``where`` names the place for errors."""
+    from ir.schema import convert, field_hints
+
     cls = OPS.get(kind)
     if cls is None:
-        raise ModelFormatError(f"{where}: unknown op kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    if set(fields) != names:
-        raise ModelFormatError(
-            f"{where}: op {kind!r} must have fields {sorted(names)}, not {sorted(fields)}"
-        )
-    try:
-        return cls(**{k: _tuplify(v) for k, v in fields.items()})
-    except (TypeError, ValueError) as e:
-        raise ModelFormatError(f"{where}: bad fields for op {kind!r}: {e}") from e
+        raise ModelFormatError(f"{where}: unknown op kind {kind[:60]!r}")
+    hints = field_hints(cls)
+    if set(fields) != set(hints):
+        shown = sorted(fields)[:12]
+        raise ModelFormatError(f"{where}: op {kind!r} must have fields {sorted(hints)}, not {shown}")
+    values = {k: convert(fields[k], hint, f"{where}, field {k!r}") for k, hint in hints.items()}
+    return cls(**values)
 
 
 def expect_inputs(op: Op, ins: tuple[TensorType, ...], rank: int | None = 1) -> None:

@@ -1,17 +1,28 @@
 """Deterministic text form of a graph: one op per line, then the parameter table (shape and digest) and metadata.
 
-Used by ``neurocc inspect`` and by golden tests, so the format changes only on purpose.
+Used by ``neurocc inspect`` and by golden tests, so the format changes only on purpose. Names are printed as they
+are when they are plain (letters, digits, ``_ . - :``) and as JSON strings otherwise, so a name from a model file
+cannot carry a terminal escape sequence or a line break onto the screen.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import numpy as np
 
 from ir.graph import Graph
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.:-]+\Z")
+
+
+def show_name(name: str) -> str:
+    """``name`` as it is if plain, else as a JSON string (every control and non-ASCII character escaped)."""
+    return name if _PLAIN.match(name) else json.dumps(name)
 
 
 def param_digest(value: np.ndarray) -> str:
@@ -37,7 +48,7 @@ def _value(v: Any) -> str:
 
 
 def _ref(node: str, port: str) -> str:
-    return f"%{node}" if port == "out" else f"%{node}.{port}"
+    return f"%{show_name(node)}" if port == "out" else f"%{show_name(node)}.{show_name(port)}"
 
 
 def print_graph(graph: Graph) -> str:
@@ -48,7 +59,7 @@ def print_graph(graph: Graph) -> str:
         op = graph.op(name)
         args = ", ".join(_ref(n, p) for n, p in graph.sources(name))
         attrs = ", ".join(f"{k}={_value(v)}" for k, v in op.fields().items())
-        line = f"  %{name} = {op.kind}({args}) {{{attrs}}}"
+        line = f"  %{show_name(name)} = {op.kind}({args}) {{{attrs}}}"
         outs = [str(types[(name, port)]) for port in op.outputs]
         if outs:
             line += " -> " + ", ".join(outs)
@@ -58,7 +69,7 @@ def print_graph(graph: Graph) -> str:
     for pname in sorted(graph.params):
         value = graph.params[pname]
         shape = "x".join(str(d) for d in value.shape)
-        lines.append(f"  @{pname} {value.dtype.name}[{shape}] sha256:{param_digest(value)}")
+        lines.append(f"  @{show_name(pname)} {value.dtype.name}[{shape}] sha256:{param_digest(value)}")
     lines.append("}")
     if graph.meta:
         lines.append("meta {")
@@ -68,6 +79,6 @@ def print_graph(graph: Graph) -> str:
                 text = f"<list of {len(value)}, see --json>"
             else:
                 text = json.dumps(value, sort_keys=True)
-            lines.append(f"  {key} = {text}")
+            lines.append(f"  {show_name(key)} = {text}")
         lines.append("}")
     return "\n".join(lines) + "\n"

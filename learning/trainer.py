@@ -3,12 +3,19 @@
 ``train(TrainConfig(rule="dfa"))`` returns a :class:`TrainResult` holding the trained network, the rule (for its
 record) and one :class:`EpochStats` per epoch. A non-finite loss stops training with a :class:`TrainingError`
 naming the epoch.
+
+Training runs on one CPU thread (``torch.set_num_threads(1)`` for the run, restored after): torch splits a
+reduction differently for different thread counts, so with ``OMP_NUM_THREADS`` left to the machine the same seed
+gave different weights on different machines. One thread fixes the order of every sum; the networks trained here
+are small enough that it costs little (``bench/train_threads.py`` measures it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -22,6 +29,8 @@ from learning.rules import Rule, get_rule
 from learning.rules.base import HyperValue
 
 OPTIMIZERS = ("adam", "sgd")
+MAX_WEIGHTS = 1 << 26
+"""The largest network ``train`` builds (weights of all layers; 256 MiB in float32)."""
 
 
 @dataclass(frozen=True)
@@ -123,15 +132,37 @@ def accuracy(net: MLP, x: torch.Tensor, y: torch.Tensor, batch: int = 4096) -> f
     return correct / len(x)
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on a single intra-op thread inside the block (see the module docstring)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def train(config: TrainConfig, data: Dataset | None = None, progress: bool = True) -> TrainResult:
-    """Train an MLP on ``config.dataset`` (or ``data``) with ``config.rule``."""
+    """Train an MLP on ``config.dataset`` (or ``data``) with ``config.rule``; the same config and seed give the same
+    weights whatever the machine's thread count."""
+    with one_thread():
+        return _train(config, data, progress)
+
+
+def _train(config: TrainConfig, data: Dataset | None, progress: bool) -> TrainResult:
     config.validate()
     config = config.resolved()
     assert config.lr is not None and config.activation is not None
     data = data if data is not None else load_dataset(config.dataset)
+    sizes = [data.n_features, *config.hidden, data.n_classes]
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if weights > MAX_WEIGHTS:
+        raise ConfigError(f"a {'-'.join(map(str, sizes))} network has {weights} weights, more than the {MAX_WEIGHTS} "
+                          "neurocc trains")
     device = resolve_device(config.device)
     gen = torch.Generator().manual_seed(config.seed)
-    net = MLP([data.n_features, *config.hidden, data.n_classes], config.activation, gen).to(device)
+    net = MLP(sizes, config.activation, gen).to(device)
     rule = get_rule(config.rule)(net, dict(config.options), gen)
     params = list(net.parameters()) + rule.extra_parameters()
     opt: torch.optim.Optimizer = (torch.optim.Adam(params, lr=config.lr) if config.optimizer == "adam"

@@ -12,6 +12,15 @@ from ir import Graph
 from ir.dialects import learn, nn
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _neurocc_cache(tmp_path_factory):
+    """Verilator builds go to a cache of the test session's own, never the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NEUROCC_CACHE_DIR", str(tmp_path_factory.mktemp("neurocc-cache")))
+    yield
+    mp.undo()
+
+
 def make_mlp_graph(sizes: list[int], acts: list[str], seed: int = 0, bias: bool = True) -> Graph:
     """A small nn-dialect MLP with random weights: sizes[0] inputs, an activation after every dense but the last."""
     rng = np.random.default_rng(seed)

@@ -91,9 +91,11 @@ def test_ngspice_agrees_with_the_reference(tmp_path, options):
 def test_manifest_names_inputs_outputs_and_tiles(tmp_path):
     out = emit(lower(tiny(), CAL, tile=2), tmp_path / "sp")
     m = json.loads((out / "manifest.json").read_text())
-    assert m["inputs"]["sources"] == ["vdac_0", "vdac_1"] and m["inputs"]["scale"] == pytest.approx(0.2)
+    assert m["inputs"]["sources"] == ["vdac1_0", "vdac1_1"] and m["inputs"]["scale"] == pytest.approx(0.2)
     assert m["tiles"]["fc1"] == [[0, 2, 0, 2], [2, 3, 0, 2]] and len(m["outputs"]["probes"]) == 1
+    assert m["names"] == {"x": "x0", "dac": "dac1", "fc1": "xb2", "act1": "act3", "fc2": "xb4", "adc": "adc5"}
     assert m["budget_volts"] > 0
+    assert sorted(m["files"]) == ["circuit.cir", "model.ncm"]
 
 
 def test_simulate_rejects_wrong_width(tmp_path):
@@ -105,8 +107,7 @@ def test_simulate_rejects_wrong_width(tmp_path):
 
 
 def test_incomplete_folder(tmp_path):
-    with pytest.raises(ModelFormatError, match=rf"^folder '{tmp_path}' is not a compiled spice target: "
-                                               r"circuit\.cir is missing$"):
+    with pytest.raises(ModelFormatError, match=rf"^folder '{tmp_path}': manifest\.json is missing$"):
         SpiceFolder.load(tmp_path)
 
 
@@ -120,7 +121,7 @@ def test_non_convergence_names_the_input(tmp_path, monkeypatch):
     def flaky(netlist, probes, sources):  # ngspice "fails" whenever a batch holds the poisoned input
         if any(np.any(v == 0.777 * folder.manifest["inputs"]["scale"]) for v in sources.values()):
             raise SimulationError("ngspice failed on 'tiny' (exit 1, 0 of 1 operating points): singular matrix: "
-                                  "check node fc1_t0_c1")
+                                  "check node xb2_t0_c1")
         return real(netlist, probes, sources)
 
     monkeypatch.setitem(run.RUNNERS, "subprocess", flaky)

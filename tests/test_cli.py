@@ -158,10 +158,9 @@ def test_verify_64x64_tile_with_1_ohm_wires(digits_model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--g-min", "1e-4", "--g-max", "1e-6"], r"device range must have 0 < G_min < G_max, not G_min=0\.0001, "
-                                             r"G_max=1e-06"),
-    (["--tile", "1"], r"tile size must be at least 2, not 1"),
-    (["--target", "verilog"], r"unknown target 'verilog': must be one of spice, fpga"),
+    (["--g-min", "1e-4", "--g-max", "1e-6"], r"--g-min 0\.0001 must be below --g-max 1e-06"),
+    (["--tile", "1"], r"--tile must be an integer in \[2, 1024\], not 1"),
+    (["--target", "verilog"], r"--target must be one of spice, fpga, not verilog"),
 ])
 def test_compile_errors(digits_model, tmp_path, capsys, argv, message):
     import re
@@ -186,4 +185,4 @@ def test_compile_and_verify_fpga(digits_model, tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["passed"] and r["simulator"] == "verilator" and r["output_words"] == 3600
     assert main(["compile", str(digits_model), "--target", "fpga", "--pe", "0", "-o", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err == "error: --pe must be a positive integer, not 0\n"
+    assert capsys.readouterr().err == "error: --pe must be an integer in [1, 1024], not 0\n"

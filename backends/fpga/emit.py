@@ -10,6 +10,7 @@ sample) and ``model.ncm`` (the quantized graph, the reference ``neurocc verify``
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from ir.dialects import digital, nn
 from ir.errors import ConfigError, UnsupportedOpError
 from ir.interp_learn import layer_rules, learn_op
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
+MAX_WEIGHTS = 1 << 22
+"""The most weights a network may have on the fpga target (more than any FPGA neurocc targets holds)."""
 
 
 def lane_mapping(n_in: int, n_out: int, lanes: int) -> tuple[int, int]:
@@ -42,6 +45,10 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
     """One spec per ``digital.dense`` (with the requantization after it, lanes mapped by :func:`lane_mapping`),
     and the dense node names."""
     graph.verify()
+    weights = sum(op.in_features * op.out_features for _, op in graph.nodes() if isinstance(op, digital.Dense))
+    if weights > MAX_WEIGHTS:
+        raise UnsupportedOpError(f"graph {graph.name!r} has {weights} weights, more than the {MAX_WEIGHTS} the fpga "
+                                 "target builds")
     learning = _layer_learning(graph)
     specs, names = [], []
     for node in graph.toposort():
@@ -69,6 +76,7 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
                                      "first")
     if not specs:
         raise UnsupportedOpError(f"graph {graph.name!r} has no digital.dense layer for the fpga target")
+
     return specs, names
 
 
@@ -113,35 +121,37 @@ def build_network(graph: Graph, lanes: int) -> Network:
     return Network(specs, learn_spec(graph))
 
 
-def manifest(graph: Graph, net: Network, lanes: int) -> dict[str, Any]:
+def manifest(graph: Graph, lanes: int) -> dict[str, Any]:
+    """The folder's manifest (without its ``files`` table), from the graph and the lane count alone."""
     specs, names = layer_specs(graph, lanes)
     quant = graph.op(graph.find(digital.Quantize.kind)[0])
     deq = graph.op(graph.find(digital.Dequantize.kind)[0])
+    assert isinstance(quant, digital.Quantize) and isinstance(deq, digital.Dequantize)
     layers = []
-    for name, spec, unit in zip(names, specs, net.units):
-        layers.append({"node": name, "in": unit.n_in, "out": unit.n_out, "lanes": unit.lanes, "slots": spec.slots,
-                       "segments": spec.segments, "cycles": spec.cycles,
-                       "mac_bound": -(-unit.n_in * unit.n_out // lanes),
+    for name, spec in zip(names, specs, strict=True):
+        layers.append({"node": name, "in": spec.n_in, "out": spec.n_out, "lanes": spec.slots * spec.segments,
+                       "slots": spec.slots, "segments": spec.segments, "cycles": spec.cycles,
+                       "mac_bound": -(-spec.n_in * spec.n_out // lanes),
                        "w_bits": spec.w_bits, "acc_bits": spec.acc_bits, "out_bits": spec.out_bits,
                        "shift": spec.shift, "activation": spec.fn})
+    multipliers = sum(s.slots * s.segments for s in specs)
     doc = {
         "format": "neurocc-fpga", "version": MANIFEST_VERSION, "model": graph.name, "pe": lanes,
-        "input": {"count": net.n_in, "bits": quant.bits, "frac": quant.frac},   # type: ignore[attr-defined]
-        "output": {"count": net.n_out, "bits": specs[-1].out_bits, "frac": deq.frac},  # type: ignore[attr-defined]
+        "input": {"count": specs[0].n_in, "bits": quant.bits, "frac": quant.frac},
+        "output": {"count": specs[-1].n_out, "bits": specs[-1].out_bits, "frac": deq.frac},
         "interface": {"i": "lib.stream, one input integer per transfer", "o": "lib.stream, one output per transfer"},
         "layers": layers,
         "cycles_per_inference": period(specs), "latency_cycles": latency(specs),
-        "multipliers": sum(u.lanes for u in net.units),
-        "weight_memories": sum(u.lanes for u in net.units),
-        "layer_shapes": [[u.n_out, u.n_in] for u in net.units], "w_bits": [s.w_bits for s in specs],
+        "multipliers": multipliers, "weight_memories": multipliers,
+        "layer_shapes": [[s.n_out, s.n_in] for s in specs], "w_bits": [s.w_bits for s in specs],
     }
-    learn = learn_op(graph)
-    if learn is not None and net.learn is not None:
+    learn, engine = learn_op(graph), learn_spec(graph)
+    if learn is not None and engine is not None:
         doc["learning"] = {
             "rule": learn.rule, "lr_shift": learn.lr_shift, "err_bits": learn.err_bits, "err_frac": learn.err_frac,
             "seed": learn.seed, "layers": [{"node": n, "update": s.learn, "shift": s.learn_shift,
-                                            "coef_bits": s.coef_bits} for n, s in zip(names, specs)],
-            "cycles_per_training_sample": training_period(specs, net.learn),
+                                            "coef_bits": s.coef_bits} for n, s in zip(names, specs, strict=True)],
+            "cycles_per_training_sample": training_period(specs, engine),
             "interface": "train=1 (changed only while idle): each input's words are followed by its label; the "
                          "prediction leaves on o, then every weight updates",
         }
@@ -172,7 +182,10 @@ def verilog(net: Network) -> str:
     return back.convert(net, name="neurocc_network", emit_src=False)
 
 
-def emit(graph: Graph, out_dir: str | os.PathLike[str], lanes: int = 8, source: Graph | None = None) -> Path:
+def emit(graph: Graph, out_dir: str | os.PathLike[str], lanes: int = 8, source: Graph | None = None,
+         inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """Write the folder (see the module docstring) atomically; ``inputs`` are the files the compile read, which
+    ``out_dir`` must not hold."""
     net = build_network(graph, lanes)
     texts = {"network.v": verilog(net), **memory_files(net)}
-    return write_folder(out_dir, texts, manifest(graph, net, lanes), graph, source)
+    return write_folder(out_dir, "fpga", texts, manifest(graph, lanes), graph, source, inputs)

@@ -9,33 +9,58 @@ from typing import Any
 
 import numpy as np
 
-from backends.folder import read_folder
-from backends.fpga.emit import MANIFEST_VERSION, build_network
+from backends.folder import check_derived, read_folder
+from backends.fpga.emit import MANIFEST_VERSION, build_network, verilog
+from backends.fpga.emit import manifest as manifest_of
 from backends.fpga.program import Infer, Result, Step, Streamed
 from backends.fpga.sim import simulate_amaranth
 from backends.fpga.verilator import simulate_verilator
 from ir import Graph, interp
 from ir.dialects import digital
-from ir.errors import ConfigError, ModelFormatError
+from ir.errors import ConfigError, ModelFormatError, NeuroccError
+
+
+MAX_PE = 1024
 
 
 @dataclass(frozen=True)
 class FpgaFolder:
+    """A compiled fpga folder, checked: every file against its SHA-256 and the manifest against what
+    ``model.ncm`` derives (with the manifest's lane count). ``network.v`` itself is checked against the Verilog
+    ``model.ncm`` derives before Verilator ever builds it (:func:`backends.fpga.verilator.build`)."""
+
     path: Path
     manifest: dict[str, Any]
     graph: Graph
 
     @classmethod
-    def load(cls, out_dir: str | os.PathLike[str]) -> FpgaFolder:
-        folder = cls(*read_folder(out_dir, "fpga", ("network.v",)))
-        if folder.manifest.get("version") != MANIFEST_VERSION:
-            raise ModelFormatError(f"folder {str(folder.path)!r} holds a version {folder.manifest.get('version')!r} "
-                                   f"fpga manifest; this neurocc reads version {MANIFEST_VERSION}: compile it again")
-        return folder
+    def load(cls, out_dir: str | os.PathLike[str], trust_edits: bool = False) -> FpgaFolder:
+        if trust_edits:
+            raise ConfigError("--trust-edits accepts a hand-edited circuit.cir of a spice folder; an fpga folder's "
+                              "network.v is always checked against model.ncm: recompile instead")
+        path, manifest, graph, _ = read_folder(out_dir, "fpga", MANIFEST_VERSION, ("network.v",))
+        pe = manifest.get("pe")
+        if not isinstance(pe, int) or isinstance(pe, bool) or not 1 <= pe <= MAX_PE:
+            raise ModelFormatError(f"folder {str(path)!r}: manifest.json's pe must be an integer in [1, {MAX_PE}], "
+                                   f"not {repr(pe)[:20]}")
+        try:
+            derived = manifest_of(graph, pe)
+        except NeuroccError as e:
+            raise ModelFormatError(f"folder {str(path)!r}: model.ncm does not compile to hardware: {e}") from e
+        check_derived(path, manifest, derived)
+        return cls(path, manifest, graph)
 
     @property
     def learns(self) -> bool:
         return "learning" in self.manifest
+
+    @property
+    def pe(self) -> int:
+        return int(self.manifest["pe"])
+
+    def verilog(self) -> str:
+        """The Verilog ``model.ncm`` derives (what ``network.v`` must be, byte for byte)."""
+        return verilog(build_network(self.graph, self.pe))
 
 
 SIMULATORS = ("verilator", "amaranth")
@@ -54,8 +79,8 @@ def run_steps(folder: FpgaFolder, steps: list[Step], simulator: str = "verilator
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}: must be one of {', '.join(SIMULATORS)}")
     if simulator == "verilator":
-        return simulate_verilator(folder.path, steps, folder.manifest, progress)[0]
-    return simulate_amaranth(build_network(folder.graph, int(folder.manifest["pe"])), steps)
+        return simulate_verilator(folder, steps, progress)[0]
+    return simulate_amaranth(build_network(folder.graph, folder.pe), steps)
 
 
 def run_hardware(folder: FpgaFolder, x: np.ndarray, simulator: str = "verilator") -> dict[str, Any]:

@@ -5,22 +5,37 @@ The harness runs a host program (:mod:`backends.fpga.program`) exactly as the Am
 the two ``lib.stream`` ports (inputs presented back to back and taken when ``i.ready``; outputs sampled before the
 clock edge while ``o.ready`` is held high), waits for ``idle`` between steps, sets ``train``, and reads weights
 through the weight port; it reports each sample's output words and cycles, and the weights read.
-The build goes to ``<folder>/verilator/`` and is reused.
+
+Builds live in neurocc's cache (``$NEUROCC_CACHE_DIR``, else ``$XDG_CACHE_HOME/neurocc``, else
+``~/.cache/neurocc``), under ``verilator/<key>``, the key the SHA-256 of the harness, Verilator's version and the
+exact bytes of ``network.v``; nothing is ever built in or run from the folder. On a miss the folder's
+``network.v`` must equal, byte for byte, the Verilog its ``model.ncm`` derives, and that derived text is what
+Verilator compiles: a folder cannot smuggle ``$system``, ``$c`` or DPI code into a build. At most
+:data:`CACHE_ENTRIES` builds are kept (the least recently used go first).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from backends.fpga.program import ReadWeights, Result, Step, Streamed, Train
-from ir.errors import SimulationError, ToolNotFoundError
+from ir.errors import ModelFormatError, SimulationError, ToolNotFoundError
+
+if TYPE_CHECKING:
+    from backends.fpga.run import FpgaFolder
+
+CACHE_ENTRIES = 32
+_KEY_VERSION = b"neurocc-verilator-1"
 
 HARNESS = r"""// neurocc: Verilator harness for neurocc_network, driven by a host program (backends/fpga/program.py).
 #include <cstdint>
@@ -126,37 +141,74 @@ def verilator_path() -> str:
     return path
 
 
-def build(folder: Path) -> Path:
-    """Compile ``folder/network.v`` with the harness (once; reused while network.v is unchanged)."""
-    exe_dir = folder / "verilator"
-    exe = exe_dir / "Vneurocc_network"
-    verilog = folder / "network.v"
-    if exe.is_file() and exe.stat().st_mtime >= verilog.stat().st_mtime:
-        return exe
+def cache_root() -> Path:
+    """Where neurocc keeps what it builds (see the module docstring)."""
+    if os.environ.get("NEUROCC_CACHE_DIR"):
+        return Path(os.environ["NEUROCC_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "neurocc"
+
+
+def _version(tool: str) -> bytes:
+    proc = subprocess.run([tool, "--version"], capture_output=True, check=False)
+    return proc.stdout.strip()
+
+
+def build(folder: FpgaFolder) -> Path:
+    """The Verilator model of ``folder``'s ``network.v`` with the harness, from the cache or built into it."""
     tool = verilator_path()
-    tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".verilator."))
+    where = f"folder {str(folder.path)!r}"
     try:
+        source = (folder.path / "network.v").read_bytes()
+    except OSError as e:
+        raise ModelFormatError(f"{where}: network.v cannot be read: {e.strerror or e}") from e
+    key = hashlib.sha256(b"\0".join([_KEY_VERSION, HARNESS.encode(), _version(tool), source])).hexdigest()
+    store = cache_root() / "verilator"
+    exe = store / key / "Vneurocc_network"
+    if exe.is_file():
+        os.utime(store / key)
+        return exe
+    derived = folder.verilog()
+    if derived.encode() != source:
+        raise ModelFormatError(f"{where}: network.v does not match the Verilog of its model.ncm; recompile")
+    try:
+        store.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = Path(tempfile.mkdtemp(dir=store, prefix=".build-"))
+    except OSError as e:
+        raise SimulationError(f"the Verilator cache {str(store)!r} cannot be written: {e.strerror or e}") from e
+    try:
+        (tmp / "network.v").write_text(derived)
         (tmp / "harness.cpp").write_text(HARNESS)
-        cmd = [tool, "--cc", str(verilog.resolve()), "--exe", "harness.cpp", "--build", "-j", "2", "-O3",
+        cmd = [tool, "--cc", "network.v", "--exe", "harness.cpp", "--build", "-j", "2", "-O3",
                "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1",
                "--top-module", "neurocc_network", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--Mdir", "."]
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not (tmp / "Vneurocc_network").is_file():
             tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise SimulationError(f"verilator could not build {str(verilog)!r}: {tail}")
-        if exe_dir.exists():
-            shutil.rmtree(exe_dir)
-        tmp.rename(exe_dir)
+            raise SimulationError(f"verilator could not build the network.v of {where}: {tail}")
+        try:
+            tmp.rename(store / key)
+        except OSError:  # built meanwhile by another run: use that one
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _prune(store)
     return exe
 
 
-def simulate_verilator(folder: Path, steps: list[Step], manifest: dict,
-                       progress: bool = False) -> tuple[list[Result], float]:
+def _prune(store: Path) -> None:
+    """Keep the :data:`CACHE_ENTRIES` most recently used builds."""
+    entries = sorted((p for p in store.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[CACHE_ENTRIES:]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def simulate_verilator(folder: FpgaFolder, steps: list[Step], progress: bool = False) -> tuple[list[Result], float]:
     """Each step's result (as :func:`backends.fpga.sim.simulate_amaranth` gives it), and the run's seconds."""
     exe = build(folder)
+    manifest = folder.manifest
     n_in, n_out = manifest["input"]["count"], manifest["output"]["count"]
     shapes = manifest["layer_shapes"]
     lines = [f"{n_in} {n_out} {manifest['input']['bits']} {manifest['output']['bits']} {max(manifest['w_bits'])} "

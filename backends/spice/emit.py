@@ -3,35 +3,49 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from backends.folder import write_folder
 from circuits.analog.activation import add_behavioural, add_rectifier, add_row_drivers
 from circuits.analog.crossbar import add_crossbar
-from circuits.analog.netlist import GROUND, Netlist, safe_name
+from circuits.analog.netlist import GROUND, Netlist
 from ir import Graph
 from ir.dialects import analog, nn
 from ir.errors import UnsupportedOpError
 from ir.interp_analog import crossbar_circuit
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+PREFIXES: dict[type, str] = {nn.Input: "x", analog.Dac: "dac", analog.Crossbar: "xb", analog.Activation: "act",
+                            analog.Adc: "adc"}
+"""Op type → the stem of its generated netlist prefix (``xb3``: the node at position 3 in dependency order)."""
+
+
+MAX_DEVICES = 1 << 24
+"""The most crossbar devices one netlist holds (Fashion-MNIST 784-256-10 has 0.4 million)."""
 
 
 def build(graph: Graph) -> tuple[Netlist, dict[str, Any]]:
     """The netlist of ``graph`` and the manifest describing it."""
     graph.verify()
+    devices = sum(2 * op.rows * op.out_features for _, op in graph.nodes() if isinstance(op, analog.Crossbar))
+    if devices > MAX_DEVICES:
+        raise UnsupportedOpError(f"graph {graph.name!r} has {devices} crossbar devices, more than the {MAX_DEVICES} "
+                                 "one netlist holds")
     net = Netlist(f"neurocc {graph.name}")
     manifest: dict[str, Any] = {"format": "neurocc-spice", "version": MANIFEST_VERSION, "model": graph.name,
-                                "tiles": {}, "budget_volts": graph.meta.get("analog_budget_volts"),
+                                "tiles": {}, "names": {}, "budget_volts": graph.meta.get("analog_budget_volts"),
                                 "fullscale_volts": graph.meta.get("analog_fullscale_volts")}
     plus: dict[str, list[str]] = {}  # node → its output voltage nodes
     first_crossbar = True
-    for node in graph.toposort():
+    for k, node in enumerate(graph.toposort()):
         op = graph.op(node)
-        p = safe_name(node)
         if not op.inputs and not op.outputs:
             continue  # learn ops: no circuit
+        p = f"{PREFIXES[type(op)]}{k}" if type(op) in PREFIXES else ""
+        if p:
+            manifest["names"][node] = p
         if isinstance(op, nn.Input):
             plus[node] = [f"{p}_{i}" for i in range(op.shape[0])]
             continue
@@ -75,12 +89,41 @@ def build(graph: Graph) -> tuple[Netlist, dict[str, Any]]:
         else:
             raise UnsupportedOpError(f"node {node!r} ({op.kind}) is not lowered for the spice target: run "
                                      "lower-analog first")
+    _check_complete(graph, manifest)
     return net, manifest
 
 
-def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = None) -> Path:
-    """Write ``circuit.cir``, ``manifest.json``, ``model.ncm`` (and ``source.ncm``, the float model before
-    lowering, when given) into ``out_dir`` atomically."""
+def _check_complete(graph: Graph, manifest: dict[str, Any]) -> None:
+    """One input, DAC, ADC and output and at least one crossbar, and the pass's error budget: what simulation and
+    verification read from the manifest."""
+    for kind, what in ((nn.Input.kind, "input"), (analog.Dac.kind, "analog.dac"), (analog.Adc.kind, "analog.adc"),
+                       (nn.Output.kind, "output")):
+        found = graph.find(kind)
+        if len(found) != 1:
+            raise UnsupportedOpError(f"graph {graph.name!r} must have one {what} for the spice target, not "
+                                     f"{len(found)}: run lower-analog on a single-input, single-output network")
+    (inp,) = graph.find(nn.Input.kind)
+    if len(graph.op(inp).shape) != 1:  # type: ignore[attr-defined]
+        raise UnsupportedOpError(f"input {inp!r} must be a vector for the spice target, not of shape "
+                                 f"{graph.op(inp).shape!r}")  # type: ignore[attr-defined]
+    if "linear_probes" not in manifest:
+        raise UnsupportedOpError(f"graph {graph.name!r} has no analog.crossbar: run lower-analog first")
+    for key in ("budget_volts", "fullscale_volts"):
+        if not isinstance(manifest[key], (int, float)) or isinstance(manifest[key], bool):
+            raise UnsupportedOpError(f"graph {graph.name!r} records no analog_{key}: run lower-analog first")
+
+
+def derive(graph: Graph) -> tuple[str, dict[str, Any]]:
+    """The netlist text and manifest (without its ``files`` table) that ``graph`` compiles to."""
     net, manifest = build(graph)
     manifest["elements"] = net.count
-    return write_folder(out_dir, {"circuit.cir": net.text()}, manifest, graph, source)
+    return net.text(), manifest
+
+
+def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = None,
+         inputs: Iterable[str | os.PathLike[str]] = (), finish: Callable[[Path], None] | None = None) -> Path:
+    """Write ``circuit.cir``, ``manifest.json``, ``model.ncm`` (and ``source.ncm``, the float model before
+    lowering, when given; and whatever ``finish`` writes, such as plots) into ``out_dir`` atomically; ``inputs``
+    are the files the compile read, which ``out_dir`` must not hold."""
+    text, manifest = derive(graph)
+    return write_folder(out_dir, "spice", {"circuit.cir": text}, manifest, graph, source, inputs, finish)

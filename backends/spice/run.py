@@ -12,28 +12,48 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from backends.folder import read_folder
+from backends.folder import check_derived, read_folder
+from backends.spice.emit import MANIFEST_VERSION, derive
+from circuits.analog.cards import CheckedNetlist, check_netlist
 from circuits.analog.ngspice import run_batch
 from circuits.analog.ngspice_shared import run_batch_shared
 from ir import Graph
-from ir.errors import SimulationError
+from ir.errors import ModelFormatError, NeuroccError, SimulationError
 
 
 @dataclass(frozen=True)
 class SpiceFolder:
+    """A compiled spice folder, checked: every file against its SHA-256, the manifest against what ``model.ncm``
+    derives, and the netlist that will run against the card subset neurocc writes. With ``trust_edits`` the
+    netlist that runs is ``circuit.cir`` as it is (hand-edited or not); otherwise it is the one ``model.ncm``
+    derives (equal to the file, whose hash matched)."""
+
     path: Path
-    netlist: str
+    netlist: CheckedNetlist
     manifest: dict[str, Any]
     graph: Graph
+    edited: bool = False
 
     @classmethod
-    def load(cls, out_dir: str | os.PathLike[str]) -> SpiceFolder:
-        path, manifest, graph = read_folder(out_dir, "spice", ("circuit.cir",))
-        return cls(path, (path / "circuit.cir").read_text(), manifest, graph)
+    def load(cls, out_dir: str | os.PathLike[str], trust_edits: bool = False) -> SpiceFolder:
+        path, manifest, graph, edited = read_folder(out_dir, "spice", MANIFEST_VERSION, ("circuit.cir",),
+                                                    trust_edits)
+        try:
+            text, derived = derive(graph)
+        except NeuroccError as e:
+            raise ModelFormatError(f"folder {str(path)!r}: model.ncm does not compile to a circuit: {e}") from e
+        check_derived(path, manifest, derived)
+        if trust_edits:  # the file as it is (edited or not), card by card
+            try:
+                text = (path / "circuit.cir").read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as e:
+                raise ModelFormatError(f"folder {str(path)!r}: circuit.cir is not ASCII netlist text") from e
+        netlist = check_netlist(text, f"folder {str(path)!r}: circuit.cir")
+        return cls(path, netlist, manifest, graph, bool(edited))
 
 
-_TILE_NODE = re.compile(r"\b([a-z0-9_]+?)_t(\d+)_")
-"""A node inside a crossbar tile (``<crossbar>_t<tile>_...``), as ngspice names it in its complaints."""
+_TILE_NODE = re.compile(r"\b(xb\d+)_t(\d+)_")
+"""A node inside a crossbar tile (``<crossbar prefix>_t<tile>_...``), as ngspice names it in its complaints."""
 
 RUNNERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
     "shared": run_batch_shared,  # in-process, PySpice's libngspice interface
@@ -79,7 +99,8 @@ def _name_failing_input(run: Callable[..., dict[str, np.ndarray]], folder: Spice
         except SimulationError as e:
             where = ""
             tile = _TILE_NODE.search(str(e))
-            if tile and tile.group(1) in folder.manifest["tiles"]:
-                where = f" in tile {tile.group(2)} of crossbar {tile.group(1)!r}"
+            nodes = {prefix: node for node, prefix in folder.manifest["names"].items()}
+            if tile and tile.group(1) in nodes:
+                where = f" in tile {tile.group(2)} of crossbar {nodes[tile.group(1)]!r}"
             raise SimulationError(f"ngspice found no operating point for test input {start + j} of circuit "
                                   f"{folder.path.name!r}{where}: {e}") from e

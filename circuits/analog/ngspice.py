@@ -1,7 +1,9 @@
 """Run ngspice in batch mode (``ngspice -b``) on a netlist and read node voltages back at full precision.
 
 One process runs a whole batch of operating points: the ``.control`` block ``alter``s the input sources, runs
-``op`` and prints the requested nodes with 17 digits, for every input in turn.
+``op`` and prints the requested nodes with 17 digits, for every input in turn. The netlist must pass
+:func:`circuits.analog.cards.check_netlist` first (only neurocc's cards; the only ``.control`` block is the one
+written here), and ngspice runs in an empty temporary directory, so no ``.spiceinit`` of a folder is read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from circuits.analog.cards import CheckedNetlist, check_netlist
 from circuits.analog.netlist import Netlist, check_name, fmt
 from ir.errors import SimulationError, ToolNotFoundError
 
@@ -28,12 +31,21 @@ def ngspice_path() -> str:
     return path
 
 
-def run_batch(netlist: Netlist | str, probes: Sequence[str], sources: Mapping[str, np.ndarray] | None = None,
-              timeout: float = 600.0) -> dict[str, np.ndarray]:
-    """Operating points of ``netlist`` (a :class:`Netlist`, or netlist text without a ``.control`` block) for
-    each column of ``sources`` (``{vsource name: values (k,)}``, names as ``vin1``); returns
-    ``{probe node: array (k,)}``."""
+def checked(netlist: Netlist | CheckedNetlist | str) -> CheckedNetlist:
+    """Any netlist as text that passed the card check (a :class:`CheckedNetlist` as it is)."""
+    if isinstance(netlist, CheckedNetlist):
+        return netlist
+    if isinstance(netlist, Netlist):
+        return check_netlist(netlist.text(), f"netlist {netlist.title!r}")
+    return check_netlist(netlist, "the netlist")
+
+
+def run_batch(netlist: Netlist | CheckedNetlist | str, probes: Sequence[str],
+              sources: Mapping[str, np.ndarray] | None = None, timeout: float = 600.0) -> dict[str, np.ndarray]:
+    """Operating points of ``netlist`` for each column of ``sources`` (``{vsource name: values (k,)}``, names as
+    ``vin1``); returns ``{probe node: array (k,)}``. Text is card-checked (:func:`checked`) before it runs."""
     exe = ngspice_path()
+    net = checked(netlist)
     sources = dict(sources or {})
     k = len(next(iter(sources.values()))) if sources else 1
     for name in list(sources) + list(probes):
@@ -44,14 +56,8 @@ def run_batch(netlist: Netlist | str, probes: Sequence[str], sources: Mapping[st
         control += [f"alter {name} dc = {fmt(values[i])}" for name, values in sources.items()]
         control += ["op", f"print {prints} >> out.txt"]
     control.append("quit")
-    if isinstance(netlist, Netlist):
-        title, text = netlist.title, netlist.text(control)
-    else:
-        body = netlist.rstrip()
-        if not body.endswith(".end") or ".control" in body:
-            raise SimulationError("netlist text must end with .end and have no .control block")
-        title = body.splitlines()[0].lstrip("* ")
-        text = body[: -len(".end")] + "\n".join([".control", *control, ".endc", ".end"]) + "\n"
+    title = net.title
+    text = net.body() + "\n".join([".control", *control, ".endc", ".end"]) + "\n"
     with tempfile.TemporaryDirectory(prefix="neurocc-ngspice-") as tmp:
         cir = Path(tmp) / "circuit.cir"
         cir.write_text(text)
@@ -70,5 +76,5 @@ def run_batch(netlist: Netlist | str, probes: Sequence[str], sources: Mapping[st
     if proc.returncode != 0 or any(len(v) != k for v in values.values()):
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
         raise SimulationError(f"ngspice failed on {title!r} (exit {proc.returncode}, "
-                              f"{min(len(v) for v in values.values())} of {k} operating points): {tail}")
+                              f"{min((len(v) for v in values.values()), default=0)} of {k} operating points): {tail}")
     return {p: np.array(v) for p, v in values.items()}

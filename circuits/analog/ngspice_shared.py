@@ -3,20 +3,29 @@
 PySpice 1.5 looks for ``libngspice.so``; Debian's ``libngspice0`` ships ``libngspice.so.0``, so
 ``NGSPICE_LIBRARY_PATH`` is pointed at it when the user has not set it. PySpice's warning that ngspice 39 is an
 "unsupported version" is harmless and silenced. Values are read from ngspice's vectors directly (exact doubles).
+
+ngspice sources a ``.spiceinit`` from the current directory when it starts (a file that may run ``shell``
+commands), so the library is started from an empty temporary directory: a folder someone sent cannot slip one in.
+The netlist passes the card check (:mod:`circuits.analog.cards`) before it is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import logging
 import os
+import tempfile
+from collections.abc import Iterator
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from circuits.analog.netlist import check_name, fmt
+from circuits.analog.cards import CheckedNetlist
+from circuits.analog.netlist import Netlist, check_name, fmt
+from circuits.analog.ngspice import checked
 from ir.errors import SimulationError, ToolNotFoundError
 
 _LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
@@ -36,6 +45,18 @@ def _library() -> str:
     raise ToolNotFoundError("the ngspice shared library is not installed: apt-get install libngspice0")
 
 
+@contextlib.contextmanager
+def _empty_cwd() -> Iterator[None]:
+    """Run the block in an empty temporary directory (ngspice reads ``./.spiceinit`` when it starts)."""
+    here = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="neurocc-ngspice-") as tmp:
+        os.chdir(tmp)
+        try:
+            yield
+        finally:
+            os.chdir(here)
+
+
 def _instance() -> Any:
     os.environ["NGSPICE_LIBRARY_PATH"] = _library()
     logging.getLogger("PySpice").setLevel(logging.ERROR)
@@ -43,18 +64,21 @@ def _instance() -> Any:
         from PySpice.Spice.NgSpice.Shared import NgSpiceShared
     except ImportError as e:
         raise ToolNotFoundError("PySpice is not installed: pip install PySpice==1.5") from e
-    return NgSpiceShared.new_instance()
+    with _empty_cwd():
+        return NgSpiceShared.new_instance()
 
 
-def run_batch_shared(netlist: str, probes: Sequence[str], sources: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Like :func:`circuits.analog.ngspice.run_batch`, in-process: netlist text without ``.control``."""
+def run_batch_shared(netlist: Netlist | CheckedNetlist | str, probes: Sequence[str],
+                     sources: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Like :func:`circuits.analog.ngspice.run_batch`, in-process; text is card-checked before it is loaded."""
+    net = checked(netlist)
     for name in list(sources) + list(probes):
         check_name(name)
     ng = _instance()  # sets NGSPICE_LIBRARY_PATH, which PySpice reads when first imported
     from PySpice.Spice.NgSpice.Shared import NgSpiceCommandError
     k = len(next(iter(sources.values()))) if sources else 1
     out: dict[str, list[float]] = {p: [] for p in probes}
-    ng.load_circuit(netlist)
+    ng.load_circuit(net.text)
     ng._stderr.clear()  # PySpice 1.5 keeps ngspice's stderr lines here; its complaints name the failing node
     try:
         for i in range(k):

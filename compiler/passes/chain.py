@@ -1,10 +1,25 @@
-"""The layer chain the hardware targets lower: input → (dense | activation)* → output."""
+"""What the lowering passes share: the layer chain the hardware targets lower (input → (dense | activation)* →
+output), and the peaks they scale by."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from ir import Graph
 from ir.dialects import nn
-from ir.errors import UnsupportedOpError
+from ir.errors import LoweringError, UnsupportedOpError
+
+
+def peak(node: str, what: str, values: np.ndarray) -> float:
+    """``max |values|``, which must be finite: a layer whose weights overflow float64 on the calibration data
+    cannot be scaled into any circuit."""
+    top = float(np.abs(values).max()) if values.size else 0.0
+    if not math.isfinite(top):
+        raise LoweringError(f"layer {node!r}: its {what} reach {top!r}, not a finite number: the model's values are "
+                            "out of range")
+    return top
 
 
 def layer_chain(graph: Graph, target: str) -> list[str]:

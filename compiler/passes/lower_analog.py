@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from compiler.passes.base import Pass
-from compiler.passes.chain import layer_chain
+from compiler.passes.chain import layer_chain, peak
 from ir import Graph, interp
 from ir.dialects import analog, nn
 from ir.errors import LoweringError
@@ -96,7 +96,7 @@ class LowerAnalog(Pass):
         if self.calibration is None:
             raise LoweringError("lower-analog needs calibration inputs to choose scales")
         ranges = interp.run(graph, self.calibration.astype(np.float64), keep=tuple(chain[1:-1]))
-        x_max = float(np.abs(self.calibration).max()) or 1.0
+        x_max = peak(chain[0], "calibration inputs", self.calibration) or 1.0
         scale = self.v_read / x_max  # volts per unit at the current point of the chain
         graph.insert_after(chain[0], "dac", analog.Dac(scale))
         rng = np.random.default_rng(self.seed)
@@ -107,12 +107,14 @@ class LowerAnalog(Pass):
                 w = graph.params[op.weight]
                 b = graph.params[op.bias] if op.bias is not None else np.zeros(op.out_features)
                 w_aug = np.concatenate([w, (b * scale / self.v_read)[:, None]], axis=1)
-                peak = float(np.abs(w_aug).max()) or 1.0
-                k = (self.g_max - self.g_min) / peak
+                k = (self.g_max - self.g_min) / (peak(node, "weights and scaled biases", w_aug) or 1.0)
                 g_pos = self.program((self.g_min + k * np.maximum(w_aug, 0.0)).T, rng)
                 g_neg = self.program((self.g_min + k * np.maximum(-w_aug, 0.0)).T, rng)
-                y_max = float(np.abs(ranges[node]).max()) or 1.0
+                y_max = peak(node, "outputs", ranges[node]) or 1.0
                 r_f = self.v_tia / (k * scale * y_max)
+                if not np.isfinite(r_f) or not np.isfinite(k) or r_f <= 0:
+                    raise LoweringError(f"layer {node!r}: its transimpedance gain {r_f!r} Ω is out of any range: "
+                                        "the model's values are too large or too small for a circuit")
                 graph.add_param(f"{node}.g_pos", g_pos)
                 graph.add_param(f"{node}.g_neg", g_neg)
                 graph.replace(node, analog.Crossbar(
@@ -126,7 +128,7 @@ class LowerAnalog(Pass):
             elif isinstance(op, nn.Activation):
                 if op.fn == "identity":
                     raise LoweringError(f"node {node!r}: run fold-identity before lower-analog")
-                f_max = float(np.abs(ranges[node]).max()) or 1.0
+                f_max = peak(node, "outputs", ranges[node]) or 1.0
                 s_next = self.v_read / f_max
                 if op.fn == "relu":
                     new = analog.Activation("relu", s_next / scale, 1.0, self.opamp_gain, self.r_rect)

@@ -23,18 +23,25 @@ from typing import ClassVar
 import numpy as np
 
 from compiler.passes.base import Pass
-from compiler.passes.chain import layer_chain
+from compiler.passes.chain import layer_chain, peak
 from ir import Graph, interp
 from ir.dialects import digital, nn
 from ir.errors import LoweringError, UnsupportedOpError
 from ir.interp_digital import quantize_float
 
 
+MAX_FRAC = 30
+"""The most fractional bits a format gets (a value so small it needs more is as good as zero), so an accumulator's
+``w_frac + in_frac`` stays within the 62 bits the dialect allows."""
+ACC_LIMIT = 62
+
+
 def frac_bits(peak: float, bits: int) -> int:
-    """Fractional bits putting ``peak`` as high as it goes in ``bits`` signed bits without saturating."""
+    """Fractional bits putting ``peak`` as high as it goes in ``bits`` signed bits without saturating (at most
+    :data:`MAX_FRAC`)."""
     if peak <= 0:
-        return bits - 1
-    return math.floor(math.log2(((1 << (bits - 1)) - 1) / peak))
+        return min(bits - 1, MAX_FRAC)
+    return min(math.floor(math.log2(((1 << (bits - 1)) - 1) / peak)), MAX_FRAC)
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class Quantize(Pass):
             raise LoweringError("quantize needs calibration inputs to choose activation formats")
         chain = layer_chain(graph, "fpga")
         ranges = interp.run(graph, self.calibration.astype(np.float64), keep=tuple(chain[1:-1]))
-        frac = frac_bits(float(np.abs(self.calibration).max()), self.act_bits)
+        frac = self._act_frac(chain[0], "calibration inputs", self.calibration)
         graph.insert_after(chain[0], "quant", digital.Quantize(self.act_bits, frac))
         bits = self.act_bits
         pending: digital.Dense | None = None  # the dense layer whose accumulator awaits requantization
@@ -76,7 +83,7 @@ class Quantize(Pass):
                 if pending is None:
                     raise UnsupportedOpError(f"node {node!r}: an activation must follow a dense layer on the "
                                              "fpga target")
-                out_frac = frac_bits(max(float(np.abs(ranges[node]).max()), self.act_range), self.act_bits)
+                out_frac = self._act_frac(node, "outputs", ranges[node])
                 if op.fn in digital.TABLE_ACTIVATIONS:
                     graph.replace(node, self._table(graph, node, op.fn, pending.acc_frac, out_frac))
                 else:
@@ -86,19 +93,35 @@ class Quantize(Pass):
             raise UnsupportedOpError(f"graph {graph.name!r} must end with a dense layer for the fpga target")
         graph.insert_after(pending_node, "dequant", digital.Dequantize(pending.acc_frac))
 
+    def _act_frac(self, node: str, what: str, values: np.ndarray) -> int:
+        """The activation format of ``values`` (at least ``act_range``), which must be within ±2^MAX_FRAC."""
+        top = max(peak(node, what, values), self.act_range)
+        frac = frac_bits(top, self.act_bits)
+        if frac < -MAX_FRAC:
+            raise LoweringError(f"layer {node!r}: {what} up to {top:.4g} need {self.act_bits - frac} bits, more than "
+                                f"the {self.act_bits - 1 + MAX_FRAC} a format may span")
+        return frac
+
     def _dense(self, graph: Graph, node: str, op: nn.Dense, in_bits: int, in_frac: int) -> digital.Dense:
         w = graph.params[op.weight]
         b = graph.params[op.bias] if op.bias is not None else np.zeros(op.out_features)
-        peak = float(np.abs(w).max())
-        w_frac = frac_bits(max(peak, self.weight_range), self.weight_bits)
+        w_peak = peak(node, "weights", w)
+        w_frac = frac_bits(max(w_peak, self.weight_range), self.weight_bits)
         if w_frac < 0:
             needed = self.weight_bits - w_frac
-            raise LoweringError(f"layer {node!r}: weights up to {peak:.4g} need {needed} bits, but --weight-bits is "
-                                f"{self.weight_bits}")
+            raise LoweringError(f"layer {node!r}: weights up to {w_peak:.4g} need {needed} bits, but --weight-bits "
+                                f"is {self.weight_bits}")
         w_q = quantize_float(w, self.weight_bits, w_frac)
-        b_q = np.floor(b * 2.0 ** (w_frac + in_frac) + 0.5).astype(np.int64)
+        b_scaled = b * 2.0 ** (w_frac + in_frac)
+        if b.size and not np.abs(b_scaled).max() < 2.0 ** (ACC_LIMIT - 2):
+            raise LoweringError(f"layer {node!r}: biases up to {float(np.abs(b).max()):.4g} do not fit a "
+                                f"{ACC_LIMIT}-bit accumulator at {w_frac + in_frac} fractional bits")
+        b_q = np.floor(b_scaled + 0.5).astype(np.int64)
         worst = np.full_like(w_q, -(1 << (self.weight_bits - 1))) if self.learnable else w_q
         acc_bits = digital.accumulator_bound(worst, b_q, in_bits).bit_length() + 1
+        if acc_bits > ACC_LIMIT:
+            raise LoweringError(f"layer {node!r}: its accumulators would need {acc_bits} bits, more than "
+                                f"{ACC_LIMIT}: use fewer --weight-bits or --act-bits")
         for pname in op.params_used():
             del graph.params[pname]
         graph.add_param(f"{node}.weight_q", w_q)
@@ -120,6 +143,6 @@ class Quantize(Pass):
         return digital.Requantize(fn, in_frac, self.act_bits, out_frac, f"{node}.table", table_frac)
 
     def _requantize_after(self, graph: Graph, node: str, dense: digital.Dense, fn: str, values: np.ndarray) -> int:
-        out_frac = frac_bits(max(float(np.abs(values).max()), self.act_range), self.act_bits)
+        out_frac = self._act_frac(node, "outputs", values)
         graph.insert_after(node, f"{node}_requant", digital.Requantize(fn, dense.acc_frac, self.act_bits, out_frac))
         return out_frac
