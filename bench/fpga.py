@@ -67,8 +67,8 @@ def main() -> None:
                             training_bit_exact=trained["passed"])
         folder = FpgaFolder.load(emit(copy.deepcopy(graph), Path(tmp) / "speed", lanes=8))
         codes = input_codes(graph, x)
-        simulate_verilator(folder.path, [Infer(codes[:1])], folder.manifest)  # builds the model
-        (run,), v_seconds = simulate_verilator(folder.path, [Infer(np.tile(codes, (10, 1)))], folder.manifest)
+        simulate_verilator(folder, [Infer(codes[:1])])  # builds the model (or finds it in the cache)
+        (run,), v_seconds = simulate_verilator(folder, [Infer(np.tile(codes, (10, 1)))])
         assert isinstance(run, Streamed)
         v_cycles = run.cycles
         timed = []  # the Amaranth simulator's steady rate: the difference of a 1- and a 6-inference run

@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=integer(0, 100_000), default=40, help="passes over the training set (0: the "
                                                                          "initial weights); default 40")
     p.add_argument("--batch-size", type=integer(1, 1 << 20), default=32)
-    p.add_argument("--lr", type=float, help="learning rate; default: the rule's (1e-3 for most)")
+    p.add_argument("--lr", type=number(positive=True), help="learning rate; default: the rule's (1e-3 for most)")
     p.add_argument("--optimizer", help="adam or sgd (momentum 0.9); default: the rule's (adam for most)")
     p.add_argument("--seed", type=seed, default=0, help=f"in [0, {SEED_MAX}]; default 0")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")

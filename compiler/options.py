@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import zipfile
 from collections.abc import Callable
@@ -143,6 +144,10 @@ def output_file(kind: str) -> Callable[[str], str]:
             if parent.exists() and not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"must be a path in a folder, not {_shown(text)} (under the file "
                                                  f"{str(parent)!r})")
+        existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+        if existing != path.absolute() and not os.access(existing, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"must be a path neurocc can write, not {_shown(text)} ({str(existing)!r} "
+                                             "is not writable)")
         if path.exists() and not same_kind(path):
             raise argparse.ArgumentTypeError(f"must be a new file or {what} to replace, not {_shown(text)}, which "
                                              "neurocc did not write")

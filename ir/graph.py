@@ -206,8 +206,9 @@ class Graph:
 
 
 def _check_param(name: str, value: object) -> None:
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiub":
-        raise VerifyError(f"parameter {name!r} must be a numeric numpy array, not {type(value).__name__}")
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "fiub" or value.dtype.itemsize > 8:
+        shown = value.dtype.name if isinstance(value, np.ndarray) else type(value).__name__
+        raise VerifyError(f"parameter {name!r} must be a numeric numpy array of at most 64 bits, not {shown}")
     if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
         index = np.unravel_index(int(np.flatnonzero(~np.isfinite(value))[0]), value.shape)
         bad = float(value[index])

@@ -15,7 +15,7 @@ import dataclasses
 import math
 import types
 import typing
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from ir.errors import ModelFormatError
@@ -33,7 +33,7 @@ def _fail(where: str, must: str, value: Any) -> ModelFormatError:
     return ModelFormatError(f"{where} must be {must}, not {_show(value)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

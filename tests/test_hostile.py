@@ -394,6 +394,27 @@ def test_an_out_of_range_bias_is_named_by_quantize(small_graph):
         PassManager(quantize_pipeline(np.ones((4, 3)))).run(small_graph)
 
 
+@pytest.mark.parametrize("header", [b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,", b"{'descr': 1}",
+                                    b"__import__('os').system('true')", b"(" * 5000, b"{'descr': '<f8'}"])
+def test_garbage_npy_headers_are_one_line(model, tmp_path, header):
+    raw = header.ljust(118) + b"\n"
+    path = tmp_path / "h.ncm"
+    _bomb(path, model, b"\x93NUMPY\x01\x00" + len(raw).to_bytes(2, "little") + raw + bytes(24))
+    with pytest.raises(ModelFormatError, match=r"^model file '.+' is corrupted: array '.+' has no readable \.npy "
+                                               r"header \(.+\)$"):
+        ir.load(path)
+
+
+def test_tiny_and_huge_weights_quantize_or_are_named(small_graph):
+    from compiler.passes import PassManager
+    from compiler.pipelines import quantize_pipeline
+
+    tiny = small_graph
+    tiny.params["fc1.weight"][:] = 1e-320  # denormal: every weight rounds to zero, as it must
+    PassManager(quantize_pipeline(np.ones((4, 3)))).run(tiny)
+    assert (tiny.params["fc1.weight_q"] == 0).all()
+
+
 # -- names ----------------------------------------------------------------------------------------------------
 
 def _renamed(model, path, names):

@@ -39,9 +39,10 @@ ACC_LIMIT = 62
 def frac_bits(peak: float, bits: int) -> int:
     """Fractional bits putting ``peak`` as high as it goes in ``bits`` signed bits without saturating (at most
     :data:`MAX_FRAC`)."""
-    if peak <= 0:
+    ratio = ((1 << (bits - 1)) - 1) / peak if peak > 0 else math.inf
+    if not math.isfinite(ratio):  # zero, or so small that the ratio overflows: as many bits as a format gets
         return min(bits - 1, MAX_FRAC)
-    return min(math.floor(math.log2(((1 << (bits - 1)) - 1) / peak)), MAX_FRAC)
+    return min(math.floor(math.log2(ratio)), MAX_FRAC)
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,8 @@ class Crossbar(Op):
             raise VerifyError(f"input must have shape ({self.in_features},), not {ins[0].shape!r}")
         for name in (self.g_pos, self.g_neg):
             g = params[name]
+            if g.dtype.kind != "f":
+                raise VerifyError(f"conductances {name!r} must be floats, not {g.dtype.name}")
             if g.shape != (self.rows, self.out_features):
                 raise VerifyError(f"conductances {name!r} must have shape {(self.rows, self.out_features)!r}, "
                                   f"not {g.shape!r}")

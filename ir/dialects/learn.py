@@ -105,6 +105,9 @@ class Feedback(Op):
                 allowed = "a dense layer or the input" if field == "target" else "a dense layer"
                 raise VerifyError(f"{field} {getattr(self, field)!r} must be {allowed}, not {op.kind}")
             dims.append(out)
+        for name in self.params_used():
+            if params[name].dtype.kind != "f":
+                raise VerifyError(f"feedback parameter {name!r} must hold floats, not {params[name].dtype.name}")
         if params[self.matrix].shape != tuple(dims):
             raise VerifyError(
                 f"feedback matrix {self.matrix!r} must have shape {tuple(dims)!r}, not {params[self.matrix].shape!r}"

@@ -80,6 +80,9 @@ class Dense(Op):
                 f"input must have shape ({self.in_features},) to match in_features, not {ins[0].shape!r}"
             )
         w = params[self.weight]
+        for name in self.params_used():
+            if params[name].dtype.kind != "f":
+                raise VerifyError(f"parameter {name!r} must hold floats, not {params[name].dtype.name}")
         if w.shape != (self.out_features, self.in_features):
             raise VerifyError(
                 f"weight {self.weight!r} must have shape {(self.out_features, self.in_features)!r}, not {w.shape!r}"
