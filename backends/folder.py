@@ -30,31 +30,35 @@ from pathlib import Path
 from typing import Any
 
 import ir
+from errors import BackendError, ModelFormatError
 from ir import Graph
 from ir.archive import parse_json
-from ir.errors import BackendError, ModelFormatError
 from ir.schema import convert
 
 MAX_MANIFEST_BYTES = 16 << 20
 MAX_FILE_BYTES = 1 << 30
 
-WRITTEN: dict[str, tuple[str, ...]] = {
-    "spice": (r"circuit\.cir", r"manifest\.json", r"model\.ncm", r"source\.ncm", r"conductances\.png",
-              r"verify\.png"),
-    "fpga": (r"network\.v", r"manifest\.json", r"model\.ncm", r"source\.ncm", r"mem/layer\d+_lane\d+_weights\.hex",
-             r"mem/layer\d+_slot\d+_bias\.hex", r"verify\.png", r"learning\.png", r"verilator/.+"),
-}
-"""Per target, the files neurocc writes into its folders (at compile time, or later: plots; ``verilator/``: the
-builds of earlier versions). A folder holding anything else is not replaced."""
-WRITTEN_DIRS: dict[str, tuple[str, ...]] = {"spice": (), "fpga": (r"mem", r"verilator(?:/.+)?")}
-"""Per target, the sub-folders those files live in."""
 
-EDITABLE = ("circuit.cir",)
-"""Files a user may edit by hand on purpose (``--trust-edits``)."""
+@dataclass(frozen=True)
+class Layout:
+    """What one target's folders hold: the files neurocc writes there (regular expressions over relative paths;
+    at compile time, or later: plots), the sub-folders they live in, and those a user may edit by hand on purpose
+    (accepted with ``--trust-edits``). A folder holding anything else is not replaced."""
 
+    target: str
+    files: tuple[str, ...]
+    dirs: tuple[str, ...] = ()
+    editable: tuple[str, ...] = ()
 
-def _written(target: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in WRITTEN[target]))
+    @property
+    def format(self) -> str:
+        return f"neurocc-{self.target}"
+
+    def written(self) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{p})" for p in ("manifest\\.json", *self.files)))
+
+    def folders(self) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{p})" for p in self.dirs) or "(?!)")
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
@@ -75,9 +79,9 @@ def _folder_format(path: Path) -> str | None:
     return doc.get("format") if isinstance(doc, dict) and isinstance(doc.get("format"), str) else None
 
 
-def _foreign(path: Path, target: str) -> str | None:
-    """The first entry of folder ``path`` that neurocc does not write for ``target`` (a link counts), if any."""
-    files, dirs = _written(target), re.compile("|".join(f"(?:{p})" for p in WRITTEN_DIRS[target]) or "(?!)")
+def _foreign(path: Path, layout: Layout) -> str | None:
+    """The first entry of folder ``path`` that neurocc does not write there (a link counts), if any."""
+    files, dirs = layout.written(), layout.folders()
     for root, subdirs, names in os.walk(path):
         for name, pattern in [(d, dirs) for d in sorted(subdirs)] + [(n, files) for n in sorted(names)]:
             full = Path(root) / name
@@ -87,8 +91,8 @@ def _foreign(path: Path, target: str) -> str | None:
     return None
 
 
-def check_output_folder(out: str | os.PathLike[str], target: str, inputs: Iterable[str | os.PathLike[str]] = (),
-                        flag: str = "-o") -> Path:
+def check_output_folder(out: str | os.PathLike[str], layout: Layout,
+                        inputs: Iterable[str | os.PathLike[str]] = (), flag: str = "-o") -> Path:
     """Check that compiling to ``out`` can destroy nothing neurocc did not write; returns it as a :class:`Path`.
     ``inputs`` are the files the compile reads (the input model): ``out`` may not be or hold any of them."""
     path = Path(out)
@@ -119,10 +123,10 @@ def check_output_folder(out: str | os.PathLike[str], target: str, inputs: Iterab
     found = _folder_format(path)
     if found is None or not found.startswith("neurocc-"):
         raise BackendError(f"{where} is not a neurocc output folder; choose another -o or remove it yourself")
-    if found != f"neurocc-{target}":
-        raise BackendError(f"{where} is a neurocc {found.removeprefix('neurocc-')!r} folder, not {target!r}; choose "
-                           "another -o or remove it yourself")
-    stranger = _foreign(path, target)
+    if found != layout.format:
+        raise BackendError(f"{where} is a neurocc {found.removeprefix('neurocc-')!r} folder, not "
+                           f"{layout.target!r}; choose another -o or remove it yourself")
+    stranger = _foreign(path, layout)
     if stranger is not None:
         raise BackendError(f"{where} holds {stranger!r}, which neurocc did not write; choose another -o or remove "
                            "it yourself")
@@ -149,9 +153,9 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _remove_written(path: Path, target: str) -> None:
+def _remove_written(path: Path, layout: Layout) -> None:
     """Delete the files of an old folder that neurocc writes, then the folders left empty; anything else stays."""
-    pattern = _written(target)
+    pattern = layout.written()
     for root, dirs, files in os.walk(path, topdown=False):
         for name in files:
             full = Path(root) / name
@@ -173,13 +177,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_folder(out: str | os.PathLike[str], target: str, texts: dict[str, str], manifest: dict[str, Any],
+def write_folder(out: str | os.PathLike[str], layout: Layout, texts: dict[str, str], manifest: dict[str, Any],
                  graph: Graph, source: Graph | None = None, inputs: Iterable[str | os.PathLike[str]] = (),
                  finish: Callable[[Path], None] | None = None) -> Path:
     """Write ``texts`` (relative name → content), ``model.ncm`` (and ``source.ncm``), whatever ``finish`` writes
     into the new folder (plots), then ``manifest.json`` with every file's SHA-256; then put the folder in place
     of ``out`` (see the module docstring). ``inputs``: files the compile read, which ``out`` must not hold."""
-    out = check_output_folder(out, target, inputs)
+    out = check_output_folder(out, layout, inputs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
@@ -197,15 +201,15 @@ def write_folder(out: str | os.PathLike[str], target: str, texts: dict[str, str]
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         manifest = {**manifest, "files": {name: sha256_file(tmp / name) for name in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        check_output_folder(out, target, inputs)  # once more, just before anything is replaced
+        check_output_folder(out, layout, inputs)  # once more, just before anything is replaced
         if out.exists():
             if exchange(tmp, out):
-                _remove_written(tmp, target)  # tmp now holds the old folder
+                _remove_written(tmp, layout)  # tmp now holds the old folder
             else:
                 old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
                 os.rename(out, old / "folder")
                 os.rename(tmp, out)
-                _remove_written(old / "folder", target)
+                _remove_written(old / "folder", layout)
                 old.rmdir()
         else:
             os.rename(tmp, out)
@@ -245,21 +249,21 @@ def _regular(path: Path, where: str, limit: int = MAX_FILE_BYTES) -> os.stat_res
 
 
 def folder_target(path: str | os.PathLike[str]) -> str:
-    """The target a compiled folder was written for, as its manifest names it (``spice`` or ``fpga``)."""
+    """The target a compiled folder names in its manifest (``neurocc-<target>``)."""
     where = f"folder {str(path)!r}"
     if not Path(path).is_dir():
         raise ModelFormatError(f"{where} does not exist or is not a folder")
     found = _folder_format(Path(path))
-    target = found.removeprefix("neurocc-") if found else None
-    if target not in WRITTEN:
+    if not found or not re.fullmatch(r"neurocc-[a-z0-9-]+", found):
         raise ModelFormatError(f"{where} is not a compiled neurocc folder: it has no readable manifest.json naming "
-                               f"a target ({', '.join(WRITTEN)})")
-    return str(target)
+                               "its target")
+    return found.removeprefix("neurocc-")
 
 
-def read_manifest(path: Path, target: str, version: int) -> dict[str, Any]:
-    """``path/manifest.json`` decoded, with its head checked: format ``neurocc-<target>``, ``version`` and a
-    ``files`` table naming only files neurocc writes."""
+def read_manifest(path: Path, layout: Layout, version: int) -> dict[str, Any]:
+    """``path/manifest.json`` decoded, with its head checked: the layout's format, ``version`` and a ``files``
+    table naming only files neurocc writes there."""
+    target = layout.target
     where = f"folder {str(path)!r}"
     if not path.is_dir():
         raise ModelFormatError(f"{where} does not exist or is not a folder")
@@ -269,13 +273,13 @@ def read_manifest(path: Path, target: str, version: int) -> dict[str, Any]:
         doc = parse_json(mpath.read_bytes(), repr(str(mpath)), MAX_MANIFEST_BYTES)
     except OSError as e:
         raise ModelFormatError(f"{str(mpath)!r} cannot be read: {e.strerror or e}") from e
-    if not isinstance(doc, dict) or doc.get("format") != f"neurocc-{target}":
+    if not isinstance(doc, dict) or doc.get("format") != layout.format:
         raise ModelFormatError(f"{str(mpath)!r} is not a neurocc {target} manifest")
     if doc.get("version") != version or isinstance(doc.get("version"), bool):
         raise ModelFormatError(f"{where} holds a version {repr(doc.get('version'))[:20]} {target} manifest; this "
                                f"neurocc reads version {version}: compile it again")
     head = convert({k: doc.get(k) for k in ("format", "version", "files")}, ManifestHead, f"{str(mpath)!r}")
-    pattern = _written(target)
+    pattern = layout.written()
     for name, digest in head.files.items():
         if name == "manifest.json" or not pattern.fullmatch(name):
             raise ModelFormatError(f"{str(mpath)!r} lists {name[:80]!r}, which is not a file neurocc writes")
@@ -284,13 +288,14 @@ def read_manifest(path: Path, target: str, version: int) -> dict[str, Any]:
     return doc
 
 
-def read_folder(out_dir: str | os.PathLike[str], target: str, version: int, required: tuple[str, ...],
+def read_folder(out_dir: str | os.PathLike[str], layout: Layout, version: int, required: tuple[str, ...],
                 trust_edits: bool = False) -> tuple[Path, dict[str, Any], Graph, set[str]]:
-    """Check a compiled ``target`` folder: its manifest, every file it lists against its SHA-256 (``required``
-    among them), and its lowered model; returns the folder, the manifest, the graph (``model.ncm``) and the names
-    of hand-edited files accepted with ``trust_edits``."""
+    """Check a compiled folder of ``layout``: its manifest, every file it lists against its SHA-256
+    (``required`` among them), and its lowered model; returns the folder, the manifest, the graph (``model.ncm``)
+    and the names of hand-edited files accepted with ``trust_edits``."""
     path = Path(out_dir)
-    manifest = read_manifest(path, target, version)
+    target = layout.target
+    manifest = read_manifest(path, layout, version)
     where = f"folder {str(path)!r}"
     files: dict[str, str] = manifest["files"]
     for name in (*required, "model.ncm"):
@@ -302,7 +307,7 @@ def read_folder(out_dir: str | os.PathLike[str], target: str, version: int, requ
         _regular(file, f"{where}: {name}")
         if sha256_file(file) == digest:
             continue
-        if name in EDITABLE:
+        if name in layout.editable:
             if not trust_edits:
                 raise ModelFormatError(f"{where}: {name} was changed after compile; recompile or pass --trust-edits")
             edited.add(name)

@@ -37,7 +37,7 @@ def bomb_seconds(seed_model: Path, work: Path) -> dict[str, float]:
     import numpy as np
 
     import ir
-    from ir.errors import ModelFormatError
+    from errors import ModelFormatError
 
     with zipfile.ZipFile(seed_model) as zf:
         entries = {i.filename: zf.read(i.filename) for i in zf.infolist()}

@@ -42,9 +42,9 @@ def main() -> None:
         graph = from_sequential(seq)
         x = np.random.default_rng(0).random((args.batch, sizes[0]))
         xt = torch.from_numpy(x)
-        t_ref = _best(lambda: interp.run(graph, x), args.repeat)
+        t_ref = _best(lambda graph=graph, x=x: interp.run(graph, x), args.repeat)
         with torch.no_grad():
-            t_torch = _best(lambda: seq(xt), args.repeat)
+            t_torch = _best(lambda seq=seq, xt=xt: seq(xt), args.repeat)
         rows.append({
             "network": "-".join(map(str, sizes)), "batch": args.batch,
             "interp_samples_per_s": round(args.batch / t_ref), "torch_samples_per_s": round(args.batch / t_torch),

@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from learning import RULES, TrainConfig, load_dataset, train
+from learning.datasets import load_dataset
+from learning.rules import RULES
+from learning.trainer import TrainConfig, train
 
 SETTINGS = {
     "digits": {"hidden": (64,), "epochs": 40, "batch_size": 32},

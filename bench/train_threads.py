@@ -15,8 +15,8 @@ import time
 
 import torch
 
-from learning import TrainConfig, load_dataset
-from learning.trainer import _train, train
+from learning.datasets import load_dataset
+from learning.trainer import TrainConfig, _train, train
 
 
 def _seconds(config: TrainConfig, threads: int | None) -> tuple[float, list[torch.Tensor]]:

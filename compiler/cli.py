@@ -11,35 +11,23 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import ir
-from compiler.cli_common import VerifyFailed, folder_data, write_plot
-from compiler.cli_fpga import compile_fpga
-from compiler.cli_fpga import simulate as simulate_fpga
-from compiler.cli_fpga import verify as verify_fpga
-from compiler.options import MAX_WIDTH, SEED_MAX, Parser, choice, integer, number, output_file
-from ir.errors import ConfigError, NeuroccError, UnsupportedOpError
-
-ANALOG_OPTIONS: tuple[tuple[str, Any, Any, str], ...] = (
-    # (LowerAnalog field, parser, default, help); the flag is the field with dashes
-    ("tile", integer(2, 1024), 64, "crossbar tile size (rows and columns); default 64"),
-    ("g_min", number(positive=True), 1e-6, "device conductance range, siemens (1e-6)"),
-    ("g_max", number(positive=True), 1e-4, "(1e-4)"),
-    ("v_read", number(positive=True), 0.2, "read voltage range, ± volts (0.2)"),
-    ("r_wire", number(0.0), 0.0, "wire resistance per cell segment, ohms (0)"),
-    ("r_source", number(0.0), 0.0, "row driver resistance, ohms (0)"),
-    ("r_sense", number(0.0), 0.0, "column sense resistance, ohms (0)"),
-    ("opamp_gain", number(positive=True), 1e6, "op-amp open-loop gain (1e6)"),
-    ("levels", integer(2, 1 << 16, also=(0,), what="0 (continuous) or an integer in [2, 65536]"), 0,
-     "conductance levels (0: continuous)"),
-    ("variation", number(0.0, 2.0), 0.0, "device-to-device variation, lognormal sigma in [0, 2] (0)"),
-    ("stuck_on", number(0.0, 1.0), 0.0, "fraction of devices stuck at G_max (0)"),
-    ("stuck_off", number(0.0, 1.0), 0.0, "fraction of devices stuck at G_min (0)"),
-    ("seed", integer(0, SEED_MAX), 0, "seed of the device non-idealities (0)"),
+from compiler.options import (
+    MAX_WIDTH,
+    SEED_MAX,
+    Flag,
+    Options,
+    Parser,
+    choice,
+    flag,
+    integer,
+    number,
+    output_file,
 )
-"""The analog compile options: one row each, from which the flags are made and the pass is configured."""
+from compiler.targets import TARGETS, Target, get_target
+from errors import ConfigError, NeuroccError, UnsupportedOpError
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -56,9 +44,17 @@ def _parse_option(text: str) -> tuple[str, Any]:
     return key, raw
 
 
+class VerifyFailed(NeuroccError):
+    """A verification ran and found differences; the report still goes out with ``--json``."""
+
+    def __init__(self, report: dict[str, Any], message: str) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from compiler.frontend import from_trained
-    from learning import TrainConfig, train
+    from learning.trainer import TrainConfig, train
 
     config = TrainConfig(
         rule=args.rule, dataset=args.dataset, hidden=tuple(args.hidden), activation=args.activation,
@@ -130,10 +126,11 @@ def cmd_eval(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_rules(args: argparse.Namespace) -> dict[str, Any]:
-    from learning import RULES
+    from learning.rules import RULES
 
-    report = {name: {"summary": cls.summary, "supervised": cls.supervised, "defaults": dict(cls.defaults),
-                     "options": dict(cls.options)} for name, cls in RULES.items()}
+    report: dict[str, dict[str, Any]] = {
+        name: {"summary": cls.summary, "supervised": cls.supervised, "defaults": dict(cls.defaults),
+               "options": dict(cls.options)} for name, cls in RULES.items()}
     if not args.json:
         for name, info in report.items():
             print(f"{name:8} {info['summary']}")
@@ -142,131 +139,90 @@ def cmd_rules(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _check_analog(args: argparse.Namespace) -> None:
-    """The analog options that are wrong together (each alone was checked as it was parsed)."""
-    if args.g_min >= args.g_max:
-        raise ConfigError(f"--g-min {args.g_min!r} must be below --g-max {args.g_max!r}")
-    if args.stuck_on + args.stuck_off > 1:
-        raise ConfigError(f"--stuck-on {args.stuck_on!r} and --stuck-off {args.stuck_off!r} add up to "
-                          f"{args.stuck_on + args.stuck_off:g}: together they must be at most 1")
+def _target_options(args: argparse.Namespace, command: str, target: Target) -> dict[str, Any]:
+    """The options of ``target`` that the command line gave (the flags of every target are on ``command``; one
+    that belongs to another target only is an error naming it)."""
+    mine = {name for name, *_ in _options_of(target, command).specs()}
+    given = {}
+    for t in TARGETS.values():
+        for name, *_ in _options_of(t, command).specs():
+            value = getattr(args, name, None)
+            if value is None:
+                continue
+            if name not in mine:
+                raise ConfigError(f"{flag(name)} is an option of the {t.name} target, not of {target.name}")
+            given[name] = value
+    return given
+
+
+def _options_of(target: Target, command: str) -> type[Options]:
+    return {"compile": target.options, "simulate": target.simulate_options, "verify": target.verify_options}[command]
+
+
+def _print(target: Target, command: str, report: dict[str, Any], args: argparse.Namespace) -> None:
+    if not args.json:
+        for line in target.describe(command, report):
+            print(line)
 
 
 def cmd_compile(args: argparse.Namespace) -> dict[str, Any]:
-    import copy
+    from compiler.api import compile
 
-    from backends import TARGETS
-    from backends.folder import check_output_folder
-    from compiler.passes import PassManager
-    from compiler.pipelines import spice_pipeline
-    from learning.datasets import load_dataset
-
-    if args.target == "spice":
-        _check_analog(args)
-        if args.learn:
-            raise ConfigError("--learn builds a learning engine in digital hardware: use it with --target fpga")
-    check_output_folder(args.output, args.target, [args.model])
-    graph = ir.load(args.model)
-    source = copy.deepcopy(graph)
-    dataset = args.dataset or graph.meta.get("dataset")
-    if not dataset:
-        raise ConfigError(f"model file {args.model!r} records no data set to calibrate on: pass --dataset")
-    calibration = load_dataset(dataset).x_train
-    if args.target == "fpga":
-        return compile_fpga(args, graph, source, calibration)
-    options = {name: getattr(args, name) for name, *_ in ANALOG_OPTIONS}
-    PassManager(spice_pipeline(calibration, **options)).run(graph)
-
-    def plots(folder: Path) -> None:
-        from compiler.plots import conductance_maps
-
-        maps = {n: (graph.params[op.g_pos], graph.params[op.g_neg]) for n, op in graph.nodes()
-                if op.kind == "analog.crossbar"}
-        conductance_maps(maps, folder / "conductances.png")
-
-    out = TARGETS[args.target](graph, args.output, source=source, inputs=[args.model], finish=plots)
-    manifest = json.loads((out / "manifest.json").read_text())
-    report = {"output": str(out), "target": args.target, "elements": manifest["elements"],
-              "tiles": manifest["tiles"], "budget_volts": manifest["budget_volts"]}
-    if not args.json:
-        print(f"compiled {args.model} for {args.target}: {report['elements']} elements in {out}/circuit.cir")
+    target = get_target(args.target)
+    folder = compile(args.model, args.target, args.output, dataset=args.dataset,
+                     **_target_options(args, "compile", target))
+    for message in folder.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    report = {"model": args.model, **folder.summary()}
+    _print(target, "compile", report, args)
     return report
 
 
-def _folder_kind(path: str) -> str:
-    from backends.folder import folder_target
+def _open(args: argparse.Namespace, command: str) -> tuple[Any, dict[str, Any]]:
+    from compiler.api import open_folder
 
-    return folder_target(path)
-
-
-def _spice_data(args: argparse.Namespace):  # noqa: ANN202
-    from backends.spice.run import SpiceFolder
-
-    folder = SpiceFolder.load(args.folder, trust_edits=args.trust_edits)
-    if folder.edited:
-        logging.getLogger("neurocc").warning("circuit.cir of %r was edited by hand; simulating the edited netlist",
-                                             args.folder)
-    return folder, folder_data(args.folder, folder.graph, args.dataset)
+    folder = open_folder(args.folder, trust_edits=args.trust_edits)
+    return folder, _target_options(args, command, folder.target)
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
-    if _folder_kind(args.folder) == "fpga":
-        return simulate_fpga(args)
-    if args.train:
-        raise ConfigError(f"folder {args.folder!r} is a spice target: --train needs an fpga folder compiled with "
-                          "--learn")
-    from backends.spice.run import simulate
-
-    folder, data = _spice_data(args)
-    x = data.x_test[: args.limit]
-    sim = simulate(folder, x.astype("float64"), progress=not args.quiet and sys.stderr.isatty(), runner=args.runner)
-    acc = float((sim["logits"].argmax(axis=1) == data.y_test[: len(x)]).mean())
-    report = {"folder": args.folder, "dataset": data.name, "samples": len(x), "spice_accuracy": acc}
-    if not args.json:
-        print(f"ngspice on {len(x)} {data.name} test inputs: accuracy {acc:.4f}")
+    folder, options = _open(args, "simulate")
+    report = folder.simulate(args.dataset, args.limit, _progress(args), args.plot, **options)
+    _print(folder.target, "simulate", report, args)
     return report
-
-
-def _float_logits(path: Path, x: Any) -> Any:
-    """The float model's (``source.ncm``'s) outputs on ``x``; it must take and give what the circuit does."""
-    from compiler.evaluate import single_output
-
-    return single_output(ir.load(path), x.astype("float64"))
 
 
 def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
-    if _folder_kind(args.folder) == "fpga":
-        return verify_fpga(args)
-    if args.learn_steps is not None:
-        raise ConfigError(f"folder {args.folder!r} is a spice target: --learn-steps needs an fpga folder compiled "
-                          "with --learn")
-    from compiler.plots import verify_scatter
-    from compiler.verify import verify_spice
-
-    folder, data = _spice_data(args)
-    float_logits = None
-    if "source.ncm" in folder.manifest["files"]:
-        float_logits = _float_logits(folder.path / "source.ncm", data.x_test[: args.limit])
-    result = verify_spice(folder, data, float_logits, args.limit, progress=not args.quiet and sys.stderr.isatty(),
-                          runner=args.runner)
-    plot = write_plot(args.plot, Path(args.folder) / "verify.png", verify_scatter, result.ref_volts,
-                      result.sim_volts, f"ngspice vs reference ({result.report['samples']} inputs)")
-    report = {**result.report, "plot": plot}
-    if not args.json:
-        r = report
-        print(f"linear stage: max {r['linear_max_rel_error']:.2e}, mean {r['linear_mean_rel_error']:.2e} of full "
-              f"scale (tolerance {r['linear_tolerance']:.0e})")
-        print(f"outputs: max {r['output_max_error_volts']:.2e} V, mean {r['output_mean_error_volts']:.2e} V "
-              f"(budget {r['output_tolerance_volts']:.2e} V)")
-        if "float_accuracy" in r:
-            print(f"decisions agree with the float network on {r['decision_agreement_with_float']:.2%}; accuracy "
-                  f"{r['spice_accuracy']:.4f} in ngspice, {r['float_accuracy']:.4f} float")
-        print("PASS" if r["passed"] else "FAIL")
-    if not result.passed:
-        raise VerifyFailed(report, "verification failed: outputs off by up to "
-                                   f"{report['output_max_error_volts']:.3e} V (budget "
-                                   f"{report['output_tolerance_volts']:.3e} V), linear stage "
-                                   f"{report['linear_max_rel_error']:.3e} of full scale")
+    folder, options = _open(args, "verify")
+    report = folder.verify(args.dataset, args.limit, _progress(args), args.plot, **options)
+    _print(folder.target, "verify", report, args)
+    if not report["passed"]:
+        raise VerifyFailed(report, folder.target.failure(report))
     return report
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _add_target_flags(p: argparse.ArgumentParser, command: str) -> None:
+    """Every target's options of ``command`` as flags (a name two targets share is one flag; it must take the
+    same values in both)."""
+    seen: dict[str, Any] = {}
+    for target in TARGETS.values():
+        group = p.add_argument_group(f"{target.name} folders" if command != "compile" else f"--target {target.name}")
+        for name, kind, _default, helptext, const in _options_of(target, command).specs():
+            if name in seen:
+                if type(seen[name]) is not type(kind) or seen[name].must != kind.must:
+                    raise TypeError(f"targets disagree on what {flag(name)} takes")
+                continue
+            seen[name] = kind
+            if isinstance(kind, Flag):
+                group.add_argument(flag(name), action="store_const", const=True, default=None, help=helptext)
+            elif const is not None:
+                group.add_argument(flag(name), nargs="?", const=const, type=kind, default=None, help=helptext)
+            else:
+                group.add_argument(flag(name), type=kind, default=None, help=helptext)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -307,18 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="compile a model file to a circuit folder")
     p.add_argument("model")
-    p.add_argument("--target", default="spice", type=choice("spice", "fpga"), help="spice (default) or fpga")
+    p.add_argument("--target", default="spice", type=choice(*TARGETS), help=f"{', '.join(TARGETS)} (default spice)")
     p.add_argument("-o", "--output", required=True, help="output folder: new, empty, or a neurocc folder of the "
                                                          "same target to replace")
     p.add_argument("--dataset", help="calibration data (training split); default: the model's")
-    for name, parse, default, helptext in ANALOG_OPTIONS:
-        p.add_argument("--" + name.replace("_", "-"), type=parse, default=default, help=helptext)
-    p.add_argument("--pe", type=integer(1, 1024), default=8, help="fpga: parallel MAC lanes per layer (8)")
-    p.add_argument("--weight-bits", type=bits, help="fpga: weight width (8; 16 with --learn)")
-    p.add_argument("--act-bits", type=bits, default=8, help="fpga: activation width (8)")
-    p.add_argument("--learn", nargs="?", const="model", metavar="RULE",
-                   help="fpga: add an on-chip learning engine: dfa, hebbian or oja (alone: the model's own rule)")
-    p.add_argument("--lr-shift", type=integer(0, 30), default=7, help="fpga --learn: learning rate 2^-K (7)")
+    _add_target_flags(p, "compile")
     p.set_defaults(func=cmd_compile)
 
     for name, helptext, func in (("simulate", "run a compiled folder over a test set (ngspice, Verilator or Amaranth)",
@@ -331,23 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--limit", type=integer(1), help="only the first N test inputs (simulate --train: N of each "
                                                         "split)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
-        p.add_argument("--runner", default="shared", type=choice("shared", "subprocess"),
-                       help="spice: shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)")
-        p.add_argument("--simulator", default="verilator", type=choice("verilator", "amaranth"),
-                       help="fpga: verilator (default, on the emitted Verilog) or amaranth")
         p.add_argument("--plot", type=output_file("png"),
                        help="verify: scatter plot (default FOLDER/verify.png); simulate --train: learning curves "
                             "(default FOLDER/learning.png)")
         p.add_argument("--trust-edits", action="store_true",
                        help="spice: simulate a circuit.cir edited by hand since compile (still only neurocc's cards)")
-        if name == "simulate":
-            p.add_argument("--train", action="store_true", help="fpga with --learn: train on chip, then test")
-            p.add_argument("--epochs", type=integer(1, 10_000), default=5,
-                           help="simulate --train: passes over the training set (5)")
-        else:
-            p.add_argument("--learn-steps", type=integer(1, 10_000_000), metavar="K",
-                           help="fpga with --learn: train K samples in hardware and in the reference trainer, "
-                                "compare every weight")
+        _add_target_flags(p, name)
         p.set_defaults(func=func)
 
     p = sub.add_parser("rules", help="list the learning rules with their defaults and options")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from errors import DataError
 from ir import Graph, interp
 from ir.dialects import nn
-from ir.errors import DataError
 from learning.datasets import Dataset
 
 

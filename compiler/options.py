@@ -9,15 +9,16 @@ CLI prints ``error: ...`` and exits 1 like every other error, before any work st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from ir.errors import ConfigError
+from errors import ConfigError
 
 SEED_MAX = 2**32 - 1
 MAX_WIDTH = 1 << 16
@@ -63,50 +64,155 @@ def _range(lo: float | None, hi: float | None, kind: str) -> str:
     return noun if kind == "int" else "a finite number"
 
 
-def integer(lo: int | None = None, hi: int | None = None, also: tuple[int, ...] = (),
-            what: str | None = None) -> Callable[[str], int]:
+class Kind:
+    """What values an option takes: parses command-line text (an ``argparse`` type) and checks a value given to
+    the library (:meth:`problem`), with the one phrase ``must be ...`` for both."""
+
+    must: str = "must be a value"
+
+    def accepts(self, value: object) -> bool:
+        raise NotImplementedError
+
+    def convert(self, text: str) -> object:
+        raise NotImplementedError
+
+    def __call__(self, text: str) -> object:
+        try:
+            value = self.convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{self.must}, not {_shown(text)}") from None
+        if not self.accepts(value):
+            raise argparse.ArgumentTypeError(f"{self.must}, not {_shown(text)}")
+        return value
+
+    def problem(self, value: object) -> str | None:
+        """``must be ..., not <value>`` if ``value`` is not one of this kind's, else ``None``."""
+        return None if self.accepts(value) else f"{self.must}, not {_shown(str(value))}"
+
+
+class Int(Kind):
     """An integer in ``[lo, hi]`` (either end open when ``None``), or one of ``also``."""
-    must = "must be " + (what or _range(lo, hi, "int"))
 
-    def parse(text: str) -> int:
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{must}, not {_shown(text)}") from None
-        if value in also:
-            return value
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{must}, not {_shown(text)}")
-        return value
+    def __init__(self, lo: int | None = None, hi: int | None = None, also: tuple[int, ...] = (),
+                 what: str | None = None) -> None:
+        self.lo, self.hi, self.also = lo, hi, also
+        self.must = "must be " + (what or _range(lo, hi, "int"))
 
-    return parse
+    def convert(self, text: str) -> int:
+        return int(text, 10)
+
+    def accepts(self, value: object) -> bool:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        return value in self.also or ((self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi))
 
 
-def number(lo: float | None = None, hi: float | None = None, positive: bool = False,
-           what: str | None = None) -> Callable[[str], float]:
+class Num(Kind):
     """A finite number in ``[lo, hi]``; ``positive``: greater than zero."""
-    must = "must be " + (what or ("positive" if positive and hi is None else _range(lo, hi, "float")))
 
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{must}, not {_shown(text)}") from None
-        if not math.isfinite(value) or (positive and value <= 0) or (lo is not None and value < lo) or \
-                (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{must}, not {_shown(text)}")
-        return value
+    def __init__(self, lo: float | None = None, hi: float | None = None, positive: bool = False,
+                 what: str | None = None) -> None:
+        self.lo, self.hi, self.positive = lo, hi, positive
+        self.must = "must be " + (what or ("positive" if positive and hi is None else _range(lo, hi, "float")))
 
-    return parse
+    def convert(self, text: str) -> float:
+        return float(text)
+
+    def accepts(self, value: object) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return False
+        return not ((self.positive and value <= 0) or (self.lo is not None and value < self.lo)
+                    or (self.hi is not None and value > self.hi))
 
 
-def choice(*names: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in names:
-            raise argparse.ArgumentTypeError(f"must be one of {', '.join(names)}, not {_shown(text)}")
+class Choice(Kind):
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.must = f"must be one of {', '.join(names)}"
+
+    def convert(self, text: str) -> str:
         return text
 
-    return parse
+    def accepts(self, value: object) -> bool:
+        return value in self.names
+
+
+class Flag(Kind):
+    """An on/off switch (``--name`` on the command line)."""
+    must = "must be true or false"
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, bool)
+
+
+class Text(Kind):
+    """Any string (checked where it is used, such as a rule name)."""
+    must = "must be a string"
+
+    def convert(self, text: str) -> str:
+        return text
+
+    def accepts(self, value: object) -> bool:
+        return isinstance(value, str)
+
+
+def integer(lo: int | None = None, hi: int | None = None, also: tuple[int, ...] = (), what: str | None = None) -> Int:
+    return Int(lo, hi, also, what)
+
+
+def number(lo: float | None = None, hi: float | None = None, positive: bool = False, what: str | None = None) -> Num:
+    return Num(lo, hi, positive, what)
+
+
+def choice(*names: str) -> Choice:
+    return Choice(*names)
+
+
+def option(default: Any, kind: Kind, help: str, const: Any = None) -> Any:  # noqa: A002 - argparse's word
+    """A field of an :class:`Options` dataclass: its default, what values it takes, and its help text; the
+    command-line flag is the field's name with dashes (``g_min`` → ``--g-min``). ``const``: the value of the
+    flag given without one (``--learn`` alone)."""
+    return dataclasses.field(default=default, metadata={"kind": kind, "help": help, "const": const})
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Base of a target's typed options. Every field comes from :func:`option`; building an instance checks each
+    value against its kind (``None`` is a field's "not given" where its default is ``None``), then
+    :meth:`check` the combinations. The errors name the flag, so the library and the CLI say the same."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.default is None:
+                continue
+            problem = f.metadata["kind"].problem(value)
+            if problem:
+                raise ConfigError(f"{flag(f.name)} {problem}")
+        self.check()
+
+    def check(self) -> None:
+        """Options that are wrong together (each alone was checked already)."""
+
+    @classmethod
+    def specs(cls) -> list[tuple[str, Kind, Any, str, Any]]:
+        """``(field, kind, default, help, const)`` for every option."""
+        return [(f.name, f.metadata["kind"], f.default, f.metadata["help"], f.metadata["const"])
+                for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def build(cls, given: dict[str, Any], where: str) -> Options:
+        """An instance from ``given`` (field → value); a name that is not a field is a :class:`ConfigError`
+        naming ``where`` and the options there are."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            raise ConfigError(f"{where} has no option {unknown[0]!r}: its options are {', '.join(names)}")
+        return cls(**given)
 
 
 def _is_model(path: Path) -> bool:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
-from ir.errors import BackendError
+from errors import BackendError
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -73,8 +75,8 @@ def verify_scatter(reference: Any, simulated: Any, title: str, path: str | os.Pa
 def conductance_maps(maps: dict[str, tuple[Any, Any]], path: str | os.PathLike[str]) -> None:
     """G+ and G− of every crossbar, in µS."""
     fig, axes = plt.subplots(len(maps), 2, figsize=(8, 3.2 * len(maps)), squeeze=False)
-    for row, (name, (g_pos, g_neg)) in zip(axes, maps.items()):
-        for ax, g, label in zip(row, (g_pos, g_neg), ("G+", "G−")):
+    for row, (name, (g_pos, g_neg)) in zip(axes, maps.items(), strict=True):
+        for ax, g, label in zip(row, (g_pos, g_neg), ("G+", "G−"), strict=True):
             im = ax.imshow(g.T * 1e6, aspect="auto", cmap="viridis")
             ax.set(title=f"{name} {label} (µS)", xlabel="row", ylabel="column")
             fig.colorbar(im, ax=ax)
@@ -95,3 +97,18 @@ def onchip_curves(report: dict[str, Any], title: str, path: str | os.PathLike[st
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, Path(path))
+
+
+def write_plot(explicit: str | None, default: Path, draw: Callable[..., None], *data: Any) -> str | None:
+    """Draw a plot to ``explicit`` (``--plot``, checked when parsed; a failure is an error) or else to ``default``
+    inside a compiled folder (which may be read-only, as a folder someone sent can be: then a warning, and no
+    plot). Returns the path written, or ``None``."""
+    if explicit:
+        draw(*data, explicit)
+        return explicit
+    try:
+        draw(*data, default)
+    except BackendError as e:
+        logging.getLogger("neurocc").warning("%s; pass --plot to put it elsewhere", e)
+        return None
+    return str(default)

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from backends.spice.run import SpiceFolder, simulate
+from errors import ModelFormatError
 from ir import interp
-from ir.errors import ModelFormatError
+from ir.dialects import analog
 from learning.datasets import Dataset
 
 LINEAR_TOLERANCE = 1e-6
@@ -46,10 +47,11 @@ def verify_spice(folder: SpiceFolder, data: Dataset, float_logits: np.ndarray | 
     ref = interp.run(folder.graph, x, keep=(lin_node,))
     logits = ref[m["output_name"]]
     ref_volts = logits / m["outputs"]["scale"]
-    fullscale = float(m["fullscale_volts"])
+    (adc,) = [op for _, op in folder.graph.nodes() if isinstance(op, analog.Adc)]  # its budget, from lower-analog
+    fullscale = adc.fullscale_volts
     lin_err = np.abs(sim["linear"] - ref[lin_node]) / fullscale
     out_err = np.abs(sim["volts"] - ref_volts)
-    tolerance = float(m["budget_volts"]) + LINEAR_TOLERANCE * fullscale
+    tolerance = adc.budget_volts + LINEAR_TOLERANCE * fullscale
     sim_pred = sim["logits"].argmax(axis=1)
     report: dict[str, Any] = {
         "samples": len(x),

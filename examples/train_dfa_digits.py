@@ -18,7 +18,7 @@ import torch
 import ir
 from compiler.evaluate import reference_accuracy
 from compiler.frontend import from_trained
-from learning import TrainConfig, train
+from learning.trainer import TrainConfig, train
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

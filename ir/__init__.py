@@ -3,9 +3,7 @@
 ``ir`` imports neither torch nor any circuit tool: it is the contract both sides of the compiler share.
 """
 
-from ir import interp
-from ir.dialects import analog, digital, learn, nn
-from ir.errors import (
+from errors import (
     BackendError,
     ConfigError,
     DataError,
@@ -18,6 +16,8 @@ from ir.errors import (
     UnsupportedOpError,
     VerifyError,
 )
+from ir import interp
+from ir.dialects import analog, digital, learn, nn
 from ir.graph import Graph
 from ir.op import OPS, Op
 from ir.printer import print_graph
@@ -27,6 +27,6 @@ from ir.types import TensorType
 __all__ = [
     "OPS", "SCHEMA_VERSION", "BackendError", "ConfigError", "DataError", "Graph", "LoweringError",
     "ModelFormatError", "NeuroccError", "Op", "SimulationError", "TensorType", "ToolNotFoundError",
-    "TrainingError", "UnsupportedOpError", "VerifyError", "analog", "digital", "interp", "learn", "load", "nn", "print_graph",
-    "save",
+    "TrainingError", "UnsupportedOpError", "VerifyError", "analog", "digital", "interp", "learn", "load", "nn",
+    "print_graph", "save",
 ]

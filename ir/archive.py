@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ir.errors import ModelFormatError
+from errors import ModelFormatError
 
 MAX_ENTRIES = 4096
 MAX_JSON_BYTES = 16 << 20

@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from ir.errors import VerifyError
+from errors import VerifyError
 from ir.op import Op
 from ir.types import TensorType
 
@@ -47,7 +47,7 @@ class Graph:
             if src_node not in self._g:
                 raise VerifyError(f"node {name!r}: input {src_node!r} does not exist")
         self._g.add_node(name, op=op)
-        for dst_port, src in zip(op.inputs, inputs):
+        for dst_port, src in zip(op.inputs, inputs, strict=True):
             self.connect(src, name, dst_port)
         return name
 
@@ -185,15 +185,16 @@ class Graph:
                 msg = str(e)
                 prefix = f"node {name!r}"
                 raise VerifyError(msg if msg.startswith(prefix) else f"{prefix} ({op.kind}): {msg}") from e
-            for port, t in zip(op.outputs, outs):
+            for port, t in zip(op.outputs, outs, strict=True):
                 types[(name, port)] = t
             for _, src_port, _ in self.users(name):
                 if src_port not in op.outputs:
                     raise VerifyError(f"node {name!r} ({op.kind}) has no output port {src_port!r}")
         for pname, value in self.params.items():
             _check_param(pname, value)
-        if len(self.find("learn.rule")) > 1:
-            raise VerifyError(f"graph {self.name!r} must have at most one learn.rule, not {len(self.find('learn.rule'))}")
+        rules = self.find("learn.rule")
+        if len(rules) > 1:
+            raise VerifyError(f"graph {self.name!r} must have at most one learn.rule, not {len(rules)}")
         return types
 
     def param_refs(self) -> Mapping[str, list[str]]:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from errors import UnsupportedOpError, VerifyError
 from ir.activations import ACTIVATION_FNS
 from ir.dialects import nn
-from ir.errors import UnsupportedOpError, VerifyError
 from ir.graph import Graph
 from ir.interp_analog import ANALOG_KERNELS
 from ir.interp_digital import DIGITAL_KERNELS
@@ -82,7 +82,7 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray,
         kernel = KERNELS.get(op.kind)
         if kernel is None:
             raise UnsupportedOpError(f"node {name!r}: the reference interpreter has no kernel for {op.kind}")
-        for port, value in zip(op.outputs, kernel(op, ins, graph.params)):
+        for port, value in zip(op.outputs, kernel(op, ins, graph.params), strict=True):
             values[(name, port)] = value
     for name in keep:
         results[name] = values[(name, "out")]

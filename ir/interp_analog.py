@@ -11,14 +11,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from circuits.analog.crossbar import Crossbar, add_crossbar
+from circuits.analog.netlist import GROUND, Netlist
+from circuits.analog.solver import NodalSolver
 from ir.activations import ACTIVATION_FNS
 from ir.dialects import analog
 from ir.op import Op
 
 
-def crossbar_circuit(op: analog.Crossbar, params: Mapping[str, np.ndarray]):  # noqa: ANN201 - circuits type
-    from circuits.analog.crossbar import Crossbar
-
+def crossbar_circuit(op: analog.Crossbar, params: Mapping[str, np.ndarray]) -> Crossbar:
     return Crossbar(params[op.g_pos].astype(np.float64), params[op.g_neg].astype(np.float64), op.r_feedback,
                     op.opamp_gain, op.tile_rows, op.tile_cols, op.r_wire, op.r_source, op.r_sense)
 
@@ -35,10 +36,6 @@ def _crossbar(op: Op, ins: list[np.ndarray], params: Mapping[str, np.ndarray]) -
     v = row_voltages(op, ins[0])
     if xb.ideal:
         return [xb.ideal_output(v)]
-    from circuits.analog.crossbar import add_crossbar
-    from circuits.analog.netlist import GROUND, Netlist
-    from circuits.analog.solver import NodalSolver
-
     net = Netlist("reference crossbar")
     plus = [f"in{i}" for i in range(op.rows)]
     minus = [f"inn{i}" for i in range(op.rows)]

@@ -53,7 +53,7 @@ def _requantize(op: Op, ins: list[np.ndarray], params: Mapping[str, np.ndarray])
     if op.fn == "relu":
         y = np.maximum(y, 0)
     elif op.fn == "hardtanh":
-        one = 1 << op.out_frac if op.out_frac >= 0 else 0
+        one = digital.hardtanh_one(op.out_frac)
         y = np.clip(y, -one, one)
     return [saturate(y, op.out_bits)]
 

@@ -84,10 +84,10 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
         assert isinstance(dense, digital.Dense)
         last = k == len(denses) - 1
         after = graph.op(graph.users(node)[0][0])
-        requant = isinstance(after, digital.Requantize)
-        fn = after.fn if requant else "identity"
-        out_bits = after.out_bits if requant else dense.acc_bits
-        out_frac = after.out_frac if requant else 0
+        if isinstance(after, digital.Requantize):
+            fn, out_bits, out_frac = after.fn, after.out_bits, after.out_frac
+        else:  # the last layer: its raw accumulator
+            fn, out_bits, out_frac = "identity", dense.acc_bits, 0
         if last or learn.rule == "dfa":
             kind = "delta"
             shift = learn.err_frac + dense.in_frac - dense.w_frac + learn.lr_shift
@@ -105,9 +105,14 @@ def derivative(fn: str, h: np.ndarray, out_frac: int) -> np.ndarray:
     if fn == "relu":
         return (h > 0).astype(np.int64)
     if fn == "hardtanh":
-        one = 1 << out_frac if out_frac >= 0 else 0
-        return (np.abs(h) < one).astype(np.int64)
+        return (np.abs(h) < digital.hardtanh_one(out_frac)).astype(np.int64)
     return np.ones_like(h)
+
+
+def _dense(graph: Graph, node: str) -> digital.Dense:
+    op = graph.op(node)
+    assert isinstance(op, digital.Dense)
+    return op
 
 
 class Trainer:
@@ -120,14 +125,14 @@ class Trainer:
         assert learn is not None, f"graph {graph.name!r} has no digital.learn op"
         self.learn = learn
         self.rules = layer_rules(graph)
-        self.denses = [graph.op(r.node) for r in self.rules]
+        self.denses = [_dense(graph, r.node) for r in self.rules]
         self.requants = [graph.op(graph.users(r.node)[0][0]) for r in self.rules]
 
     def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Layer inputs and outputs (the last output is the raw accumulator) for input codes ``x``."""
         xs, hs = [], []
         value = x.astype(np.int64)
-        for dense, after in zip(self.denses, self.requants):
+        for dense, after in zip(self.denses, self.requants, strict=True):
             xs.append(value)
             acc = DIGITAL_KERNELS[digital.Dense.kind](dense, [value], self.graph.params)[0]
             if isinstance(after, digital.Requantize):
@@ -145,7 +150,7 @@ class Trainer:
         out = hs[-1][0]
         e = saturate(shift_round(out, last.acc_frac - learn.err_frac), learn.err_bits)
         e[label] -= 1 << learn.err_frac
-        for rule, dense, xk, hk in zip(self.rules, self.denses, xs, hs):
+        for rule, dense, xk, hk in zip(self.rules, self.denses, xs, hs, strict=True):
             w = params[dense.weight].astype(np.int64)
             xv = xk[0]
             if rule.kind == "delta":

@@ -13,7 +13,8 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from ir.errors import ModelFormatError, VerifyError
+from errors import ModelFormatError, VerifyError
+from ir.schema import convert, field_hints
 from ir.types import TensorType
 
 
@@ -67,16 +68,15 @@ def register(cls: O) -> O:
 def op_from_fields(kind: str, fields: Mapping[str, Any], where: str) -> Op:
     """Rebuild an op from its kind and JSON fields, each checked against the op's own type annotations
     (:mod:`ir.schema`; lists become tuples); ``where`` names the place for errors."""
-    from ir.schema import convert, field_hints
-
     cls = OPS.get(kind)
     if cls is None:
         raise ModelFormatError(f"{where}: unknown op kind {kind[:60]!r}")
     hints = field_hints(cls)
-    if set(fields) != set(hints):
+    required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+    if not required <= set(fields) <= set(hints):  # a field added later, with a default, may be absent
         shown = sorted(fields)[:12]
         raise ModelFormatError(f"{where}: op {kind!r} must have fields {sorted(hints)}, not {shown}")
-    values = {k: convert(fields[k], hint, f"{where}, field {k!r}") for k, hint in hints.items()}
+    values = {k: convert(fields[k], hint, f"{where}, field {k!r}") for k, hint in hints.items() if k in fields}
     return cls(**values)
 
 
@@ -84,6 +84,6 @@ def expect_inputs(op: Op, ins: tuple[TensorType, ...], rank: int | None = 1) -> 
     """Common check: the right number of inputs, each f64 of the given rank."""
     if len(ins) != len(op.inputs):
         raise VerifyError(f"{op.kind} must have {len(op.inputs)} input(s), not {len(ins)}")
-    for port, t in zip(op.inputs, ins):
+    for port, t in zip(op.inputs, ins, strict=True):
         if rank is not None and len(t.shape) != rank:
             raise VerifyError(f"input {port!r} must have rank {rank}, not shape {t.shape!r}")

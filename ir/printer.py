@@ -16,7 +16,6 @@ import numpy as np
 
 from ir.graph import Graph
 
-
 _PLAIN = re.compile(r"[A-Za-z0-9_.:-]+\Z")
 
 

@@ -18,7 +18,7 @@ import typing
 from functools import cache
 from typing import Any
 
-from ir.errors import ModelFormatError
+from errors import ModelFormatError
 
 MAX_STRING = 1 << 16
 _INT64 = 1 << 63

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from errors import ModelFormatError, VerifyError
 from ir.archive import Archive
-from ir.errors import ModelFormatError, VerifyError
 from ir.graph import Graph
 from ir.op import op_from_fields
 from ir.schema import convert
@@ -73,7 +73,6 @@ class ModelDoc:
 
 META: dict[str, Any] = {
     "dataset": str, "seed": int, "hidden": list[int], "test_accuracy": float, "history": list[dict[str, float]],
-    "analog_budget_volts": float, "analog_fullscale_volts": float,
 }
 """Types of the metadata keys neurocc itself reads or writes; other keys may hold any JSON."""
 

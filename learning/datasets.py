@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ir.errors import ConfigError, DataError
+from errors import ConfigError, DataError
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 DIGITS_TEST_FRACTION = 0.2

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import overload
 
 import torch
 from torch import nn
 
-from ir.errors import ConfigError
+from errors import ConfigError
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -20,6 +22,28 @@ ACTIVATIONS: dict[str, tuple[Fn, Fn, type[nn.Module]]] = {
     "hardtanh": (lambda h: torch.clamp(h, -1.0, 1.0), lambda h: ((h > -1) & (h < 1)).to(h.dtype), nn.Hardtanh),
     "identity": (lambda h: h, torch.ones_like, nn.Identity),
 }
+
+
+class Linears(nn.ModuleList):
+    """A ``ModuleList`` of ``nn.Linear`` layers, typed as such (indexing a plain one gives a ``Module``)."""
+
+    @overload  # type: ignore[override]  # a slice gives a plain list, not a ModuleList
+    def __getitem__(self, index: int) -> nn.Linear: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[nn.Linear]: ...
+
+    def __getitem__(self, index: int | slice) -> nn.Linear | list[nn.Linear]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        layer = super().__getitem__(index)
+        assert isinstance(layer, nn.Linear)
+        return layer
+
+    def __iter__(self) -> Iterator[nn.Linear]:
+        for layer in super().__iter__():
+            assert isinstance(layer, nn.Linear)
+            yield layer
 
 
 class MLP(nn.Module):
@@ -34,7 +58,7 @@ class MLP(nn.Module):
         self.sizes = list(sizes)
         self.activation = activation
         self.f, self.df, self._module = ACTIVATIONS[activation]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = Linears(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         with torch.no_grad():
             for layer in self.layers:  # torch's default bounds, drawn from our generator for reproducibility
                 bound = 1.0 / math.sqrt(layer.in_features)

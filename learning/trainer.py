@@ -13,6 +13,7 @@ are small enough that it costs little (``bench/train_threads.py`` measures it).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ir.errors import ConfigError, TrainingError
+from errors import ConfigError, TrainingError
 from learning.datasets import Dataset, load_dataset
 from learning.mlp import ACTIVATIONS, MLP
 from learning.rules import Rule, get_rule
@@ -156,7 +157,7 @@ def _train(config: TrainConfig, data: Dataset | None, progress: bool) -> TrainRe
     assert config.lr is not None and config.activation is not None
     data = data if data is not None else load_dataset(config.dataset)
     sizes = [data.n_features, *config.hidden, data.n_classes]
-    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    weights = sum(a * b for a, b in itertools.pairwise(sizes))
     if weights > MAX_WEIGHTS:
         raise ConfigError(f"a {'-'.join(map(str, sizes))} network has {weights} weights, more than the {MAX_WEIGHTS} "
                           "neurocc trains")

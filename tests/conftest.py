@@ -4,12 +4,28 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from ir import Graph
+from ir.dialects import learn, nn
+
 # Property tests draw the same examples on every run: a CI failure is always reproducible.
 settings.register_profile("neurocc", derandomize=True, deadline=None, database=None)
 settings.load_profile("neurocc")
 
-from ir import Graph
-from ir.dialects import learn, nn
+
+@pytest.fixture(scope="session")
+def default_run():
+    """``default_run(rule)``: the rule's default training run on digits (64 hidden, 40 epochs), trained once per
+    test session whichever modules ask for it (the accuracy checks of several modules share these runs)."""
+    from learning.trainer import TrainConfig, train
+
+    runs: dict = {}
+
+    def get(rule: str):
+        if rule not in runs:
+            runs[rule] = train(TrainConfig(rule=rule), progress=False)
+        return runs[rule]
+
+    return get
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,7 +42,7 @@ def make_mlp_graph(sizes: list[int], acts: list[str], seed: int = 0, bias: bool 
     rng = np.random.default_rng(seed)
     g = Graph("mlp")
     prev = g.add("x", nn.Input("x", (sizes[0],)))
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
         w = g.add_param(f"fc{i}.weight", rng.standard_normal((b, a)))
         bb = g.add_param(f"fc{i}.bias", rng.standard_normal(b)) if bias else None
         prev = g.add(f"fc{i}", nn.Dense(a, b, w, bb), [prev])
@@ -43,3 +59,13 @@ def small_graph() -> Graph:
     g.add_param("fc1.feedback", np.full((4, 2), 0.25))
     g.add("feedback1", learn.Feedback("fc1", "fc2", "fc1.feedback"))
     return g
+
+
+def mapped(graph: Graph, lanes: int) -> Graph:
+    """A copy of a quantized graph with its layers mapped onto ``lanes`` multipliers (the ``map-lanes`` pass)."""
+    import copy
+
+    from compiler.passes import PassManager
+    from compiler.passes.map_lanes import MapLanes
+
+    return PassManager([MapLanes(lanes=lanes)]).run(copy.deepcopy(graph))

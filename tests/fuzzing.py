@@ -312,7 +312,7 @@ class Outcome:
 
 def run_command(argv: list[str], outcome: Outcome) -> None:
     from compiler.cli import run
-    from ir.errors import NeuroccError
+    from errors import NeuroccError
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):

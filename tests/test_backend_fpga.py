@@ -15,8 +15,8 @@ from backends.fpga.sim import simulate_amaranth
 from circuits.digital.network import latency, period
 from compiler.passes import PassManager
 from compiler.pipelines import quantize_pipeline
-from ir import ConfigError, UnsupportedOpError, interp
-from tests.conftest import make_mlp_graph
+from ir import LoweringError, UnsupportedOpError, interp
+from tests.conftest import make_mlp_graph, mapped
 
 
 def quantized(sizes, acts, seed, wb=8, ab=8):
@@ -40,23 +40,23 @@ def reference_words(g, x):
 def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits):
     g, x = quantized(sizes, acts, seed, *bits)
     codes, words = reference_words(g, x[:3])
-    (run,) = simulate_amaranth(build_network(g, lanes), [Infer(codes)])
+    (run,) = simulate_amaranth(build_network(mapped(g, lanes)), [Infer(codes)])
     hw, cycles = run.words, run.cycles
     np.testing.assert_array_equal(hw, words)
-    specs, _ = layer_specs(g, lanes)
+    specs, _ = layer_specs(mapped(g, lanes))
     assert cycles[0] == latency(specs) and min(cycles[1:]) >= period(specs)
 
 
 def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_path):
     g, x = quantized((9, 12, 5), ("relu",), 0)
-    out = emit(copy.deepcopy(g), tmp_path / "a", lanes=4)
-    emit(copy.deepcopy(g), tmp_path / "b", lanes=4)
+    out = emit(mapped(copy.deepcopy(g), 4), tmp_path / "a")
+    emit(mapped(copy.deepcopy(g), 4), tmp_path / "b")
     assert (out / "network.v").read_bytes() == (tmp_path / "b" / "network.v").read_bytes()
     text = (out / "network.v").read_text()
     assert "module neurocc_network" in text and "src =" not in text
     manifest = json.loads((out / "manifest.json").read_text())
     codes, _ = reference_words(g, x[:2])
-    (run,) = simulate_amaranth(build_network(g, 4), [Infer(codes)])
+    (run,) = simulate_amaranth(build_network(mapped(g, 4)), [Infer(codes)])
     assert run.cycles == [manifest["latency_cycles"], manifest["cycles_per_inference"]]
     # layer 1 (12 inputs, 5 outputs) splits its inputs over four segments rather than idle three of four lanes
     assert [(x["slots"], x["segments"]) for x in manifest["layers"]] == [(4, 1), (1, 4)]
@@ -71,21 +71,21 @@ def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_pat
 
 def test_bad_lane_count():
     g, _ = quantized((3, 2), (), 0)
-    with pytest.raises(ConfigError, match=r"^--pe must be a positive integer, not 0$"):
-        build_network(g, 0)
+    with pytest.raises(LoweringError, match=r"^--pe must be an integer in \[1, 1024\], not 0$"):
+        mapped(g, 0)
 
 
 def test_unquantized_graph_is_refused():
     with pytest.raises(UnsupportedOpError, match=r"^node 'fc1' \(nn\.dense\) is not lowered for the fpga target: "
                                                  r"run quantize first$"):
-        build_network(make_mlp_graph([3, 2], []), 2)
+        build_network(make_mlp_graph([3, 2], []))
 
 
 def test_verilator_runs_the_emitted_verilog_bit_exact(tmp_path):
     from backends.fpga.run import FpgaFolder, run_hardware
 
     g, x = quantized((9, 12, 7, 5), ("relu", "hardtanh"), 4)
-    folder = FpgaFolder.load(emit(g, tmp_path / "hw", lanes=3))
+    folder = FpgaFolder.load(emit(mapped(g, 3), tmp_path / "hw"))
     vl = run_hardware(folder, x, "verilator")
     np.testing.assert_array_equal(vl["hardware"], vl["reference"])
     am = run_hardware(folder, x[:4], "amaranth")
@@ -100,7 +100,7 @@ def test_verilator_missing_names_the_package(tmp_path, monkeypatch):
     from ir import ToolNotFoundError
 
     g, x = quantized((3, 2), (), 0)
-    folder = FpgaFolder.load(emit(g, tmp_path / "hw", lanes=1))
+    folder = FpgaFolder.load(emit(mapped(g, 1), tmp_path / "hw"))
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ToolNotFoundError, match=r"^verilator is not installed: apt-get install verilator$"):
         run_hardware(folder, x, "verilator")
@@ -110,7 +110,7 @@ def test_weight_port_writes_and_reads_weights_between_inferences():
     from amaranth.sim import Simulator
 
     g, x = quantized((6, 5, 4), ("relu",), 2)
-    net = build_network(g, 2)
+    net = build_network(mapped(g, 2))
     codes, _ = reference_words(g, x[:1])
     g.params["fc2.weight_q"][3, 4] = -77  # what the port will write: row 3, column 4 of layer 1
     _, expected = reference_words(g, x[:1])
@@ -152,7 +152,26 @@ def test_corrupt_manifest_is_a_one_line_error(tmp_path):
     from ir import ModelFormatError
 
     g, _ = quantized((3, 2), (), 0)
-    out = emit(g, tmp_path / "hw", lanes=1)
+    out = emit(mapped(g, 1), tmp_path / "hw")
     (out / "manifest.json").write_text("{not json")
     with pytest.raises(ModelFormatError, match=rf"^'{out}/manifest\.json' is not valid JSON \(.+\)$"):
         FpgaFolder.load(out)
+
+
+def top_ports(text: str) -> str:
+    """The port declarations of the top module, one per line (what a board wrapper or a harness connects to)."""
+    import re
+
+    top = text[text.index("module neurocc_network"):]
+    top = top[: top.index("endmodule")]
+    return "".join(line.strip() + "\n" for line in top.splitlines() if re.match(r"\s*(input|output)\b", line))
+
+
+def test_verilog_port_list_matches_golden():
+    from pathlib import Path
+
+    from backends.fpga.emit import verilog
+
+    g, _ = quantized((9, 12, 5), ("relu",), 0)
+    golden = Path(__file__).parent / "golden" / "verilog_ports.txt"
+    assert top_ports(verilog(build_network(mapped(g, 4)))) == golden.read_text()

@@ -19,7 +19,7 @@ from compiler.pipelines import learning_pipeline
 from ir import ConfigError, VerifyError, interp
 from ir.dialects import digital
 from ir.interp_learn import Trainer, layer_rules, lfsr_signs
-from tests.conftest import make_mlp_graph
+from tests.conftest import make_mlp_graph, mapped
 
 
 def learner(sizes, acts, rule, seed=0, lr_shift=3, weight_bits=16, act_bits=8):
@@ -61,7 +61,7 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
     e = np.clip(np.floor(hs[-1][0] / 2.0 ** (last.acc_frac - learn.err_frac) + 0.5),
                 -(1 << (learn.err_bits - 1)), (1 << (learn.err_bits - 1)) - 1)
     e = (e - 2.0 ** learn.err_frac * (np.arange(4) == 2)) / 2.0 ** learn.err_frac
-    for k, (rule_k, dense, w0, w1) in enumerate(zip(layer_rules(g), denses, before, weights(g))):
+    for k, (rule_k, dense, w0, w1) in enumerate(zip(layer_rules(g), denses, before, weights(g), strict=True)):
         x = xs[k][0] / 2.0 ** dense.in_frac
         w = w0 / 2.0 ** dense.w_frac
         step = 2.0 ** -dense.w_frac
@@ -92,14 +92,14 @@ def test_hardware_training_is_bit_exact_with_the_reference_trainer(sizes, rule, 
     labels = np.random.default_rng(seed).integers(0, sizes[-1], len(codes))[:6]
     reference = copy.deepcopy(g)
     trainer = Trainer(reference)
-    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels)]
-    trained, read, inferred = simulate_amaranth(build_network(g, lanes),
+    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
+    trained, read, inferred = simulate_amaranth(build_network(mapped(g, lanes)),
                                                 [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:9])])
     np.testing.assert_array_equal(trained.words, np.array(predictions))
-    for hw, ref in zip(read, weights(reference)):
+    for hw, ref in zip(read, weights(reference), strict=True):
         np.testing.assert_array_equal(hw, ref)
     np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:9])[1][-1])  # inference after training
-    specs, _ = layer_specs(g, lanes)
+    specs, _ = layer_specs(mapped(g, lanes))
     assert trained.cycles[1:] == [training_period(specs, learn_spec(g))] * 5
     assert inferred.cycles[1:] == [period(specs)] * 2
 
@@ -110,12 +110,12 @@ def test_saturating_updates_stay_bit_exact():
     labels = np.arange(8) % 3
     reference = copy.deepcopy(g)
     trainer = Trainer(reference)
-    for c, t in zip(codes[:8], labels):
+    for c, t in zip(codes[:8], labels, strict=True):
         trainer.step(c, int(t))
     limit = (1 << 9) - 1
     assert any(((w == limit) | (w == -limit - 1)).sum() for w in weights(reference))
-    _, read = simulate_amaranth(build_network(g, 3), [Train(codes[:8], labels), ReadWeights()])
-    for hw, ref in zip(read, weights(reference)):
+    _, read = simulate_amaranth(build_network(mapped(g, 3)), [Train(codes[:8], labels), ReadWeights()])
+    for hw, ref in zip(read, weights(reference), strict=True):
         np.testing.assert_array_equal(hw, ref)
 
 
@@ -152,8 +152,8 @@ def test_feedback_matrices_are_checked():
 def test_learning_hardware_without_train_is_the_inference_hardware():
     """With ``train`` low the learning network infers exactly as the reference, at the inference period."""
     g, codes = learner([7, 6, 4], ["relu"], "oja")
-    (run,) = simulate_amaranth(build_network(g, 4), [Infer(codes[:4])])
+    (run,) = simulate_amaranth(build_network(mapped(g, 4)), [Infer(codes[:4])])
     last = [n for n, op in g.nodes() if isinstance(op, digital.Dense)][-1]
     np.testing.assert_array_equal(run.words, interp.run(g, codes[:4] / 2.0 ** g.op("quant").frac, keep=(last,))[last])
-    specs, _ = layer_specs(g, 4)
+    specs, _ = layer_specs(mapped(g, 4))
     assert run.cycles[1:] == [period(specs)] * 3

@@ -13,7 +13,7 @@ from ir.interp_digital import DIGITAL_KERNELS
 def run_unit(w, b, x, *, in_bits, w_bits, shift, fn, out_bits, out_frac, slots, segments, table=()):
     acc_bits = digital.accumulator_bound(w, b, in_bits).bit_length() + 1
     spec = LayerSpec(w.tolist(), b.tolist(), in_bits, w_bits, acc_bits, shift, fn, out_bits, out_frac, slots,
-                     segments, tuple(table))
+                     segments, tuple(table), clamp=digital.hardtanh_one(out_frac))
     dut = DenseUnit(spec)
     got, cycles = [], []
 

@@ -5,7 +5,7 @@ from torch import nn as tnn
 import ir
 from compiler.frontend import from_sequential, from_trained
 from ir import UnsupportedOpError, VerifyError
-from learning import TrainConfig, train
+from learning.trainer import TrainConfig, train
 
 
 def test_import_sequential_structure():

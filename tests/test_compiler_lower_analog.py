@@ -38,7 +38,7 @@ def test_scales_keep_every_layer_in_the_read_range_and_devices_in_range():
         for p in (op.g_pos, op.g_neg):
             assert g.params[p].min() >= 1e-6 - 1e-18 and g.params[p].max() <= 1e-4 + 1e-18
         assert max(g.params[op.g_pos].max(), g.params[op.g_neg].max()) == pytest.approx(1e-4)
-    assert "fc1.weight" not in g.params and g.meta["analog_budget_volts"] > 0
+    assert "fc1.weight" not in g.params and g.op("adc").budget_volts > 0
 
 
 def test_tiling_keeps_the_result():
@@ -73,7 +73,7 @@ def test_unsupported_op_is_named():
     from dataclasses import dataclass
     from typing import ClassVar
 
-    from ir.op import Op, OPS, register
+    from ir.op import OPS, Op, register
 
     if "test.exotic" not in OPS:
         @register

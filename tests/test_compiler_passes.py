@@ -5,6 +5,7 @@ from compiler.passes import PASSES, Pass, PassManager
 from compiler.passes.base import pass_table
 from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
+from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
 from compiler.passes.quantize import Quantize
 from ir import LoweringError, interp
@@ -13,8 +14,8 @@ from tests.conftest import make_mlp_graph
 
 
 def test_registry_is_explicit():
-    assert PASSES == {"fold-identity": FoldIdentity, "lower-analog": LowerAnalog, "onchip-learning": OnChipLearning,
-                      "quantize": Quantize}
+    assert PASSES == {"fold-identity": FoldIdentity, "lower-analog": LowerAnalog, "map-lanes": MapLanes,
+                      "onchip-learning": OnChipLearning, "quantize": Quantize}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
 
@@ -39,3 +40,11 @@ def test_manager_names_a_pass_that_breaks_the_graph():
     with pytest.raises(LoweringError, match=r"^pass 'breaker' left graph 'mlp' invalid: node 'fc1' \(nn\.dense\): "
                                             r"weight 'fc1\.weight' must have shape \(2, 3\), not \(1, 1\)$"):
         PassManager([Breaker()]).run(g)
+
+
+@pytest.mark.parametrize("n_in,n_out,lanes,expected", [(64, 64, 8, (8, 1)), (64, 10, 8, (2, 4)), (3, 12, 12, (12, 1)),
+                                                       (9, 1, 4, (1, 3)), (5, 5, 1, (1, 1))])
+def test_map_lanes_splits_narrow_layers_over_their_inputs(n_in, n_out, lanes, expected):
+    from compiler.passes.map_lanes import lane_mapping
+
+    assert lane_mapping(n_in, n_out, lanes) == expected

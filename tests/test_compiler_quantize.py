@@ -9,7 +9,6 @@ from compiler.passes.quantize import Quantize, frac_bits
 from compiler.pipelines import quantize_pipeline
 from ir import LoweringError, VerifyError, interp
 from ir.dialects import digital
-from learning import TrainConfig, train
 from tests.conftest import make_mlp_graph
 
 
@@ -86,9 +85,10 @@ def test_bad_widths():
         Quantize(calibration=np.ones((2, 5)), act_bits=1).run(make_mlp_graph([5, 2], []))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["bp", "dfa"])
-def test_8_bit_loses_at_most_one_point_on_digits(rule):
-    result = train(TrainConfig(rule=rule), progress=False)
+def test_8_bit_loses_at_most_one_point_on_digits(rule, default_run):
+    result = default_run(rule)
     from compiler.frontend import from_trained
 
     g = from_trained(result)

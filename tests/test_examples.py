@@ -18,3 +18,9 @@ def test_train_dfa_digits_example(tmp_path):
     assert (tmp_path / "digits-dfa.ncm").is_file()
     assert report["max_abs_difference"] < 1e-9
     assert abs(report["reference_test_accuracy"] - report["torch_test_accuracy"]) <= 1 / 360
+
+
+def test_compile_and_verify_example(tmp_path):
+    report = _load("compile_and_verify").main(["--epochs", "2", "--out", str(tmp_path), "--limit", "3"])
+    assert report["spice"]["passed"] and report["fpga"]["passed"]
+    assert report["fpga"]["cycles_per_inference"] == [599] and (tmp_path / "spice-verify.png").is_file()

@@ -70,7 +70,7 @@ def test_op_without_kernel_is_unsupported():
 def test_property_interp_matches_torch_float64(sizes, acts, seed):
     torch.manual_seed(seed)
     mods = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         mods.append(torch.nn.Linear(a, b, bias=bool(i % 2 == 0)))
         if i < len(sizes) - 2:
             mods.append(TORCH_ACTS[acts[i % len(acts)]]())

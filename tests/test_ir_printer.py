@@ -31,3 +31,22 @@ def test_printer_matches_golden_text():
 
 def test_printer_is_deterministic():
     assert print_graph(golden_graph()) == print_graph(golden_graph())
+
+
+DIGITAL_GOLDEN = Path(__file__).parent / "golden" / "printer_digital.txt"
+
+
+def digital_golden_graph() -> Graph:
+    """The golden network quantized (8 bits) with the on-chip DFA engine, mapped onto 2 lanes: every number the
+    fpga backend reads, printed."""
+    from compiler.passes import PassManager
+    from compiler.pipelines import learning_pipeline
+
+    g = golden_graph()
+    g.replace("act1", nn.Activation("relu"))
+    calibration = np.linspace(0, 1, 30).reshape(10, 3)
+    return PassManager(learning_pipeline(calibration, "dfa", lr_shift=5, weight_bits=10, lanes=2)).run(g)
+
+
+def test_digital_printer_matches_golden_text():
+    assert print_graph(digital_golden_graph()) == DIGITAL_GOLDEN.read_text()

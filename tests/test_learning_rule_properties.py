@@ -12,8 +12,9 @@ import torch.nn.functional as F
 import ir
 from compiler.frontend import from_trained
 from ir import ConfigError
-from learning import RULES, TrainConfig, get_rule, train
 from learning.mlp import MLP
+from learning.rules import RULES, get_rule
+from learning.trainer import TrainConfig, train
 
 
 def net64(sizes=(6, 5, 4, 3), act="tanh", seed=0) -> MLP:
@@ -42,7 +43,7 @@ def bp_grads(net: MLP, x, y) -> list[torch.Tensor]:
 
 
 def rel_err(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-    num = math.sqrt(sum(float(((p - q) ** 2).sum()) for p, q in zip(a, b)))
+    num = math.sqrt(sum(float(((p - q) ** 2).sum()) for p, q in zip(a, b, strict=True)))
     return num / math.sqrt(sum(float((q ** 2).sum()) for q in b))
 
 
@@ -52,7 +53,7 @@ def test_fa_with_transposed_forward_weights_is_exactly_backprop():
     rule = make("fa", net)
     rule.B = [None] + [layer.weight.detach().clone() for layer in net.layers[1:]]
     rule.updates(x, y)
-    for got, want in zip(grads(net), bp_grads(net, x, y)):
+    for got, want in zip(grads(net), bp_grads(net, x, y), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
 
 
@@ -82,7 +83,7 @@ def test_pc_with_fixed_prediction_is_exactly_backprop():
     net = net64()
     x, y = batch64()
     make("pc", net, fixed_prediction=True, gamma=1.0, steps=len(net.layers) - 1).updates(x, y)
-    for got, want in zip(grads(net), bp_grads(net, x, y)):
+    for got, want in zip(grads(net), bp_grads(net, x, y), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
 
 
@@ -108,7 +109,7 @@ def test_chl_is_the_clamped_minus_free_contrast_and_equals_pc_on_this_energy():
     make("chl", net).updates(x, y)
     chl = grads(net)
     make("pc", net).updates(x, y)
-    for a, b in zip(chl, grads(net)):
+    for a, b in zip(chl, grads(net), strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -201,10 +202,10 @@ def test_ff_step_raises_positive_and_lowers_negative_goodness_in_every_layer(pos
     with torch.no_grad():
         before = [float(g.mean()) for g in rule.goodness(x, labels)]
         params = [p for layer in net.layers[:-1] for p in (layer.weight, layer.bias)] + [rule.U]
-        for p, g in zip(params, rule.phase_grads(x, labels, positive)):
+        for p, g in zip(params, rule.phase_grads(x, labels, positive), strict=True):
             p -= 0.05 * g
         after = [float(g.mean()) for g in rule.goodness(x, labels)]
-    for b, a in zip(before, after):
+    for b, a in zip(before, after, strict=True):
         assert (a > b) if positive else (a < b), (before, after)
 
 
@@ -337,18 +338,15 @@ def test_bad_hyper_parameters(rule, options, message):
 SUPERVISED = [r for r, cls in RULES.items() if cls.supervised]
 
 
-@pytest.fixture(scope="module")
-def digits_runs():
-    return {r: train(TrainConfig(rule=r), progress=False) for r in RULES}
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", SUPERVISED)
-def test_supervised_rule_defaults_reach_93_percent_on_digits(rule, digits_runs):
-    acc = digits_runs[rule].test_accuracy
+def test_supervised_rule_defaults_reach_93_percent_on_digits(rule, default_run):
+    acc = default_run(rule).test_accuracy
     assert acc >= 0.93, (rule, acc)
-    assert acc >= digits_runs["bp"].test_accuracy - 0.03, (rule, acc)
+    assert acc >= default_run("bp").test_accuracy - 0.03, (rule, acc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", [r for r, cls in RULES.items() if not cls.supervised])
-def test_unsupervised_features_beat_chance_by_far(rule, digits_runs):
-    assert digits_runs[rule].test_accuracy >= 0.85
+def test_unsupervised_features_beat_chance_by_far(rule, default_run):
+    assert default_run(rule).test_accuracy >= 0.85

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from ir import ConfigError, TrainingError
-from learning import TrainConfig, get_rule, train
 from learning.mlp import MLP
+from learning.rules import get_rule
+from learning.trainer import TrainConfig, train
 
 
 def _net(sizes=(6, 5, 4, 3), act="tanh", seed=0):
@@ -27,7 +28,7 @@ def test_bp_updates_are_the_autograd_gradient():
     got = [p.grad.clone() for p in net.parameters()]
     net.zero_grad()
     F.cross_entropy(net(x), y).backward()
-    for g, p in zip(got, net.parameters()):
+    for g, p in zip(got, net.parameters(), strict=True):
         torch.testing.assert_close(g, p.grad)
 
 
@@ -65,7 +66,7 @@ def test_dfa_feedback_is_seeded():
     a = get_rule("dfa")(_net(), {}, torch.Generator().manual_seed(5)).feedback()
     b = get_rule("dfa")(_net(), {}, torch.Generator().manual_seed(5)).feedback()
     assert [(p.target, p.source) for p in a] == [(0, 2), (1, 2)]
-    for p, q in zip(a, b):
+    for p, q in zip(a, b, strict=True):
         np.testing.assert_array_equal(p.matrix, q.matrix)
     assert a[0].matrix.shape == (5, 3) and np.abs(a[0].matrix).max() <= 1 / np.sqrt(3)
 
@@ -117,5 +118,5 @@ def test_diverging_run_stops_naming_the_epoch():
 def test_same_seed_same_weights():
     a = train(TrainConfig(epochs=2, seed=3), progress=False)
     b = train(TrainConfig(epochs=2, seed=3), progress=False)
-    for p, q in zip(a.net.parameters(), b.net.parameters()):
+    for p, q in zip(a.net.parameters(), b.net.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)

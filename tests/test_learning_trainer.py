@@ -8,12 +8,14 @@ import ir
 from compiler.evaluate import reference_accuracy
 from compiler.frontend import from_trained
 from ir import interp
-from learning import TrainConfig, train
+from learning.trainer import TrainConfig, train
+
+pytestmark = pytest.mark.slow  # whole training runs (shared with other modules through default_run)
 
 
-@pytest.fixture(scope="module", params=["bp", "dfa"])
-def trained(request):
-    return train(TrainConfig(rule=request.param, dataset="digits", hidden=(64,)), progress=False)
+@pytest.fixture(params=["bp", "dfa"])
+def trained(request, default_run):
+    return default_run(request.param)
 
 
 def test_default_reaches_95_percent_on_digits(trained):

@@ -14,36 +14,32 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from backends.folder import write_folder
-from circuits.digital.network import LayerSpec, LearnSpec, Network, latency, period, training_period
+from backends.folder import Layout, write_folder
+from circuits.digital.network import (
+    LayerSpec,
+    LearnSpec,
+    Network,
+    latency,
+    period,
+    training_period,
+)
+from errors import UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital, nn
-from ir.errors import ConfigError, UnsupportedOpError
 from ir.interp_learn import layer_rules, learn_op
 
 MANIFEST_VERSION = 3
+LAYOUT = Layout("fpga", (r"network\.v", r"model\.ncm", r"source\.ncm", r"mem/layer\d+_lane\d+_weights\.hex",
+                         r"mem/layer\d+_slot\d+_bias\.hex", r"learning\.png", r"verilator/.+"),
+                dirs=(r"mem", r"verilator(?:/.+)?"))
+"""What an fpga folder holds (``verilator/``: the builds of earlier versions, which built in the folder)."""
 MAX_WEIGHTS = 1 << 22
 """The most weights a network may have on the fpga target (more than any FPGA neurocc targets holds)."""
 
 
-def lane_mapping(n_in: int, n_out: int, lanes: int) -> tuple[int, int]:
-    """``(slots, segments)`` for ``lanes`` multipliers on an ``n_out × n_in`` layer: the split of the inputs into
-    segments that needs the fewest cycles ``⌈n_out / slots⌉ · ⌈n_in / segments⌉`` (ties: fewer lanes, fewer
-    segments). A layer narrower than the lanes splits its inputs instead of leaving lanes idle."""
-    best: tuple[int, int, int, int, int] | None = None
-    for segments in range(1, min(lanes, n_in) + 1):
-        slots = min(lanes // segments, n_out)
-        cycles = -(-n_out // slots) * -(-n_in // segments)
-        key = (cycles, slots * segments, segments, slots, segments)
-        if best is None or key < best:
-            best = key
-    assert best is not None
-    return best[3], best[4]
-
-
-def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str]]:
-    """One spec per ``digital.dense`` (with the requantization after it, lanes mapped by :func:`lane_mapping`),
-    and the dense node names."""
+def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
+    """One spec per ``digital.dense`` (with the requantization after it, its lanes as ``map-lanes`` mapped
+    them), and the dense node names: every number from the IR."""
     graph.verify()
     weights = sum(op.in_features * op.out_features for _, op in graph.nodes() if isinstance(op, digital.Dense))
     if weights > MAX_WEIGHTS:
@@ -56,6 +52,9 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
         if isinstance(op, digital.Dense):
             (user, _, _), = graph.users(node)
             after = graph.op(user)
+            if not op.mapped:
+                raise UnsupportedOpError(f"node {node!r} is not mapped onto lanes for the fpga target: run map-lanes "
+                                         "first")
             table: tuple[int, ...] = ()
             if isinstance(after, digital.Requantize):
                 shift, fn, out_bits, out_frac = after.in_frac - after.out_frac, after.fn, after.out_bits, after.out_frac
@@ -65,10 +64,9 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
                 shift, fn, out_bits, out_frac = 0, "identity", op.acc_bits, 0  # the raw accumulator leaves
             else:
                 raise UnsupportedOpError(f"node {user!r} ({after.kind}) cannot follow a dense layer on the fpga target")
-            slots, segments = lane_mapping(op.in_features, op.out_features, lanes)
             specs.append(LayerSpec(graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), op.in_bits,
-                                   op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, slots, segments, table,
-                                   **learning.get(node, {})))
+                                   op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, op.slots, op.segments, table,
+                                   clamp=digital.hardtanh_one(out_frac), **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
                 and (op.inputs or op.outputs):
@@ -81,23 +79,12 @@ def layer_specs(graph: Graph, lanes: int = 1) -> tuple[list[LayerSpec], list[str
 
 
 def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
-    """Per dense node, the :class:`LayerSpec` fields of its learning engine (none without a ``digital.learn``).
-    A layer's coefficient is its error (``err_bits + 1``), its DFA delta (a sum of ``n_out`` errors) or its own
-    output."""
+    """Per dense node, the :class:`LayerSpec` fields of its learning engine (none without a ``digital.learn``)."""
     learn = learn_op(graph)
     if learn is None:
         return {}
-    rules = layer_rules(graph)
-    n_out = graph.op(rules[-1].node).out_features  # type: ignore[attr-defined]
-    fields = {}
-    for rule in rules:
-        if rule.kind == "delta":
-            coef_bits = learn.err_bits + 1 + (n_out.bit_length() if rule.feedback else 0)
-        else:
-            coef_bits = rule.out_bits
-        fields[rule.node] = {"learn": rule.kind, "learn_shift": rule.shift, "decay_shift": rule.decay_shift,
-                             "coef_bits": coef_bits}
-    return fields
+    return {rule.node: {"learn": rule.kind, "learn_shift": rule.shift, "decay_shift": rule.decay_shift,
+                        "coef_bits": bits} for rule, bits in zip(layer_rules(graph), learn.coef_bits, strict=True)}
 
 
 def learn_spec(graph: Graph) -> LearnSpec | None:
@@ -111,19 +98,27 @@ def learn_spec(graph: Graph) -> LearnSpec | None:
     feedback = tuple(tuple(tuple(row) for row in graph.params[r.feedback].tolist()) if r.feedback else ()
                      for r in rules)
     return LearnSpec(last.acc_frac - learn.err_frac, learn.err_bits, learn.err_frac, feedback,
-                     tuple((r.fn, r.out_frac) for r in rules))
+                     tuple((r.fn, digital.hardtanh_one(r.out_frac)) for r in rules))
 
 
-def build_network(graph: Graph, lanes: int) -> Network:
-    if not isinstance(lanes, int) or lanes < 1:
-        raise ConfigError(f"--pe must be a positive integer, not {lanes!r}")
-    specs, _ = layer_specs(graph, lanes)
+def build_network(graph: Graph) -> Network:
+    specs, _ = layer_specs(graph)
     return Network(specs, learn_spec(graph))
 
 
-def manifest(graph: Graph, lanes: int) -> dict[str, Any]:
-    """The folder's manifest (without its ``files`` table), from the graph and the lane count alone."""
-    specs, names = layer_specs(graph, lanes)
+def lanes_of(graph: Graph) -> int:
+    """The lanes ``map-lanes`` gave the layers (the compile's ``--pe``)."""
+    lanes = {op.lanes for _, op in graph.nodes() if isinstance(op, digital.Dense)}
+    if len(lanes) != 1:
+        raise UnsupportedOpError(f"graph {graph.name!r} must map every layer onto one lane count, not "
+                                 f"{sorted(lanes)!r}")
+    return lanes.pop()
+
+
+def manifest(graph: Graph) -> dict[str, Any]:
+    """The folder's manifest (without its ``files`` table), from the graph alone."""
+    specs, names = layer_specs(graph)
+    lanes = lanes_of(graph)
     quant = graph.op(graph.find(digital.Quantize.kind)[0])
     deq = graph.op(graph.find(digital.Dequantize.kind)[0])
     assert isinstance(quant, digital.Quantize) and isinstance(deq, digital.Dequantize)
@@ -182,10 +177,10 @@ def verilog(net: Network) -> str:
     return back.convert(net, name="neurocc_network", emit_src=False)
 
 
-def emit(graph: Graph, out_dir: str | os.PathLike[str], lanes: int = 8, source: Graph | None = None,
+def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = None,
          inputs: Iterable[str | os.PathLike[str]] = ()) -> Path:
     """Write the folder (see the module docstring) atomically; ``inputs`` are the files the compile read, which
     ``out_dir`` must not hold."""
-    net = build_network(graph, lanes)
+    net = build_network(graph)
     texts = {"network.v": verilog(net), **memory_files(net)}
-    return write_folder(out_dir, "fpga", texts, manifest(graph, lanes), graph, source, inputs)
+    return write_folder(out_dir, LAYOUT, texts, manifest(graph), graph, source, inputs)

@@ -7,17 +7,32 @@ samples through :class:`ir.interp_learn.Trainer`, so every weight can be compare
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from backends.fpga.program import Infer, ReadWeights, Step, Streamed, Train
 from backends.fpga.run import FpgaFolder, input_codes, run_steps
+from errors import ConfigError
 from ir import Graph
 from ir.dialects import digital
-from ir.errors import ConfigError
 from ir.interp_learn import Trainer
-from learning.datasets import Dataset
+
+
+class Dataset(Protocol):
+    """What on-chip training reads from a data set (``learning.datasets.Dataset`` has it; backends do not import
+    ``learning``, which would pull torch in)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def x_train(self) -> np.ndarray: ...
+    @property
+    def y_train(self) -> np.ndarray: ...
+    @property
+    def x_test(self) -> np.ndarray: ...
+    @property
+    def y_test(self) -> np.ndarray: ...
 
 
 def _require_engine(folder: FpgaFolder) -> None:
@@ -47,10 +62,10 @@ def verify_learning(folder: FpgaFolder, data: Dataset, steps: int, simulator: st
     assert isinstance(hw_out, Streamed) and isinstance(hw_weights, list)
     reference = copy.deepcopy(folder.graph)
     trainer = Trainer(reference)
-    ref_out = np.array([trainer.step(c, int(t)) for c, t in zip(codes, labels)])
+    ref_out = np.array([trainer.step(c, int(t)) for c, t in zip(codes, labels, strict=True)])
     ref_weights = _weights(reference)
-    differ = [int((h != r).sum()) for h, r in zip(hw_weights, ref_weights)]
-    changed = [int((r != w).sum()) for r, w in zip(ref_weights, _weights(folder.graph))]
+    differ = [int((h != r).sum()) for h, r in zip(hw_weights, ref_weights, strict=True)]
+    changed = [int((r != w).sum()) for r, w in zip(ref_weights, _weights(folder.graph), strict=True)]
     report = {"samples": steps, "simulator": simulator, "rule": folder.manifest["learning"]["rule"],
               "weights": int(sum(w.size for w in ref_weights)), "mismatched_weights": sum(differ),
               "mismatched_weights_per_layer": differ, "weights_changed_by_training": changed,
@@ -82,15 +97,16 @@ def train_on_chip(folder: FpgaFolder, data: Dataset, epochs: int, simulator: str
     trainer = Trainer(reference)
     ref_test = [_accuracy(trainer, test_codes, y_test)]
     for order in orders:
-        for c, t in zip(train_codes[order], y_train[order]):
+        for c, t in zip(train_codes[order], y_train[order], strict=True):
             trainer.step(c, int(t))
         ref_test.append(_accuracy(trainer, test_codes, y_test))
     streamed = [r for r in results if isinstance(r, Streamed)]
     hw_test = [float((r.words.argmax(axis=1) == y_test).mean()) for r in streamed[0::2]]
-    hw_train = [float((r.words.argmax(axis=1) == y_train[o]).mean()) for r, o in zip(streamed[1::2], orders)]
+    hw_train = [float((r.words.argmax(axis=1) == y_train[o]).mean())
+                for r, o in zip(streamed[1::2], orders, strict=True)]
     hw_weights = results[-1]
     assert isinstance(hw_weights, list)
-    equal = all(np.array_equal(h, r) for h, r in zip(hw_weights, _weights(reference)))
+    equal = all(np.array_equal(h, r) for h, r in zip(hw_weights, _weights(reference), strict=True))
     return {"dataset": data.name, "simulator": simulator, "epochs": epochs, "train_samples": len(train_codes),
             "test_samples": len(test_codes), "rule": folder.manifest["learning"]["rule"],
             "test_accuracy": hw_test[-1], "initial_test_accuracy": hw_test[0],

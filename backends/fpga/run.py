@@ -10,23 +10,20 @@ from typing import Any
 import numpy as np
 
 from backends.folder import check_derived, read_folder
-from backends.fpga.emit import MANIFEST_VERSION, build_network, verilog
+from backends.fpga.emit import LAYOUT, MANIFEST_VERSION, build_network, verilog
 from backends.fpga.emit import manifest as manifest_of
 from backends.fpga.program import Infer, Result, Step, Streamed
 from backends.fpga.sim import simulate_amaranth
 from backends.fpga.verilator import simulate_verilator
+from errors import ConfigError, ModelFormatError, NeuroccError
 from ir import Graph, interp
 from ir.dialects import digital
-from ir.errors import ConfigError, ModelFormatError, NeuroccError
-
-
-MAX_PE = 1024
 
 
 @dataclass(frozen=True)
 class FpgaFolder:
     """A compiled fpga folder, checked: every file against its SHA-256 and the manifest against what
-    ``model.ncm`` derives (with the manifest's lane count). ``network.v`` itself is checked against the Verilog
+    ``model.ncm`` derives. ``network.v`` itself is checked against the Verilog
     ``model.ncm`` derives before Verilator ever builds it (:func:`backends.fpga.verilator.build`)."""
 
     path: Path
@@ -38,13 +35,9 @@ class FpgaFolder:
         if trust_edits:
             raise ConfigError("--trust-edits accepts a hand-edited circuit.cir of a spice folder; an fpga folder's "
                               "network.v is always checked against model.ncm: recompile instead")
-        path, manifest, graph, _ = read_folder(out_dir, "fpga", MANIFEST_VERSION, ("network.v",))
-        pe = manifest.get("pe")
-        if not isinstance(pe, int) or isinstance(pe, bool) or not 1 <= pe <= MAX_PE:
-            raise ModelFormatError(f"folder {str(path)!r}: manifest.json's pe must be an integer in [1, {MAX_PE}], "
-                                   f"not {repr(pe)[:20]}")
+        path, manifest, graph, _ = read_folder(out_dir, LAYOUT, MANIFEST_VERSION, ("network.v",))
         try:
-            derived = manifest_of(graph, pe)
+            derived = manifest_of(graph)
         except NeuroccError as e:
             raise ModelFormatError(f"folder {str(path)!r}: model.ncm does not compile to hardware: {e}") from e
         check_derived(path, manifest, derived)
@@ -54,13 +47,9 @@ class FpgaFolder:
     def learns(self) -> bool:
         return "learning" in self.manifest
 
-    @property
-    def pe(self) -> int:
-        return int(self.manifest["pe"])
-
     def verilog(self) -> str:
         """The Verilog ``model.ncm`` derives (what ``network.v`` must be, byte for byte)."""
-        return verilog(build_network(self.graph, self.pe))
+        return verilog(build_network(self.graph))
 
 
 SIMULATORS = ("verilator", "amaranth")
@@ -80,7 +69,7 @@ def run_steps(folder: FpgaFolder, steps: list[Step], simulator: str = "verilator
         raise ConfigError(f"unknown simulator {simulator!r}: must be one of {', '.join(SIMULATORS)}")
     if simulator == "verilator":
         return simulate_verilator(folder, steps, progress)[0]
-    return simulate_amaranth(build_network(folder.graph, folder.pe), steps)
+    return simulate_amaranth(build_network(folder.graph), steps)
 
 
 def run_hardware(folder: FpgaFolder, x: np.ndarray, simulator: str = "verilator") -> dict[str, Any]:

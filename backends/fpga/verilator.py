@@ -29,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from backends.fpga.program import ReadWeights, Result, Step, Streamed, Train
-from ir.errors import ModelFormatError, SimulationError, ToolNotFoundError
+from errors import ModelFormatError, SimulationError, ToolNotFoundError
 
 if TYPE_CHECKING:
     from backends.fpga.run import FpgaFolder

@@ -7,16 +7,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from backends.folder import write_folder
+from backends.folder import Layout, write_folder
 from circuits.analog.activation import add_behavioural, add_rectifier, add_row_drivers
 from circuits.analog.crossbar import add_crossbar
 from circuits.analog.netlist import GROUND, Netlist
+from errors import UnsupportedOpError
 from ir import Graph
 from ir.dialects import analog, nn
-from ir.errors import UnsupportedOpError
 from ir.interp_analog import crossbar_circuit
 
 MANIFEST_VERSION = 2
+LAYOUT = Layout("spice", (r"circuit\.cir", r"model\.ncm", r"source\.ncm", r"conductances\.png", r"verify\.png"),
+                editable=("circuit.cir",))
+"""What a spice folder holds; ``circuit.cir`` may be edited by hand (``--trust-edits``)."""
 PREFIXES: dict[type, str] = {nn.Input: "x", analog.Dac: "dac", analog.Crossbar: "xb", analog.Activation: "act",
                             analog.Adc: "adc"}
 """Op type → the stem of its generated netlist prefix (``xb3``: the node at position 3 in dependency order)."""
@@ -35,8 +38,7 @@ def build(graph: Graph) -> tuple[Netlist, dict[str, Any]]:
                                  "one netlist holds")
     net = Netlist(f"neurocc {graph.name}")
     manifest: dict[str, Any] = {"format": "neurocc-spice", "version": MANIFEST_VERSION, "model": graph.name,
-                                "tiles": {}, "names": {}, "budget_volts": graph.meta.get("analog_budget_volts"),
-                                "fullscale_volts": graph.meta.get("analog_fullscale_volts")}
+                                "tiles": {}, "names": {}}
     plus: dict[str, list[str]] = {}  # node → its output voltage nodes
     first_crossbar = True
     for k, node in enumerate(graph.toposort()):
@@ -83,6 +85,7 @@ def build(graph: Graph) -> tuple[Netlist, dict[str, Any]]:
         elif isinstance(op, analog.Adc):
             assert src is not None
             manifest["outputs"] = {"probes": plus[src], "scale": op.scale}
+            manifest["budget_volts"], manifest["fullscale_volts"] = op.budget_volts, op.fullscale_volts
             plus[node] = plus[src]
         elif isinstance(op, nn.Output):
             manifest["output_name"] = op.name
@@ -94,8 +97,8 @@ def build(graph: Graph) -> tuple[Netlist, dict[str, Any]]:
 
 
 def _check_complete(graph: Graph, manifest: dict[str, Any]) -> None:
-    """One input, DAC, ADC and output and at least one crossbar, and the pass's error budget: what simulation and
-    verification read from the manifest."""
+    """One input, DAC, ADC and output and at least one crossbar: what simulation and verification read from the
+    manifest."""
     for kind, what in ((nn.Input.kind, "input"), (analog.Dac.kind, "analog.dac"), (analog.Adc.kind, "analog.adc"),
                        (nn.Output.kind, "output")):
         found = graph.find(kind)
@@ -108,9 +111,6 @@ def _check_complete(graph: Graph, manifest: dict[str, Any]) -> None:
                                  f"{graph.op(inp).shape!r}")  # type: ignore[attr-defined]
     if "linear_probes" not in manifest:
         raise UnsupportedOpError(f"graph {graph.name!r} has no analog.crossbar: run lower-analog first")
-    for key in ("budget_volts", "fullscale_volts"):
-        if not isinstance(manifest[key], (int, float)) or isinstance(manifest[key], bool):
-            raise UnsupportedOpError(f"graph {graph.name!r} records no analog_{key}: run lower-analog first")
 
 
 def derive(graph: Graph) -> tuple[str, dict[str, Any]]:
@@ -126,4 +126,4 @@ def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = N
     lowering, when given; and whatever ``finish`` writes, such as plots) into ``out_dir`` atomically; ``inputs``
     are the files the compile read, which ``out_dir`` must not hold."""
     text, manifest = derive(graph)
-    return write_folder(out_dir, "spice", {"circuit.cir": text}, manifest, graph, source, inputs, finish)
+    return write_folder(out_dir, LAYOUT, {"circuit.cir": text}, manifest, graph, source, inputs, finish)

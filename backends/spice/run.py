@@ -13,12 +13,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from backends.folder import check_derived, read_folder
-from backends.spice.emit import MANIFEST_VERSION, derive
+from backends.spice.emit import LAYOUT, MANIFEST_VERSION, derive
 from circuits.analog.cards import CheckedNetlist, check_netlist
 from circuits.analog.ngspice import run_batch
 from circuits.analog.ngspice_shared import run_batch_shared
+from errors import ModelFormatError, NeuroccError, SimulationError
 from ir import Graph
-from ir.errors import ModelFormatError, NeuroccError, SimulationError
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class SpiceFolder:
 
     @classmethod
     def load(cls, out_dir: str | os.PathLike[str], trust_edits: bool = False) -> SpiceFolder:
-        path, manifest, graph, edited = read_folder(out_dir, "spice", MANIFEST_VERSION, ("circuit.cir",),
+        path, manifest, graph, edited = read_folder(out_dir, LAYOUT, MANIFEST_VERSION, ("circuit.cir",),
                                                     trust_edits)
         try:
             text, derived = derive(graph)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from circuits.analog.netlist import BEHAVIOURS
-from ir.errors import SimulationError
+from errors import SimulationError
 
 _N = r"[a-z0-9_]+"
 _NUM = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?(?:meg|mil|[fpnumkgt])?"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from circuits.analog.netlist import GROUND, Netlist
-from ir.errors import BackendError
+from errors import BackendError
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class Crossbar:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.g_pos.shape  # type: ignore[return-value]
+        rows, cols = self.g_pos.shape
+        return rows, cols
 
     @property
     def ideal(self) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from circuits.analog.numbers import fmt, number_field
-from ir.errors import BackendError
+from errors import BackendError
 
 _NAME = re.compile(r"[a-z0-9_]+\Z")
 _NAMES = re.compile(r"[a-z0-9_]+(?: [a-z0-9_]+)*\Z")  # an element's name and nodes, checked in one match
@@ -117,11 +117,11 @@ class ResistorGrid:
         a, b, ohms = self._present()
         if numbers is None:  # the netlist usually formats the values of all its grids in one batch
             numbers = number_field(ohms[:1] if self.uniform() else ohms)
-        fields = [b"r", self.names(), b" ", a, b" ", b, numbers]
+        fields: list[bytes | np.ndarray] = [b"r", self.names(), b" ", a, b" ", b, numbers]
         widths = [len(f) if isinstance(f, bytes) else f.dtype.itemsize for f in fields]
         out = np.empty((n, sum(widths) + 1), dtype=np.uint8)
         at = 0
-        for f, width in zip(fields, widths):
+        for f, width in zip(fields, widths, strict=True):
             out[:, at: at + width] = np.frombuffer(f, np.uint8) if isinstance(f, bytes) else \
                 f.view(np.uint8).reshape(len(f), width)
             at += width
@@ -131,7 +131,7 @@ class ResistorGrid:
 
     def elements(self) -> list[Element]:
         return [("R", n.decode(), (a.decode(), b.decode()), float(v)) for n, a, b, v in
-                zip(self.names().tolist(), *(x.tolist() for x in self._present()))]
+                zip(self.names().tolist(), *(x.tolist() for x in self._present()), strict=True)]
 
     def _present(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nodes and values of the cells that hold a resistor, row by row (views when every cell does)."""
@@ -255,7 +255,7 @@ class Netlist:
             return {}
         fields = number_field(np.concatenate(values))
         ends = np.cumsum([len(v) for v in values])
-        return {id(g): fields[end - len(v): end] for g, v, end in zip(grids, values, ends)}
+        return {id(g): fields[end - len(v): end] for g, v, end in zip(grids, values, ends, strict=True)}
 
     def model(self, name: str, kind: str, **params: float) -> None:
         check_name(name, "model name")

@@ -19,7 +19,7 @@ import numpy as np
 
 from circuits.analog.cards import CheckedNetlist, check_netlist
 from circuits.analog.netlist import Netlist, check_name, fmt
-from ir.errors import SimulationError, ToolNotFoundError
+from errors import SimulationError, ToolNotFoundError
 
 _VALUE = re.compile(r"^v\(([a-z0-9_]+)\)\s*=\s*(\S+)\s*$")
 

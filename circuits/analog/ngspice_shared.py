@@ -16,8 +16,7 @@ import ctypes.util
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 from circuits.analog.cards import CheckedNetlist
 from circuits.analog.netlist import Netlist, check_name, fmt
 from circuits.analog.ngspice import checked
-from ir.errors import SimulationError, ToolNotFoundError
+from errors import SimulationError, ToolNotFoundError
 
 _LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/local/lib")
 

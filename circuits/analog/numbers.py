@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ir.errors import BackendError
+from errors import BackendError
 
 # Four-digit groups as one uint32 each: "0000".."9999", then the same with trailing zeros as spaces (for the last
 # non-zero group of a mantissa and the zero groups after it).

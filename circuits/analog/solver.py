@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from circuits.analog.netlist import GROUND, Netlist
-from ir.errors import BackendError, SimulationError
+from errors import BackendError, SimulationError
 
 
 class NodalSolver:
@@ -37,13 +37,14 @@ class NodalSolver:
 
         # Every V and E element adds a branch current unknown (and a row stating its voltage).
         branches: list[tuple[str, str, tuple[int, ...], float]] = []
-        for letter, name, ns, value in netlist.elements:
+        for letter, name, nodes, value in netlist.elements:
             if letter == "R":
-                a, b = idx(ns[0]), idx(ns[1])
+                a, b = idx(nodes[0]), idx(nodes[1])
                 g = 1.0 / float(value)
-                put(a, a, g), put(b, b, g), put(a, b, -g), put(b, a, -g)
+                for r, c, v in ((a, a, g), (b, b, g), (a, b, -g), (b, a, -g)):
+                    put(r, c, v)
             elif letter in ("V", "E"):
-                branches.append((letter, name, tuple(idx(n) for n in ns), float(value)))
+                branches.append((letter, name, tuple(idx(n) for n in nodes), float(value)))
             else:
                 raise BackendError(f"the nodal solver handles R, V and E elements, not {letter.lower()}{name} "
                                    "(nonlinear)")
@@ -54,9 +55,11 @@ class NodalSolver:
         for k, (letter, name, ns, value) in enumerate(branches):
             row = n + k
             p, m = ns[0], ns[1]
-            put(p, row, 1.0), put(m, row, -1.0), put(row, p, 1.0), put(row, m, -1.0)
+            for r, c, v in ((p, row, 1.0), (m, row, -1.0), (row, p, 1.0), (row, m, -1.0)):
+                put(r, c, v)
             if letter == "E":  # V(p) − V(m) − gain·(V(cp) − V(cm)) = 0
-                put(row, ns[2], -value), put(row, ns[3], value)
+                put(row, ns[2], -value)
+                put(row, ns[3], value)
             else:  # V(p) − V(m) = value
                 self.source_index["v" + name] = row
                 self.rhs0[row] = value

@@ -28,8 +28,6 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-TABLE_FUNCTIONS = ("tanh", "sigmoid")
-
 
 @dataclass(frozen=True)
 class LayerSpec:
@@ -52,6 +50,7 @@ class LayerSpec:
     learn_shift: int = 0     # the update's rounding shift
     decay_shift: int = 0     # Oja's decay-term shift
     coef_bits: int = 0       # width of the per-row coefficient (the delta, or the layer's own output)
+    clamp: int = 0           # hardtanh: the bound 1.0 in the output format
 
     @property
     def n_out(self) -> int:
@@ -108,7 +107,7 @@ def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
     rounded = Signal(signed(width), name=f"{name}_rounded")
     m.d.comb += rounded.eq(shift_round(acc, spec.shift))
     out = Signal(signed(spec.out_bits), name=f"{name}_out")
-    if spec.fn in TABLE_FUNCTIONS:
+    if spec.table:
         bits = (len(spec.table) - 1).bit_length()
         index = Signal(range(len(spec.table)), name=f"{name}_index")
         m.d.comb += index.eq(saturate(rounded, bits) + (1 << (bits - 1)))
@@ -121,7 +120,7 @@ def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
     if spec.fn == "relu":
         m.d.comb += act.eq(Mux(rounded < 0, 0, rounded))
     elif spec.fn == "hardtanh":
-        one = 1 << spec.out_frac if spec.out_frac >= 0 else 0
+        one = spec.clamp
         m.d.comb += act.eq(Mux(rounded > one, one, Mux(rounded < -one, -one, rounded)))
     else:
         m.d.comb += act.eq(rounded)

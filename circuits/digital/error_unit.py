@@ -25,7 +25,7 @@ class LearnSpec:
     err_bits: int
     err_frac: int
     feedback: tuple[tuple[tuple[int, ...], ...], ...]  # per layer: ±1 rows (n_rows × n_out), () if none
-    derivative: tuple[tuple[str, int], ...]          # per layer: (activation, out_frac) for the DFA mask
+    derivative: tuple[tuple[str, int], ...]          # per layer: (activation, hardtanh's 1.0) for the DFA mask
 
     @property
     def has_feedback(self) -> bool:
@@ -37,8 +37,7 @@ class ErrorUnit:
         self.m, self.spec, self.units = m, spec, units
         n_out = units[-1].n_out
         self.e = [Signal(signed(spec.err_bits + 1), name=f"err{o}") for o in range(n_out)]
-        wide = spec.err_bits + 1 + n_out.bit_length()
-        self.deltas = [[Signal(signed(wide), name=f"delta{k}_{r}") for r in range(len(fb))]
+        self.deltas = [[Signal(signed(units[k].spec.coef_bits), name=f"delta{k}_{r}") for r in range(len(fb))]
                        for k, fb in enumerate(spec.feedback)]
         self.step_index = Signal(range(max(n_out, 2)))
 
@@ -58,8 +57,8 @@ class ErrorUnit:
                 with m.Case(k):
                     m.d.comb += e_sel.eq(e)
         stmts = [o.eq(o + 1)]
-        for fb, rows in zip(self.spec.feedback, self.deltas):
-            for signs, d in zip(fb, rows):
+        for fb, rows in zip(self.spec.feedback, self.deltas, strict=True):
+            for signs, d in zip(fb, rows, strict=True):
                 bits = Const(sum(1 << i for i, s in enumerate(signs) if s > 0), len(signs))
                 stmts.append(d.eq(d + Mux(bits.bit_select(o, 1), e_sel, -e_sel)))
         return stmts
@@ -74,12 +73,11 @@ class ErrorUnit:
                 if k == len(self.units) - 1:
                     m.d.comb += unit.coef[r].eq(self.e[r])
                 elif unit.spec.learn == "delta":
-                    fn, out_frac = spec.derivative[k]
+                    fn, one = spec.derivative[k]
                     h = unit.y[r]
                     if fn == "relu":
                         active = h > 0
                     elif fn == "hardtanh":
-                        one = 1 << out_frac if out_frac >= 0 else 0
                         active = (h < one) & (h > -one)
                     else:
                         active = Const(1)

@@ -4,7 +4,9 @@ Inputs arrive one integer per transfer on ``i`` into one of two input banks, so 
 the current one is computed. The layers run one after another: layer 0 reads its bank, every later layer reads
 the previous layer's output registers directly (no copy). When the last layer is done its raw accumulators move
 to an output buffer in one cycle and leave on ``o``, one per transfer, while the next input is already running.
-In steady state one inference takes ``Σ (groups · L + 3) + 1`` cycles (:func:`period`).
+In steady state one inference takes ``Σ (groups · L + 3) + 1`` cycles, or the ``n_in`` cycles of streaming an
+input in or the ``n_out + 1`` of sending a result out where those are longer (:func:`period`); a bank that fills
+at the very cycle the layers finish starts at once.
 
 Between inferences the weight port writes or reads any weight of any layer. With a learning engine
 (:class:`LearnSpec`) and ``train`` high (changed only while ``idle``), every input is followed by its label: the
@@ -17,6 +19,8 @@ translates from the IR.
 
 from __future__ import annotations
 
+import itertools
+
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -28,22 +32,31 @@ from circuits.digital.error_unit import ErrorUnit, LearnSpec
 __all__ = ["LayerSpec", "LearnSpec", "Network", "latency", "period", "training_period"]
 
 
-def period(layers: list[LayerSpec]) -> int:
-    """Cycles from one inference's start to the next when inputs keep up (the initiation interval)."""
+def _forward(layers: list[LayerSpec]) -> int:
+    """Cycles of the layers one after another, and the cycle that hands the result to the sender."""
     return sum(spec.cycles for spec in layers) + 1
+
+
+def period(layers: list[LayerSpec]) -> int:
+    """Cycles from one inference's start to the next when inputs keep up (the initiation interval): the forward
+    pass, unless streaming the ``n_in`` input words in or the ``n_out`` results out (and the buffer's hand-over)
+    takes longer."""
+    return max(_forward(layers), layers[0].n_in, layers[-1].n_out + 1)
 
 
 def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
     """Cycles from one training sample's start to the next when inputs keep up: the forward pass and the
-    hand-over to the sender (as :func:`period`), the error (one cycle), the feedback (one per output, DFA only),
-    the update pulse (one), then every layer's update pass at once (the longest decides)."""
+    hand-over to the sender, the error (one cycle), the feedback (one per output, DFA only), the update pulse
+    (one), then every layer's update pass at once (the longest decides); unless the ``n_in + 1`` words of a
+    sample (its label last) or its ``n_out`` predictions take longer."""
     feedback = len(layers[-1].weights) if learn.has_feedback else 0
-    return period(layers) + 2 + feedback + max(s.cycles for s in layers if s.learn)
+    compute = _forward(layers) + 2 + feedback + max(s.cycles for s in layers if s.learn)
+    return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
 
 
 def latency(layers: list[LayerSpec]) -> int:
     """Cycles of one inference on an idle network: first input accepted to last output sent."""
-    return layers[0].n_in + 1 + sum(spec.cycles for spec in layers) + 1 + len(layers[-1].weights)
+    return layers[0].n_in + sum(spec.cycles for spec in layers) + 1 + len(layers[-1].weights)
 
 
 class Network(wiring.Component):
@@ -89,8 +102,12 @@ class Network(wiring.Component):
             m.d.comb += training.eq(self.train)
             with m.If(taken & (count_in == n_in)):
                 m.d.sync += labels[wbank].eq(self.i.payload)
+        # ``arriving``: the bank fills at this edge; the sequencer may start on it now rather than a cycle later.
+        self._arriving = arriving = Array([Signal(name="arriving0"), Signal(name="arriving1")])
+        last_word = taken & (count_in == Mux(training, n_in, n_in - 1))
+        m.d.comb += [arriving[0].eq(last_word & (wbank == 0)), arriving[1].eq(last_word & (wbank == 1))]
         with m.If(taken):
-            with m.If(count_in == Mux(training, n_in, n_in - 1)):
+            with m.If(last_word):
                 m.d.sync += [count_in.eq(0), full[wbank].eq(1), wbank.eq(~wbank)]
             with m.Else():
                 m.d.sync += count_in.eq(count_in + 1)
@@ -100,7 +117,7 @@ class Network(wiring.Component):
         for s in range(first.spec.segments):
             rp = xmem.read_port(transparent_for=())
             m.d.comb += [rp.addr.eq(rbank * n_in + first.x_addr[s]), first.x_data[s].eq(rp.data)]
-        for prev, unit in zip(units, units[1:]):
+        for prev, unit in itertools.pairwise(units):
             for s in range(unit.spec.segments):  # a case statement, not a dynamic slice: simulators like it better
                 with m.Switch(unit.x_addr[s]):
                     for o in range(prev.n_out):
@@ -126,7 +143,7 @@ class Network(wiring.Component):
         last = units[-1]
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If(full[rbank]):
+                with m.If(full[rbank] | arriving[rbank]):
                     m.d.comb += first.start.eq(1)
                     m.next = "RUN0"
             for k, unit in enumerate(units):
@@ -156,7 +173,7 @@ class Network(wiring.Component):
     def _next_input(self, m: Module, full: Array, rbank: Signal) -> None:
         """Release the bank just used and start on the other one if it is already full."""
         m.d.sync += [full[rbank].eq(0), rbank.eq(~rbank)]
-        with m.If(full[~rbank]):
+        with m.If(full[~rbank] | self._arriving[~rbank]):
             m.d.comb += self.units[0].start.eq(1)
             m.next = "RUN0"
         with m.Else():

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from torch import nn as tnn
 
+from errors import UnsupportedOpError, VerifyError
 from ir import Graph
 from ir.dialects import learn, nn
-from ir.errors import UnsupportedOpError, VerifyError
 
 _ACTIVATIONS: dict[type[tnn.Module], str] = {
     tnn.ReLU: "relu",

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from errors import LoweringError, VerifyError
 from ir import Graph
-from ir.errors import LoweringError, VerifyError
 
 
 @dataclass(frozen=True)

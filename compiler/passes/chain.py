@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
+from errors import LoweringError, UnsupportedOpError
 from ir import Graph
 from ir.dialects import nn
-from ir.errors import LoweringError, UnsupportedOpError
 
 
 def peak(node: str, what: str, values: np.ndarray) -> float:

@@ -14,8 +14,8 @@ For each dense layer ``y = W a + b`` with inputs at ``s`` volts per unit:
   (``s_next = v_read / max|f(y)|``); after the last layer an ADC scale of ``1 / (−R_f k s)`` reads logits.
 
 Calibration ranges come from running the float graph on ``calibration`` inputs (training data). The pass also
-derives the end-to-end error budget of the non-ideal rectifiers (``graph.meta["analog_budget"]``, volts at each
-ADC input), which verification holds the simulation to.
+derives the end-to-end error budget of the non-ideal rectifiers (volts at each ADC input, stored in the
+``analog.adc`` op with the transimpedance full scale), which verification holds the simulation to.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from circuits.analog.activation import rectifier_error_bound
 from compiler.passes.base import Pass
 from compiler.passes.chain import layer_chain, peak
+from errors import LoweringError
 from ir import Graph, interp
 from ir.dialects import analog, nn
-from ir.errors import LoweringError
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,6 @@ class LowerAnalog(Pass):
         return g
 
     def run(self, graph: Graph) -> None:
-        from circuits.analog.activation import rectifier_error_bound
-
         self.check()
         chain = layer_chain(graph, "analog")
         if self.calibration is None:
@@ -141,6 +140,4 @@ class LowerAnalog(Pass):
                 graph.replace(node, new)
                 scale = s_next
         last = graph.sources(chain[-1])[0][0]
-        graph.insert_after(last, "adc", analog.Adc(1.0 / scale))
-        graph.meta["analog_budget_volts"] = budget
-        graph.meta["analog_fullscale_volts"] = self.v_tia
+        graph.insert_after(last, "adc", analog.Adc(1.0 / scale, budget, self.v_tia))

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from compiler.passes.base import Pass
+from errors import CompileWarning, ConfigError, UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital
-from ir.errors import ConfigError, UnsupportedOpError
 from ir.interp_learn import DERIVATIVES, layer_rules, learn_op, lfsr_signs
 
 
-class LearningRateWarning(UserWarning):
+class LearningRateWarning(CompileWarning):
     """The learning rate makes every on-chip update zero."""
 
 
@@ -65,13 +65,21 @@ class OnChipLearning(Pass):
             graph.add_param(name, lfsr_signs(self.seed + k, graph.op(node).out_features, n_out))  # type: ignore
             feedback.append(name)
         err_frac = self.err_bits - 3
+        coef_bits = []
+        for k, node in enumerate(denses):  # the error, a DFA delta (a sum of n_out errors), or the layer's output
+            after = graph.op(graph.users(node)[0][0])
+            if self.rule == "dfa" or k == len(denses) - 1:
+                coef_bits.append(self.err_bits + 1 + (n_out.bit_length() if feedback[k] else 0))
+            else:
+                coef_bits.append(after.out_bits if isinstance(after, digital.Requantize) else
+                                 graph.op(node).acc_bits)  # type: ignore[attr-defined]
         graph.add(f"learn_{self.rule}", digital.Learn(self.rule, self.lr_shift, self.err_bits, err_frac, self.seed,
-                                                     tuple(feedback)))
+                                                     tuple(feedback), tuple(coef_bits)))
         self._warn_if_frozen(graph, denses, n_out)
 
     def _warn_if_frozen(self, graph: Graph, denses: list[str], n_out: int) -> None:
         """Warn when no input, label or weight can make any update round to a non-zero value."""
-        for rule, node in zip(layer_rules(graph), denses):
+        for rule, node in zip(layer_rules(graph), denses, strict=True):
             dense = graph.op(node)
             assert isinstance(dense, digital.Dense)
             x_max = 1 << (dense.in_bits - 1)

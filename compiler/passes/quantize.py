@@ -24,11 +24,10 @@ import numpy as np
 
 from compiler.passes.base import Pass
 from compiler.passes.chain import layer_chain, peak
+from errors import LoweringError, UnsupportedOpError
 from ir import Graph, interp
 from ir.dialects import digital, nn
-from ir.errors import LoweringError, UnsupportedOpError
 from ir.interp_digital import quantize_float
-
 
 MAX_FRAC = 30
 """The most fractional bits a format gets (a value so small it needs more is as good as zero), so an accumulator's

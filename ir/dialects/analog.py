@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from errors import VerifyError
 from ir.dialects.nn import ACTIVATIONS
-from ir.errors import VerifyError
 from ir.op import Op, expect_inputs, register
 from ir.types import TensorType
 
@@ -62,12 +62,21 @@ class Dac(_Scale):
 @register
 @dataclass(frozen=True, slots=True)
 class Adc(_Scale):
-    """Read-out: network units per volt (negative after an inverting stage)."""
+    """Read-out: network units per volt (negative after an inverting stage). ``budget_volts``: how far the
+    circuit's voltage here may be from the ideal one, derived by ``lower-analog`` from the activation circuits'
+    error bounds (verification holds ngspice to it); ``fullscale_volts``: the transimpedance stages' full scale,
+    against which the linear stage's error is measured."""
 
     kind: ClassVar[str] = "analog.adc"
+    budget_volts: float = 0.0
+    fullscale_volts: float = 1.0
 
     def verify(self) -> None:
         _finite("scale", self.scale)
+        _finite("budget_volts", self.budget_volts)
+        if self.budget_volts < 0:
+            raise VerifyError(f"budget_volts must be zero or positive, not {self.budget_volts!r}")
+        _finite("fullscale_volts", self.fullscale_volts, positive=True)
 
 
 @register

@@ -24,7 +24,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ir.errors import VerifyError
+from errors import VerifyError
 from ir.op import Op, expect_inputs, register
 from ir.types import TensorType
 
@@ -40,6 +40,12 @@ def _bits(name: str, value: int, lo: int = 2, hi: int = 62) -> None:
 def _frac(name: str, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not -64 <= value <= 64:
         raise VerifyError(f"{name} must be an integer in [-64, 64], not {value!r}")
+
+
+def hardtanh_one(frac: int) -> int:
+    """hardtanh's bound 1.0 as an integer of a format with ``frac`` fractional bits (0 when the format has none
+    below the point: it cannot hold 1.0, and the clamp keeps only 0)."""
+    return 1 << frac if frac >= 0 else 0
 
 
 def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
@@ -79,10 +85,20 @@ class Dense(Op):
     in_bits: int
     in_frac: int
     acc_bits: int
+    lanes: int = 0
+    """The multipliers the layer was given (0: not mapped onto lanes yet; ``map-lanes`` decides)."""
+    slots: int = 0
+    """Lanes across the outputs: lane ``(q, s)`` computes the rows ``≡ q (mod slots)``..."""
+    segments: int = 0
+    """...over the ``s``-th of ``segments`` slices of the inputs; ``slots · segments ≤ lanes``."""
 
     @property
     def acc_frac(self) -> int:
         return self.w_frac + self.in_frac
+
+    @property
+    def mapped(self) -> bool:
+        return self.lanes > 0
 
     def verify(self) -> None:
         for f in ("in_features", "out_features"):
@@ -93,6 +109,13 @@ class Dense(Op):
             _bits(f, getattr(self, f))
         _frac("w_frac", self.w_frac)
         _frac("in_frac", self.in_frac)
+        if (self.lanes, self.slots, self.segments) != (0, 0, 0):
+            if not isinstance(self.lanes, int) or not 1 <= self.lanes <= 1 << 16:
+                raise VerifyError(f"lanes must be an integer in [1, 65536] (or 0: not mapped), not {self.lanes!r}")
+            if not 1 <= self.slots <= self.out_features or not 1 <= self.segments <= self.in_features or \
+                    self.slots * self.segments > self.lanes:
+                raise VerifyError(f"lane mapping {self.slots}×{self.segments} must fit {self.lanes} lanes, "
+                                  f"{self.out_features} outputs and {self.in_features} inputs")
 
     def params_used(self) -> tuple[str, ...]:
         return (self.weight, self.bias)
@@ -191,7 +214,8 @@ LEARN_RULES = ("dfa", "hebbian", "oja")
 @dataclass(frozen=True, slots=True)
 class Learn(Op):
     """On-chip learning: the rule, the power-of-two learning rate ``2^−lr_shift``, the output error's format
-    ``(err_bits, err_frac)``, and per dense layer (in order) the name of its ±1 feedback matrix or ""."""
+    ``(err_bits, err_frac)``, and per dense layer (in order) the name of its ±1 feedback matrix or "" and the width
+    of its update coefficient (the error, a DFA delta summing ``n_out`` errors, or the layer's own output)."""
 
     kind: ClassVar[str] = "digital.learn"
     rule: str
@@ -200,6 +224,7 @@ class Learn(Op):
     err_frac: int
     seed: int
     feedback: tuple[str, ...]
+    coef_bits: tuple[int, ...] = ()
 
     def verify(self) -> None:
         if self.rule not in LEARN_RULES:
@@ -212,6 +237,11 @@ class Learn(Op):
             raise VerifyError(f"seed must be an integer, not {self.seed!r}")
         if not all(isinstance(f, str) for f in self.feedback):
             raise VerifyError(f"feedback must be parameter names, not {self.feedback!r}")
+        if len(self.coef_bits) != len(self.feedback):
+            raise VerifyError(f"coef_bits must give one width per layer ({len(self.feedback)}), not "
+                              f"{self.coef_bits!r}")
+        for bits in self.coef_bits:
+            _bits("coef_bits", bits, 2, 62)
 
     def params_used(self) -> tuple[str, ...]:
         return tuple(f for f in self.feedback if f)

@@ -20,8 +20,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from errors import VerifyError
 from ir.dialects.nn import Input
-from ir.errors import VerifyError
 from ir.op import Op, register
 from ir.types import TensorType
 

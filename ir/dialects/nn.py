@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ir.errors import VerifyError
+from errors import VerifyError
 from ir.op import Op, expect_inputs, register
 from ir.types import DTYPES, TensorType
 

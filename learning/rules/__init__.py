@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ir.errors import ConfigError
+from errors import ConfigError
 from learning.rules.base import FeedbackPath, Rule, RuleRecord
 from learning.rules.bp import Backprop
 from learning.rules.dfa import DirectFeedbackAlignment

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ir.errors import ConfigError
+from errors import ConfigError
 from learning.mlp import MLP
 
 HyperValue = int | float | str | bool
@@ -97,10 +97,11 @@ class Rule(ABC):
 
     def require_positive(self, *keys: str) -> None:
         for key in keys:
-            if not self.opts[key] > 0:
+            value = self.opts[key]
+            if isinstance(value, str) or not value > 0:
                 raise ConfigError(f"option {key!r} of rule {self.name!r} must be positive, not {self.opts[key]!r}")
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # noqa: B027 - a hook: most rules have nothing to check
         """Range checks on :attr:`opts`; raise :class:`ConfigError`."""
 
     @abstractmethod

@@ -16,6 +16,6 @@ class Backprop(Rule):
             loss = F.cross_entropy(self.net(x), y)
             params = list(self.net.parameters())
             grads = torch.autograd.grad(loss, params)
-        for p, g in zip(params, grads):
+        for p, g in zip(params, grads, strict=True):
             p.grad = g
         return loss.detach()

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from ir.errors import ConfigError
+from errors import ConfigError
 from learning.mlp import MLP
 from learning.rules.base import FeedbackPath, HyperValue, Rule, to_numpy
 
@@ -36,7 +36,8 @@ class DifferenceTargetPropagation(Rule):
 
     def validate(self) -> None:
         self.require_positive("target_step")
-        if not self.opts["noise"] >= 0:
+        noise = self.opts["noise"]
+        if isinstance(noise, str) or not noise >= 0:
             raise ConfigError(f"option 'noise' of rule 'dtp' must be zero or positive, not {self.opts['noise']!r}")
 
     def extra_parameters(self) -> list[torch.Tensor]:
@@ -83,4 +84,4 @@ class DifferenceTargetPropagation(Rule):
 
     def feedback(self) -> tuple[FeedbackPath, ...]:
         return tuple(FeedbackPath(l - 1, l, to_numpy(V), to_numpy(c))
-                     for l, (V, c) in enumerate(zip(self.V, self.c)) if V is not None and c is not None)
+                     for l, (V, c) in enumerate(zip(self.V, self.c, strict=True)) if V is not None and c is not None)

@@ -31,7 +31,7 @@ class State:
 
 def errors(net: MLP, v: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, beta: float) -> State:
     acts = [x] + [net.f(vl) for vl in v]
-    eps = [vl - layer(a) for vl, layer, a in zip(v, net.layers, acts)]
+    eps = [vl - layer(a) for vl, layer, a in zip(v, net.layers[:-1], acts[:-1], strict=True)]  # hidden layers
     logits = net.layers[-1](acts[-1])
     g = torch.softmax(logits, dim=1)
     g[torch.arange(len(y), device=y.device), y] -= 1.0
@@ -53,4 +53,4 @@ def relax(net: MLP, x: torch.Tensor, y: torch.Tensor, beta: float, steps: int, g
 def weight_grads(state: State) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``(∂F/∂W_l, ∂F/∂b_l)`` of every layer at a state, averaged over the batch."""
     n = len(state.acts[0])
-    return [(-(e.T @ a) / n, -e.sum(dim=0) / n) for e, a in zip(state.eps, state.acts)]
+    return [(-(e.T @ a) / n, -e.sum(dim=0) / n) for e, a in zip(state.eps, state.acts, strict=True)]

@@ -36,7 +36,7 @@ class EquilibriumPropagation(Rule):
                 # The free phase is the feed-forward pass, where every ∂F₀/∂θ is zero.
                 minus = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b in plus]
                 scale = 1.0 / beta
-            for layer, (pw, pb), (mw, mb) in zip(self.net.layers, plus, minus):
+            for layer, (pw, pb), (mw, mb) in zip(self.net.layers, plus, minus, strict=True):
                 layer.weight.grad = (pw - mw) * scale
                 layer.bias.grad = (pb - mb) * scale
         return loss

@@ -96,7 +96,7 @@ class ForwardForward(Rule):
             pos = self.phase_grads(x, y, positive=True)
             neg = self.phase_grads(x, self.negative_labels(y, logits), positive=False)
             params = [p for layer in self.net.layers[:-1] for p in (layer.weight, layer.bias)] + [self.U]
-            for p, gp, gn in zip(params, pos, neg):
+            for p, gp, gn in zip(params, pos, neg, strict=True):
                 p.grad = gp + gn
             _, acts = self.net.forward_cache(x)  # the neutral-label pass
             return self.readout_update(acts, y)

@@ -34,7 +34,7 @@ class PredictiveCoding(Rule):
                 state = self._fixed_prediction(hs, acts, y, steps, gamma)
             else:
                 state = energy.relax(self.net, x, y, 1.0, steps, gamma)
-            for layer, (gw, gb) in zip(self.net.layers, energy.weight_grads(state)):
+            for layer, (gw, gb) in zip(self.net.layers, energy.weight_grads(state), strict=True):
                 layer.weight.grad, layer.bias.grad = gw, gb
         return loss
 

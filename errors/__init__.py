@@ -1,4 +1,5 @@
-"""The error hierarchy of neurocc.
+"""The error hierarchy of neurocc, in a leaf package of its own: every other package imports it, it imports nothing
+(so ``circuits`` can raise these without importing ``ir``).
 
 Every error a user can provoke is a :class:`NeuroccError`: one sentence that names the place (node, file, layer,
 epoch), shows the bad value with ``!r`` and says what it must be. The CLI prints ``error: <message>`` and exits 1;
@@ -50,3 +51,7 @@ class DataError(NeuroccError):
 
 class TrainingError(NeuroccError):
     """Training diverged or could not proceed."""
+
+
+class CompileWarning(UserWarning):
+    """Something a compile should tell its user but that does not stop it (the CLI prints ``warning: ...``)."""

@@ -1,0 +1,174 @@
+"""The fpga target: fixed-point hardware in Amaranth, written as Verilog, simulated in Verilator or the Amaranth
+simulator and verified word for word against the integer reference; with ``learn``, the learning rule on chip,
+verified weight for weight against the integer reference trainer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from backends.folder import Layout
+from backends.fpga import emit as fpga_emit
+from backends.fpga.emit import LAYOUT
+from backends.fpga.learn import train_on_chip, verify_learning
+from backends.fpga.run import SIMULATORS, FpgaFolder, run_hardware
+from compiler.options import Choice, Flag, Int, Options, Text, option
+from compiler.passes import Pass
+from compiler.passes.map_lanes import MapLanes
+from compiler.pipelines import fpga_pipeline, learning_pipeline
+from compiler.plots import onchip_curves, write_plot
+from errors import ConfigError
+from ir import Graph
+from ir.dialects import digital, learn
+from learning.datasets import Dataset
+
+DEFAULT_PE = 8
+
+
+@dataclass(frozen=True)
+class FpgaOptions(Options):
+    """How the network is quantized and mapped onto lanes, and the learning engine, if any."""
+    pe: int | None = option(None, Int(1, 1024), f"fpga: parallel MAC lanes per layer ({DEFAULT_PE}; an already "
+                                                 "compiled model keeps its own)")
+    weight_bits: int | None = option(None, Int(2, 32), "fpga: weight width (8; 16 with --learn)")
+    act_bits: int = option(8, Int(2, 32), "fpga: activation width (8)")
+    learn: str | None = option(None, Text(), "fpga: add an on-chip learning engine: dfa, hebbian or oja (alone: "
+                                             "the model's own rule)", const="model")
+    lr_shift: int = option(7, Int(0, 30), "fpga --learn: learning rate 2^-K (7)")
+
+
+@dataclass(frozen=True)
+class FpgaSimulateOptions(Options):
+    simulator: str = option("verilator", Choice(*SIMULATORS),
+                            "fpga: verilator (default, on the emitted Verilog) or amaranth")
+    train: bool = option(False, Flag(), "fpga with --learn: train on chip, then test")
+    epochs: int = option(5, Int(1, 10_000), "simulate --train: passes over the training set (5)")
+
+
+@dataclass(frozen=True)
+class FpgaVerifyOptions(Options):
+    simulator: str = option("verilator", Choice(*SIMULATORS),
+                            "fpga: verilator (default, on the emitted Verilog) or amaranth")
+    learn_steps: int | None = option(None, Int(1, 10_000_000), "fpga with --learn: train K samples in hardware and "
+                                                               "in the reference trainer, compare every weight")
+
+
+def _rule(graph: Graph, asked: str) -> str:
+    """``--learn RULE``, or the rule the model records (``--learn`` alone, given as ``model``)."""
+    if asked != "model":
+        return asked
+    recorded = graph.find(learn.Rule.kind)
+    if not recorded:
+        raise ConfigError(f"model {graph.name!r} records no learning rule: name one, --learn dfa|hebbian|oja")
+    return str(graph.op(recorded[0]).rule)  # type: ignore[attr-defined]
+
+
+class FpgaTarget:
+    name: ClassVar[str] = "fpga"
+    layout: ClassVar[Layout] = LAYOUT
+    options: ClassVar[type[Options]] = FpgaOptions
+    simulate_options: ClassVar[type[Options]] = FpgaSimulateOptions
+    verify_options: ClassVar[type[Options]] = FpgaVerifyOptions
+
+    def pipeline(self, graph: Graph, options: Any, calibration: Callable[[], np.ndarray]) -> list[Pass]:
+        dense = [op for _, op in graph.nodes() if isinstance(op, digital.Dense)]
+        if dense:  # already quantized: its formats are decided; only a new lane count remaps it
+            if options.learn is not None or options.weight_bits is not None:
+                raise ConfigError(f"model {graph.name!r} is already compiled for the fpga target: --learn and "
+                                  "--weight-bits apply to a float model")
+            if options.pe is not None or not all(op.mapped for op in dense):
+                return [MapLanes(lanes=options.pe or DEFAULT_PE)]
+            return []
+        lanes = options.pe or DEFAULT_PE
+        if options.learn is not None:
+            weight_bits = 16 if options.weight_bits is None else options.weight_bits
+            return learning_pipeline(calibration(), _rule(graph, options.learn), options.lr_shift, weight_bits,
+                                     options.act_bits, lanes=lanes)
+        weight_bits = 8 if options.weight_bits is None else options.weight_bits
+        return fpga_pipeline(calibration(), weight_bits, options.act_bits, lanes)
+
+    def emit(self, graph: Graph, output: str | os.PathLike[str], options: Any, source: Graph | None,
+             inputs: Iterable[str | os.PathLike[str]]) -> Path:
+        return fpga_emit(graph, output, source=source, inputs=inputs)
+
+    def load(self, path: str | os.PathLike[str], trust_edits: bool = False) -> FpgaFolder:
+        return FpgaFolder.load(path, trust_edits=trust_edits)
+
+    def summary(self, loaded: FpgaFolder) -> dict[str, Any]:
+        m = loaded.manifest
+        report = {"pe": m["pe"], "cycles_per_inference": m["cycles_per_inference"],
+                  "latency_cycles": m["latency_cycles"], "multipliers": m["multipliers"]}
+        if "learning" in m:
+            report.update(learn=m["learning"]["rule"], lr_shift=m["learning"]["lr_shift"],
+                          cycles_per_training_sample=m["learning"]["cycles_per_training_sample"])
+        return report
+
+    def _inference(self, loaded: FpgaFolder, data: Dataset, limit: int | None, simulator: str) -> dict[str, Any]:
+        x, y = data.x_test[:limit], data.y_test[:limit]
+        run = run_hardware(loaded, x, simulator)
+        equal = run["hardware"] == run["reference"]
+        report = {"dataset": data.name, "samples": len(x), "simulator": simulator,
+                  "output_words": int(equal.size), "mismatched_words": int((~equal).sum()),
+                  "hardware_accuracy": float((run["hardware"].argmax(axis=1) == y).mean()),
+                  "latency_cycles": run["cycles"][0],
+                  "cycles_per_inference": sorted(set(run["cycles"][1:] or run["cycles"])),
+                  "manifest_cycles_per_inference": loaded.manifest["cycles_per_inference"]}
+        report["passed"] = report["mismatched_words"] == 0
+        return report
+
+    def simulate(self, loaded: FpgaFolder, data: Dataset, limit: int | None, options: Any, progress: bool,
+                 plot: str | None) -> dict[str, Any]:
+        if not options.train:
+            return self._inference(loaded, data, limit, options.simulator)
+        report = train_on_chip(loaded, data, options.epochs, options.simulator, limit, progress=progress)
+        written = write_plot(plot, loaded.path / "learning.png", onchip_curves, report,
+                             f"on-chip {report['rule']} on {report['dataset']} ({report['simulator']})")
+        return {**report, "plot": written}
+
+    def verify(self, loaded: FpgaFolder, data: Dataset, limit: int | None, options: Any, progress: bool,
+               plot: str | None) -> dict[str, Any]:
+        if options.learn_steps is not None:
+            return verify_learning(loaded, data, options.learn_steps, options.simulator, progress)
+        return self._inference(loaded, data, limit, options.simulator)
+
+    def describe(self, command: str, report: dict[str, Any]) -> list[str]:
+        r = report
+        if command == "compile":
+            text = (f"compiled {r['model']} for fpga ({r['pe']} lanes): {r['output']}/network.v, "
+                    f"{r['cycles_per_inference']} cycles per inference ({r['latency_cycles']} latency)")
+            if "learn" in r:
+                text += (f"; on-chip {r['learn']} (learning rate 2^-{r['lr_shift']}): "
+                         f"{r['cycles_per_training_sample']} cycles per training sample")
+            return [text]
+        if command == "simulate" and "epochs" in r:
+            return [f"trained on chip ({r['simulator']}): {r['epochs']} epochs over {r['train_samples']} "
+                    f"{r['dataset']} samples, {r['cycles_per_training_sample']} cycles per sample",
+                    f"test accuracy {r['initial_test_accuracy']:.4f} before, {r['test_accuracy']:.4f} after "
+                    f"(reference trainer {r['reference_test_accuracy_per_epoch'][-1]:.4f}); weights "
+                    f"{'equal' if r['weights_equal_reference'] else 'DIFFER FROM'} the reference's"
+                    + (f"; plot {r['plot']}" if r["plot"] else "")]
+        if command == "simulate":
+            return [f"hardware ({r['simulator']}) on {r['samples']} {r['dataset']} test inputs: accuracy "
+                    f"{r['hardware_accuracy']:.4f}, {r['cycles_per_inference']} cycles per inference"]
+        if "weights" in r:
+            lines = [f"after {r['samples']} training samples ({r['rule']}, {r['simulator']}): "
+                     f"{r['weights'] - r['mismatched_weights']} of {r['weights']} weights equal the reference "
+                     f"trainer's ({sum(r['weights_changed_by_training'])} changed by training); "
+                     f"{r['output_words'] - r['mismatched_output_words']} of {r['output_words']} prediction words "
+                     f"equal; {r['cycles_per_training_sample']} cycles per training sample"]
+        else:
+            lines = [f"{r['output_words'] - r['mismatched_words']} of {r['output_words']} output words equal the "
+                     f"integer reference ({r['samples']} inputs, {r['simulator']})"]
+        return [*lines, "PASS" if r["passed"] else "FAIL"]
+
+    def failure(self, report: dict[str, Any]) -> str:
+        if "weights" in report:
+            return (f"verification failed: {report['mismatched_weights']} weights and "
+                    f"{report['mismatched_output_words']} prediction words differ from the reference trainer")
+        return (f"verification failed: {report['mismatched_words']} of {report['output_words']} output words differ "
+                "from the integer reference")
