@@ -76,7 +76,8 @@ class Archive:
         try:
             self.size = os.stat(path).st_size
             self._zf = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - zipfile parses the central directory itself; any failure (a version
+            # it cannot read raises NotImplementedError, say) means the file is not an archive neurocc reads
             raise ModelFormatError(f"{where} is truncated or corrupted: it is not a readable zip archive") from e
         try:
             infos = self._zf.infolist()

@@ -9,7 +9,7 @@ deterministic.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -18,6 +18,7 @@ from errors import VerifyError
 from ir.op import Op
 from ir.types import TensorType
 
+O = TypeVar("O", bound=Op)
 Source = str | tuple[str, str]
 """A value feeding an input port: a node name (its ``out`` port) or ``(node, port)``."""
 
@@ -119,6 +120,13 @@ class Graph:
         if name not in self._g:
             raise VerifyError(f"node {name!r} does not exist")
         return self._g.nodes[name]["op"]
+
+    def op_as(self, name: str, cls: type[O]) -> O:
+        """The op of node ``name``, which must be a ``cls`` (a :class:`VerifyError` naming the node otherwise)."""
+        op = self.op(name)
+        if not isinstance(op, cls):
+            raise VerifyError(f"node {name!r} must be {cls.kind}, not {op.kind}")
+        return op
 
     def nodes(self) -> Iterator[tuple[str, Op]]:
         """Nodes in insertion order."""

@@ -55,7 +55,7 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray,
     ``inputs`` maps input names to arrays of shape ``(batch, *shape)``; a bare array feeds a single-input graph.
     """
     graph.verify()
-    input_nodes = {graph.op(n).name: n for n in graph.find(nn.Input.kind)}  # type: ignore[attr-defined]
+    input_nodes = {graph.op_as(n, nn.Input).name: n for n in graph.find(nn.Input.kind)}
     if isinstance(inputs, np.ndarray):
         if len(input_nodes) != 1:
             raise VerifyError(f"graph {graph.name!r} has {len(input_nodes)} inputs; pass a dict of arrays")

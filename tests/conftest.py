@@ -28,6 +28,17 @@ def default_run():
     return get
 
 
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory):
+    """A small trained digits model file (DFA, 64-16-10, 2 epochs), shared by the command-line tests. Tests copy
+    it before changing it."""
+    from compiler.cli import main
+
+    path = tmp_path_factory.mktemp("small-model") / "dfa.ncm"
+    assert main(["train", "--rule", "dfa", "--epochs", "2", "--hidden", "16", "-o", str(path), "--quiet"]) == 0
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _neurocc_cache(tmp_path_factory):
     """Verilator builds go to a cache of the test session's own, never the user's."""

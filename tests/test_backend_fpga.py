@@ -81,6 +81,7 @@ def test_unquantized_graph_is_refused():
         build_network(make_mlp_graph([3, 2], []))
 
 
+@pytest.mark.slow
 def test_verilator_runs_the_emitted_verilog_bit_exact(tmp_path):
     from backends.fpga.run import FpgaFolder, run_hardware
 

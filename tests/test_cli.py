@@ -5,13 +5,12 @@ import pytest
 from compiler.cli import main
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli") / "dfa.ncm"
-    assert main(["train", "--rule", "dfa", "--epochs", "3", "--hidden", "16", "-o", str(path), "--quiet"]) == 0
-    return path
+@pytest.fixture
+def model(small_model):
+    return small_model
 
 
+@pytest.mark.slow  # a training run and matplotlib
 def test_train_json_and_plot(tmp_path, capsys):
     out, plot = tmp_path / "m.ncm", tmp_path / "curves.png"
     assert main(["train", "--rule", "bp", "--epochs", "2", "--hidden", "8", "-o", str(out), "--plot", str(plot),
@@ -83,6 +82,7 @@ def test_truncated_model_via_cli(model, tmp_path, capsys):
                                        "readable zip archive\n")
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_console_script_runs(model):
     import subprocess
     import sys
@@ -104,6 +104,7 @@ def test_rules_lists_every_rule(capsys):
     assert capsys.readouterr().out.startswith("bp       ")
 
 
+@pytest.mark.slow  # twelve training runs
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "pepita", "pc", "ep", "chl", "ff", "dtp", "lra", "hebbian",
                                   "oja"])
 def test_train_every_rule_from_the_cli(rule, tmp_path, capsys):
@@ -122,6 +123,7 @@ def digits_model(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_compile_simulate_verify_spice(digits_model, tmp_path, capsys):
     out = tmp_path / "sp"
     assert main(["compile", str(digits_model), "--target", "spice", "-o", str(out), "--json"]) == 0
@@ -171,6 +173,7 @@ def test_compile_errors(digits_model, tmp_path, capsys, argv, message):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_compile_and_verify_fpga(digits_model, tmp_path, capsys):
     out = tmp_path / "fpga"
     assert main(["compile", str(digits_model), "--target", "fpga", "--pe", "8", "-o", str(out), "--json"]) == 0

@@ -15,6 +15,7 @@ def untrained(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["dfa", "oja"])
 def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrained, tmp_path, capsys, rule):
     out = tmp_path / rule
@@ -47,6 +48,7 @@ def test_onchip_dfa_from_random_weights_comes_within_3_points_of_float_dfa(untra
     assert (out / "learning.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # three compiles with a learning engine
 def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     out = tmp_path / "x"
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", "ep", "-o", str(out)]) == 1

@@ -12,11 +12,9 @@ from errors import ConfigError
 from tests.toy_target import PrintTarget
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("api") / "m.ncm"
-    assert main(["train", "--rule", "dfa", "--epochs", "2", "--hidden", "16", "-o", str(path), "--quiet"]) == 0
-    return path
+@pytest.fixture
+def model(small_model):
+    return small_model
 
 
 def test_compile_simulate_verify_from_the_library(model, tmp_path):
@@ -42,6 +40,7 @@ def test_a_compiled_model_compiles_to_the_same_circuit(model, tmp_path, capsys):
     capsys.readouterr()
 
 
+@pytest.mark.slow  # three compiles
 def test_a_compiled_fpga_model_takes_a_new_lane_count_only(model, tmp_path, capsys):
     first = tmp_path / "a"
     assert main(["compile", str(model), "--target", "fpga", "--pe", "3", "-o", str(first)]) == 0

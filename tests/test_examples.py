@@ -3,6 +3,10 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # whole training runs and Verilator builds
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 

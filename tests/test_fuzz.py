@@ -14,6 +14,9 @@ def seeds(tmp_path_factory):
     return prepare(tmp_path_factory.mktemp("fuzz-seeds"))
 
 
+pytestmark = pytest.mark.slow  # hundreds of compiles and simulations; bench/fuzz.py runs thousands
+
+
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2**31 - 1))
 def test_every_mutated_input_ends_in_success_or_one_clean_line(seeds, tmp_path_factory, kind, seed):

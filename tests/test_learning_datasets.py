@@ -18,6 +18,7 @@ def test_digits_fixed_stratified_split():
     np.testing.assert_array_equal(again.x_test, d.x_test)
 
 
+@pytest.mark.slow  # reads the whole data set
 def test_fashion_mnist_from_debian_package():
     d = load_dataset("fashion-mnist")
     assert d.x_train.shape == (60000, 784) and d.x_test.shape == (10000, 784)

@@ -106,9 +106,9 @@ def _check_complete(graph: Graph, manifest: dict[str, Any]) -> None:
             raise UnsupportedOpError(f"graph {graph.name!r} must have one {what} for the spice target, not "
                                      f"{len(found)}: run lower-analog on a single-input, single-output network")
     (inp,) = graph.find(nn.Input.kind)
-    if len(graph.op(inp).shape) != 1:  # type: ignore[attr-defined]
-        raise UnsupportedOpError(f"input {inp!r} must be a vector for the spice target, not of shape "
-                                 f"{graph.op(inp).shape!r}")  # type: ignore[attr-defined]
+    shape = graph.op_as(inp, nn.Input).shape
+    if len(shape) != 1:
+        raise UnsupportedOpError(f"input {inp!r} must be a vector for the spice target, not of shape {shape!r}")
     if "linear_probes" not in manifest:
         raise UnsupportedOpError(f"graph {graph.name!r} has no analog.crossbar: run lower-analog first")
 

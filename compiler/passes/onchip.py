@@ -42,12 +42,12 @@ class OnChipLearning(Pass):
         denses = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
         if not denses:
             raise UnsupportedOpError(f"graph {graph.name!r} has no digital.dense layer to learn: run quantize first")
-        n_out = graph.op(denses[-1]).out_features  # type: ignore[attr-defined]
+        n_out = graph.op_as(denses[-1], digital.Dense).out_features
         (tail, _, _), = graph.users(denses[-1])
         if not isinstance(graph.op(tail), digital.Dequantize):
             raise UnsupportedOpError(f"node {tail!r}: on-chip learning needs the last layer's raw accumulator as the "
                                      f"output (the error is formed from it), not {graph.op(tail).kind}")
-        in_bits = graph.op(denses[0]).in_bits  # type: ignore[attr-defined]
+        in_bits = graph.op_as(denses[0], digital.Dense).in_bits
         if n_out > 1 << (in_bits - 1):
             raise ConfigError(f"layer {denses[-1]!r}: {n_out} classes do not fit the {in_bits}-bit input words that "
                               "carry the label")
@@ -62,7 +62,7 @@ class OnChipLearning(Pass):
                 raise UnsupportedOpError(f"node {graph.users(node)[0][0]!r}: DFA on chip needs the derivative of "
                                          f"{fn!r}, which it does not build (it builds {', '.join(DERIVATIVES)})")
             name = f"learn.feedback{k}"
-            graph.add_param(name, lfsr_signs(self.seed + k, graph.op(node).out_features, n_out))  # type: ignore
+            graph.add_param(name, lfsr_signs(self.seed + k, graph.op_as(node, digital.Dense).out_features, n_out))
             feedback.append(name)
         err_frac = self.err_bits - 3
         coef_bits = []
@@ -72,7 +72,7 @@ class OnChipLearning(Pass):
                 coef_bits.append(self.err_bits + 1 + (n_out.bit_length() if feedback[k] else 0))
             else:
                 coef_bits.append(after.out_bits if isinstance(after, digital.Requantize) else
-                                 graph.op(node).acc_bits)  # type: ignore[attr-defined]
+                                 graph.op_as(node, digital.Dense).acc_bits)
         graph.add(f"learn_{self.rule}", digital.Learn(self.rule, self.lr_shift, self.err_bits, err_frac, self.seed,
                                                      tuple(feedback), tuple(coef_bits)))
         self._warn_if_frozen(graph, denses, n_out)

@@ -65,7 +65,7 @@ def _rule(graph: Graph, asked: str) -> str:
     recorded = graph.find(learn.Rule.kind)
     if not recorded:
         raise ConfigError(f"model {graph.name!r} records no learning rule: name one, --learn dfa|hebbian|oja")
-    return str(graph.op(recorded[0]).rule)  # type: ignore[attr-defined]
+    return graph.op_as(recorded[0], learn.Rule).rule
 
 
 class FpgaTarget:

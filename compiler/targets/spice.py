@@ -25,6 +25,7 @@ from compiler.plots import conductance_maps, verify_scatter, write_plot
 from compiler.verify import verify_spice
 from errors import ConfigError
 from ir import Graph
+from ir.dialects import analog
 from learning.datasets import Dataset
 
 
@@ -78,8 +79,8 @@ class SpiceTarget:
     def emit(self, graph: Graph, output: str | os.PathLike[str], options: Any, source: Graph | None,
              inputs: Iterable[str | os.PathLike[str]]) -> Path:
         def plots(folder: Path) -> None:
-            maps = {n: (graph.params[op.g_pos], graph.params[op.g_neg]) for n, op in graph.nodes()  # type: ignore[attr-defined]
-                    if op.kind == "analog.crossbar"}
+            maps = {n: (graph.params[op.g_pos], graph.params[op.g_neg]) for n, op in graph.nodes()
+                    if isinstance(op, analog.Crossbar)}
             conductance_maps(maps, folder / "conductances.png")
 
         return spice_emit(graph, output, source=source, inputs=inputs, finish=plots)
