@@ -1,4 +1,7 @@
-"""Plots written to files (matplotlib, headless)."""
+"""Plots written to files (matplotlib, headless).
+
+matplotlib is imported by the first plot, not by this module: it costs most of a second, and the commands that
+draw nothing (``inspect``, ``eval``, ``simulate``) should not pay it."""
 
 from __future__ import annotations
 
@@ -6,15 +9,21 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
 from errors import BackendError
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+@cache
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -23,7 +32,7 @@ def _save(fig: Any, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     except OSError as e:
-        plt.close(fig)
+        _pyplot().close(fig)
         raise BackendError(f"plot {str(path)!r} cannot be written: {e.strerror or e}") from e
     os.close(fd)
     try:
@@ -36,13 +45,13 @@ def _save(fig: Any, path: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
-        plt.close(fig)
+        _pyplot().close(fig)
 
 
 def training_curves(history: list[dict[str, float]], title: str, path: str | os.PathLike[str]) -> None:
     """Loss (left) and train/test accuracy (right) per epoch."""
     epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (ax_loss, ax_acc) = _pyplot().subplots(1, 2, figsize=(9, 3.5))
     ax_loss.plot(epochs, [h["loss"] for h in history], color="tab:red")
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
     ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train")
@@ -60,7 +69,7 @@ def verify_scatter(reference: Any, simulated: Any, title: str, path: str | os.Pa
     import numpy as np
 
     ref, sim = np.ravel(reference), np.ravel(simulated)
-    fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, (ax, ax_err) = _pyplot().subplots(1, 2, figsize=(9, 3.8))
     ax.scatter(ref, sim, s=3, alpha=0.5)
     lo, hi = float(min(ref.min(), sim.min())), float(max(ref.max(), sim.max()))
     ax.plot([lo, hi], [lo, hi], color="tab:red", lw=0.8)
@@ -74,7 +83,7 @@ def verify_scatter(reference: Any, simulated: Any, title: str, path: str | os.Pa
 
 def conductance_maps(maps: dict[str, tuple[Any, Any]], path: str | os.PathLike[str]) -> None:
     """G+ and G− of every crossbar, in µS."""
-    fig, axes = plt.subplots(len(maps), 2, figsize=(8, 3.2 * len(maps)), squeeze=False)
+    fig, axes = _pyplot().subplots(len(maps), 2, figsize=(8, 3.2 * len(maps)), squeeze=False)
     for row, (name, (g_pos, g_neg)) in zip(axes, maps.items(), strict=True):
         for ax, g, label in zip(row, (g_pos, g_neg), ("G+", "G−"), strict=True):
             im = ax.imshow(g.T * 1e6, aspect="auto", cmap="viridis")
@@ -87,7 +96,7 @@ def conductance_maps(maps: dict[str, tuple[Any, Any]], path: str | os.PathLike[s
 def onchip_curves(report: dict[str, Any], title: str, path: str | os.PathLike[str]) -> None:
     """Test accuracy per epoch of on-chip training (epoch 0: the starting weights), the hardware's beside the
     reference trainer's, and the hardware's online training accuracy (its predictions before each update)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    fig, ax = _pyplot().subplots(figsize=(5.5, 3.5))
     epochs = list(range(len(report["test_accuracy_per_epoch"])))
     ax.plot(epochs, report["test_accuracy_per_epoch"], marker="o", label="hardware, test")
     ax.plot(epochs, report["reference_test_accuracy_per_epoch"], linestyle="--", label="reference trainer, test")

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from amaranth.back import verilog as amaranth_verilog
+
 from backends.folder import Layout, write_folder
 from circuits.digital.network import (
     LayerSpec,
@@ -172,9 +174,7 @@ def memory_files(net: Network) -> dict[str, str]:
 
 
 def verilog(net: Network) -> str:
-    from amaranth.back import verilog as back
-
-    return back.convert(net, name="neurocc_network", emit_src=False)
+    return amaranth_verilog.convert(net, name="neurocc_network", emit_src=False)
 
 
 def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = None,

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from circuits.analog.netlist import GROUND, Netlist
 from errors import BackendError, SimulationError
@@ -63,6 +61,9 @@ class NodalSolver:
             else:  # V(p) − V(m) = value
                 self.source_index["v" + name] = row
                 self.rhs0[row] = value
+        import scipy.sparse as sp  # here, not at the top: scipy costs half a second to import, and ir imports this
+        import scipy.sparse.linalg as spla  # module for every command, most of which solve nothing
+
         matrix = sp.csc_matrix((vals, (rows, cols)), shape=(size, size))
         try:
             self.lu = spla.splu(matrix)
