@@ -79,7 +79,7 @@ def _folder_format(path: Path) -> str | None:
     return doc.get("format") if isinstance(doc, dict) and isinstance(doc.get("format"), str) else None
 
 
-def _foreign(path: Path, layout: Layout) -> str | None:
+def foreign_entry(path: Path, layout: Layout) -> str | None:
     """The first entry of folder ``path`` that neurocc does not write there (a link counts), if any."""
     files, dirs = layout.written(), layout.folders()
     for root, subdirs, names in os.walk(path):
@@ -126,7 +126,7 @@ def check_output_folder(out: str | os.PathLike[str], layout: Layout,
     if found != layout.format:
         raise BackendError(f"{where} is a neurocc {found.removeprefix('neurocc-')!r} folder, not "
                            f"{layout.target!r}; choose another -o or remove it yourself")
-    stranger = _foreign(path, layout)
+    stranger = foreign_entry(path, layout)
     if stranger is not None:
         raise BackendError(f"{where} holds {stranger!r}, which neurocc did not write; choose another -o or remove "
                            "it yourself")
@@ -169,6 +169,22 @@ def _remove_written(path: Path, layout: Layout) -> None:
         path.rmdir()
 
 
+def swap_in(new: Path, out: Path, layout: Layout) -> None:
+    """Put folder ``new`` where ``out`` is (atomically where the system can), then delete from the old folder
+    the files ``layout`` says neurocc writes; anything else in it stays, in a folder named ``.<out>.old.*``
+    beside it. The caller has checked that ``out`` may be replaced."""
+    if not out.exists():
+        os.rename(new, out)
+    elif exchange(new, out):
+        _remove_written(new, layout)  # ``new`` now holds the old folder
+    else:
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
+        os.rename(out, old / "folder")
+        os.rename(new, out)
+        _remove_written(old / "folder", layout)
+        old.rmdir()
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -202,17 +218,7 @@ def write_folder(out: str | os.PathLike[str], layout: Layout, texts: dict[str, s
         manifest = {**manifest, "files": {name: sha256_file(tmp / name) for name in files}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         check_output_folder(out, layout, inputs)  # once more, just before anything is replaced
-        if out.exists():
-            if exchange(tmp, out):
-                _remove_written(tmp, layout)  # tmp now holds the old folder
-            else:
-                old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
-                os.rename(out, old / "folder")
-                os.rename(tmp, out)
-                _remove_written(old / "folder", layout)
-                old.rmdir()
-        else:
-            os.rename(tmp, out)
+        swap_in(tmp, out, layout)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise BackendError(f"-o {str(out)!r} cannot be written: {e.strerror or e}") from e

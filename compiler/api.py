@@ -29,6 +29,7 @@ import ir
 from backends.folder import check_output_folder, folder_target
 from compiler.passes import PassManager
 from compiler.targets import TARGETS, Target, get_target
+from compiler.targets.base import board_target
 from errors import CompileWarning, ConfigError
 from ir import Graph
 from learning.datasets import Dataset, load_dataset
@@ -84,6 +85,31 @@ class Folder:
         opts = self.target.verify_options.build(options, f"verify of a {self.target.name} folder")
         report = self.target.verify(self.loaded, self.data(dataset), limit, opts, progress, plot)
         return {"folder": str(self.path), **report}
+
+
+    def build(self, board: str | None = None, progress: bool = False, **options: Any) -> dict[str, Any]:
+        """Build the folder for a board (``options``: the target's build options, such as ``baud``); the report.
+        Everything lands in ``<folder>/build/``."""
+        target = board_target(self.target)
+        if target is None:
+            raise ConfigError(f"folder {str(self.path)!r} is a {self.target.name} folder: only fpga folders build "
+                              "for a board")
+        if board is not None:
+            options["board"] = board
+        opts = target.build_options.build(options, f"build of a {self.target.name} folder")
+        return {"folder": str(self.path), **target.build(self.loaded, opts, progress)}
+
+
+    def run(self, dataset: str | Dataset | None = None, limit: int | None = None, progress: bool = False,
+            **options: Any) -> dict[str, Any]:
+        """Run the design over the host link (``port``: a serial port, or ``verilator`` for its model); the report's
+        ``passed`` says whether every answer matched the reference."""
+        target = board_target(self.target)
+        if target is None:
+            raise ConfigError(f"folder {str(self.path)!r} is a {self.target.name} folder: only fpga folders run on a "
+                              "board")
+        opts = target.run_options.build(options, f"run of a {self.target.name} folder")
+        return {"folder": str(self.path), **target.run(self.loaded, self.data(dataset), limit, opts, progress)}
 
 
 def open_folder(path: str | os.PathLike[str], trust_edits: bool = False) -> Folder:

@@ -1,4 +1,4 @@
-"""The ``neurocc`` command line: train, inspect, eval, compile, simulate, verify, rules.
+"""The ``neurocc`` command line: train, inspect, eval, compile, simulate, verify, build, run, rules.
 
 Every command takes ``--json`` for machine-readable output on stdout. A :class:`NeuroccError` prints
 ``error: <message>`` on stderr and exits 1; nothing is left half-written.
@@ -156,6 +156,8 @@ def _target_options(args: argparse.Namespace, command: str, target: Target) -> d
 
 
 def _options_of(target: Target, command: str) -> type[Options]:
+    if command in ("build", "run"):
+        return getattr(target, f"{command}_options", Options)
     return {"compile": target.options, "simulate": target.simulate_options, "verify": target.verify_options}[command]
 
 
@@ -198,6 +200,24 @@ def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
     _print(folder.target, "verify", report, args)
     if not report["passed"]:
         raise VerifyFailed(report, folder.target.failure(report))
+    return report
+
+
+def cmd_build(args: argparse.Namespace) -> dict[str, Any]:
+    folder, options = _open(args, "build")
+    report = folder.build(progress=_progress(args), **options)
+    _print(folder.target, "build", report, args)
+    return report
+
+
+def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
+    folder, options = _open(args, "run")
+    report = folder.run(args.dataset, args.limit, _progress(args), **options)
+    _print(folder.target, "run", report, args)
+    if not report["passed"]:
+        raise VerifyFailed(report, "the board's answers differ from the reference: " + (
+            f"{report['mismatched_weights']} weights, {report['mismatched_output_words']} prediction words"
+            if "weights" in report else f"{report['mismatched_words']} of {report['output_words']} output words"))
     return report
 
 
@@ -287,6 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="spice: simulate a circuit.cir edited by hand since compile (still only neurocc's cards)")
         _add_target_flags(p, name)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("build", help="build a compiled fpga folder into a board's bitstream (yosys, nextpnr), "
+                                     "with a UART host link; everything goes to FOLDER/build/")
+    p.add_argument("folder")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_build, trust_edits=False)
+    _add_target_flags(p, "build")
+
+    p = sub.add_parser("run", help="run a compiled fpga folder's design on a board through its UART host link "
+                                   "(or --port verilator: its Verilator model) and check it against the reference")
+    p.add_argument("folder")
+    p.add_argument("--dataset", help="default: the model's")
+    p.add_argument("--limit", type=integer(1), help="only the first N test inputs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run, trust_edits=False)
+    _add_target_flags(p, "run")
 
     p = sub.add_parser("rules", help="list the learning rules with their defaults and options")
     p.set_defaults(func=cmd_rules)

@@ -137,6 +137,19 @@ class Choice(Kind):
         return value in self.names
 
 
+class Lanes(Int):
+    """A lane count in ``[1, hi]``, or ``auto`` (the fastest mapping that fits the board)."""
+
+    def __init__(self, hi: int) -> None:
+        super().__init__(1, hi, what=f"an integer in [1, {hi}] or auto")
+
+    def convert(self, text: str) -> int | str:  # type: ignore[override]  # also the word ``auto``
+        return "auto" if text == "auto" else int(text, 10)
+
+    def accepts(self, value: object) -> bool:
+        return value == "auto" or super().accepts(value)
+
+
 class Flag(Kind):
     """An on/off switch (``--name`` on the command line)."""
     must = "must be true or false"

@@ -2,8 +2,9 @@
 # The end-to-end demo on the built-in default data (scikit-learn digits):
 # train backprop and direct feedback alignment, lower each to the IR, print the IR, evaluate with the reference,
 # then compile the DFA network to a SPICE crossbar circuit, simulate the whole test set in ngspice and verify it,
-# and compile it to fixed-point FPGA hardware (Verilog) and verify every output word in Verilator; then build the
-# untrained network with the DFA learning engine on chip, verify its weights after 300 samples, train it 5 epochs.
+# and compile it to fixed-point FPGA hardware (Verilog) and verify every output word in Verilator; fit it to the
+# iCEBreaker board, build its bitstream and run the test set over the UART host link (in Verilator); then build
+# the untrained network with the DFA learning engine on chip, verify its weights after 300 samples, train it 5 epochs.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 out=${NEUROCC_DEMO_OUT:-out/demo}
@@ -28,6 +29,12 @@ echo "== compile the DFA network to FPGA hardware (8 MAC lanes, 8-bit weights an
 neurocc compile "$out/digits-dfa.ncm" --target fpga --pe 8 -o "$out/digits-dfa-fpga"
 echo "== run the whole digits test set through the Verilog in Verilator against the integer reference"
 neurocc verify "$out/digits-dfa-fpga" --dataset digits
+echo "== fit the DFA network to the iCEBreaker's iCE40 UP5K (the fastest lane count that fits)"
+neurocc compile "$out/digits-dfa.ncm" --target fpga --board icebreaker -o "$out/digits-dfa-icebreaker"
+echo "== build its bitstream with the UART host link: yosys, nextpnr-ice40, icepack ($out/digits-dfa-icebreaker/build/)"
+neurocc build "$out/digits-dfa-icebreaker" --board icebreaker
+echo "== the whole test set over the UART: the board design in Verilator behind a pseudo-terminal"
+neurocc run "$out/digits-dfa-icebreaker" --port verilator
 echo "== on-chip DFA: the untrained network (random weights) with a learning engine in the hardware"
 neurocc train --rule dfa --dataset digits --hidden 64 --epochs 0 --seed 0 -o "$out/digits-init.ncm"
 neurocc compile "$out/digits-init.ncm" --target fpga --pe 8 --learn dfa -o "$out/digits-onchip"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(dataset-fashion-mnist ngspice libngspice0 verilator)
+APT_PACKAGES=(dataset-fashion-mnist ngspice libngspice0 verilator yosys nextpnr-ice40 fpga-icestorm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -61,7 +61,7 @@ def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_pat
     # layer 1 (12 inputs, 5 outputs) splits its inputs over four segments rather than idle three of four lanes
     assert [(x["slots"], x["segments"]) for x in manifest["layers"]] == [(4, 1), (1, 4)]
     assert manifest["multipliers"] == 8 and manifest["layers"][0]["mac_bound"] == 27
-    assert manifest["cycles_per_inference"] == (3 * 9 + 3) + (5 * 3 + 3) + 1
+    assert manifest["cycles_per_inference"] == (3 * 9 + 5) + (5 * 3 + 5) + 1
     # Memory images: lane 1 of layer 0 holds rows 1, 5, 9 (rows 12.. are padding), 8-bit two's complement.
     w = g.params["fc1.weight_q"]
     lines = (out / "mem" / "layer0_lane1_weights.hex").read_text().split()

@@ -66,4 +66,4 @@ def test_dense_unit_is_bit_exact_and_takes_the_stated_cycles(n_in, n_out, slots,
                                  table=table)
     expected = reference(w, b, x, shift=shift, fn=fn, out_bits=out_bits, out_frac=out_frac, table=table)
     np.testing.assert_array_equal(got, expected)
-    assert cycles == spec.cycles == spec.groups * spec.seg_len + 3
+    assert cycles == spec.cycles == spec.groups * spec.seg_len + 5

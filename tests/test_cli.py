@@ -179,13 +179,13 @@ def test_compile_and_verify_fpga(digits_model, tmp_path, capsys):
     assert main(["compile", str(digits_model), "--target", "fpga", "--pe", "8", "-o", str(out), "--json"]) == 0
     compiled = json.loads(capsys.readouterr().out)
     # 64-64-10 on 8 lanes: 8 groups of 64 inputs, then 2 rows × 4 input segments for the 10 outputs (MAC bound 592)
-    assert compiled["cycles_per_inference"] == (8 * 64 + 3) + (5 * 16 + 3) + 1 == 599
+    assert compiled["cycles_per_inference"] == (8 * 64 + 5) + (5 * 16 + 5) + 1 == 603
     assert main(["verify", str(out), "--limit", "10", "--json", "--quiet", "--simulator", "amaranth"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["passed"] and r["output_words"] == 100 and r["cycles_per_inference"] == [599]
-    assert r["latency_cycles"] == compiled["latency_cycles"] == 64 + 598 + 1 + 10
+    assert r["passed"] and r["output_words"] == 100 and r["cycles_per_inference"] == [603]
+    assert r["latency_cycles"] == compiled["latency_cycles"] == 64 + 602 + 1 + 10
     assert main(["verify", str(out), "--json", "--quiet"]) == 0  # the whole test set in Verilator
     r = json.loads(capsys.readouterr().out)
     assert r["passed"] and r["simulator"] == "verilator" and r["output_words"] == 3600
     assert main(["compile", str(digits_model), "--target", "fpga", "--pe", "0", "-o", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err == "error: --pe must be an integer in [1, 1024], not 0\n"
+    assert capsys.readouterr().err == "error: --pe must be an integer in [1, 1024] or auto, not 0\n"

@@ -59,7 +59,7 @@ def test_a_compiled_fpga_model_takes_a_new_lane_count_only(model, tmp_path, caps
     ("spice", {"pe": 4}, r"target 'spice' has no option 'pe': its options are tile, g_min, .*, seed"),
     ("spice", {"tile": 1}, r"--tile must be an integer in \[2, 1024\], not 1"),
     ("spice", {"g_min": 1e-3}, r"--g-min 0\.001 must be below --g-max 0\.0001"),
-    ("fpga", {"pe": 0}, r"--pe must be an integer in \[1, 1024\], not 0"),
+    ("fpga", {"pe": 0}, r"--pe must be an integer in \[1, 1024\] or auto, not 0"),
     ("verilog", {}, r"unknown target 'verilog': must be one of spice, fpga"),
 ])
 def test_options_are_checked_by_the_library_too(model, tmp_path, target, options, message):

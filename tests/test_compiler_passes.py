@@ -3,6 +3,7 @@ import pytest
 
 from compiler.passes import PASSES, Pass, PassManager
 from compiler.passes.base import pass_table
+from compiler.passes.fit_device import FitDevice
 from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
 from compiler.passes.map_lanes import MapLanes
@@ -14,8 +15,8 @@ from tests.conftest import make_mlp_graph
 
 
 def test_registry_is_explicit():
-    assert PASSES == {"fold-identity": FoldIdentity, "lower-analog": LowerAnalog, "map-lanes": MapLanes,
-                      "onchip-learning": OnChipLearning, "quantize": Quantize}
+    assert PASSES == {"fit-device": FitDevice, "fold-identity": FoldIdentity, "lower-analog": LowerAnalog,
+                      "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "quantize": Quantize}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
 

@@ -488,7 +488,7 @@ def test_inspect_escapes_names(model, tmp_path, capsys):
     (["compile", "m.ncm", "-o", "o", "--seed", "-1"], r"--seed must be an integer in \[0, 4294967295\], not -1"),
     (["compile", "m.ncm", "-o", "o", "--seed", str(2**64)], r"--seed must be an integer in \[0, 4294967295\], not "
                                                             "18446744073709551616"),
-    (["compile", "m.ncm", "-o", "o", "--pe", "0"], r"--pe must be an integer in \[1, 1024\], not 0"),
+    (["compile", "m.ncm", "-o", "o", "--pe", "0"], r"--pe must be an integer in \[1, 1024\] or auto, not 0"),
     (["compile", "m.ncm", "-o", "o", "--lr-shift", "31"], r"--lr-shift must be an integer in \[0, 30\], not 31"),
     (["train", "-o", "m.ncm", "--hidden", "200000000"], r"--hidden must be an integer in \[1, 65536\], not "
                                                         "200000000"),

@@ -31,10 +31,17 @@ from ir.dialects import digital, nn
 from ir.interp_learn import layer_rules, learn_op
 
 MANIFEST_VERSION = 3
+BUILD_DIRS = ("build", "build-failed")
+BUILD_FILES = (r"neurocc_board\.(?:il|ys|pcf|lpf|json|asc|config|bin|bit|svf|rpt|tim|debug\.v)",
+               r"build_neurocc_board\.(?:sh|bat|json)", r"neurocc_network\.v", r"build\.sh", r"build\.log",
+               r"nextpnr\.json", r"report\.(?:json|txt)")
+"""What a board build writes into ``build/`` (``build-failed/`` for a build that failed: its logs)."""
 LAYOUT = Layout("fpga", (r"network\.v", r"model\.ncm", r"source\.ncm", r"mem/layer\d+_lane\d+_weights\.hex",
-                         r"mem/layer\d+_slot\d+_bias\.hex", r"learning\.png", r"verilator/.+"),
-                dirs=(r"mem", r"verilator(?:/.+)?"))
-"""What an fpga folder holds (``verilator/``: the builds of earlier versions, which built in the folder)."""
+                         r"mem/layer\d+_slot\d+_bias\.hex", r"learning\.png", r"verilator/.+",
+                         *(f"{d}/{f}" for d in BUILD_DIRS for f in BUILD_FILES)),
+                dirs=(r"mem", r"verilator(?:/.+)?", *BUILD_DIRS))
+"""What an fpga folder holds (``verilator/``: the builds of earlier versions, which built in the folder;
+``build/``: ``neurocc build``'s)."""
 MAX_WEIGHTS = 1 << 22
 """The most weights a network may have on the fpga target (more than any FPGA neurocc targets holds)."""
 

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -162,32 +163,46 @@ def build(folder: FpgaFolder) -> Path:
         source = (folder.path / "network.v").read_bytes()
     except OSError as e:
         raise ModelFormatError(f"{where}: network.v cannot be read: {e.strerror or e}") from e
-    key = hashlib.sha256(b"\0".join([_KEY_VERSION, HARNESS.encode(), _version(tool), source])).hexdigest()
+
+    def sources() -> dict[str, str]:
+        derived = folder.verilog()
+        if derived.encode() != source:
+            raise ModelFormatError(f"{where}: network.v does not match the Verilog of its model.ncm; recompile")
+        return {"network.v": derived, "harness.cpp": HARNESS}
+
+    key = [_KEY_VERSION, HARNESS.encode(), _version(tool), source]
+    return cached_build(key, sources, "neurocc_network", f"the network.v of {where}")
+
+
+def cached_build(key: list[bytes], sources: Callable[[], dict[str, str]], top: str, what: str) -> Path:
+    """The executable ``V<top>`` Verilator builds from ``sources()`` (file name → text; the ``.v`` files and one
+    ``harness.cpp``), cached under the SHA-256 of ``key``: ``sources`` is called only on a miss."""
+    tool = verilator_path()
     store = cache_root() / "verilator"
-    exe = store / key / "Vneurocc_network"
+    digest = hashlib.sha256(b"\0".join(key)).hexdigest()
+    exe = store / digest / f"V{top}"
     if exe.is_file():
-        os.utime(store / key)
+        os.utime(store / digest)
         return exe
-    derived = folder.verilog()
-    if derived.encode() != source:
-        raise ModelFormatError(f"{where}: network.v does not match the Verilog of its model.ncm; recompile")
+    files = sources()
     try:
         store.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = Path(tempfile.mkdtemp(dir=store, prefix=".build-"))
     except OSError as e:
         raise SimulationError(f"the Verilator cache {str(store)!r} cannot be written: {e.strerror or e}") from e
     try:
-        (tmp / "network.v").write_text(derived)
-        (tmp / "harness.cpp").write_text(HARNESS)
-        cmd = [tool, "--cc", "network.v", "--exe", "harness.cpp", "--build", "-j", "2", "-O3",
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+        verilog = [name for name in files if name.endswith(".v")]
+        cmd = [tool, "--cc", *verilog, "--exe", "harness.cpp", "--build", "-j", "2", "-O3",
                "-MAKEFLAGS", "OPT_FAST=-O2 OPT_SLOW=-O1",
-               "--top-module", "neurocc_network", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--Mdir", "."]
+               "--top-module", top, "-Wno-fatal", "-Wno-lint", "-Wno-style", "--Mdir", "."]
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not (tmp / "Vneurocc_network").is_file():
+        if proc.returncode != 0 or not (tmp / f"V{top}").is_file():
             tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
-            raise SimulationError(f"verilator could not build the network.v of {where}: {tail}")
+            raise SimulationError(f"verilator could not build {what}: {tail}")
         try:
-            tmp.rename(store / key)
+            tmp.rename(store / digest)
         except OSError:  # built meanwhile by another run: use that one
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:

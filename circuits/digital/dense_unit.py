@@ -4,9 +4,11 @@ The unit computes ``y = requantize(W x + b)`` exactly as ``ir.interp_digital`` d
 widths, the lane mapping, the activation table) comes from its :class:`LayerSpec`. The lanes form ``slots`` rows of
 ``segments``: lane ``(q, s)`` owns the output rows ``o ≡ q (mod slots)`` and the ``s``-th slice of ``L = ⌈in /
 segments⌉`` inputs, so a narrow layer can still keep every lane busy. One group of ``slots`` outputs takes ``L``
-cycles; a pipeline (issue → multiply-accumulate → sum the segments and requantize) overlaps the groups, so the
-whole layer takes ``groups · L + 3`` cycles from ``start`` to ``done``. Accumulators never overflow (the quantize
-pass sized them for the whole sum), so the partial sums add up exactly.
+cycles; a pipeline (issue → multiply-accumulate → sum the segments → round → activation and saturation) overlaps
+the groups, so the whole layer takes ``groups · L + 5`` cycles from ``start`` to ``done``. The last three stages
+are registered apart because together they were the longest path of the design on an iCE40 (nextpnr's
+critical-path report: accumulators → segment sum → rounding adder → saturation → output register, 50 ns).
+Accumulators never overflow (the quantize pass sized them for the whole sum), so the partial sums add up exactly.
 
 Inputs are read, not stored: the unit drives ``x_addr[s]`` and expects ``x_data[s] = x[x_addr[s]]`` one cycle
 later (a memory read port or a registered multiplexer). Outputs stay in registers (``y``) until the next run.
@@ -16,7 +18,7 @@ one cycle after the address).
 A learning layer (``spec.learn``) also runs an update pass on ``update``: the same issue loop reads every weight
 and its input again, and one cycle later writes back ``saturate(w + Δw)`` with ``Δw`` computed from the row's
 coefficient ``coef[row]`` (the delta, or the layer's own output) as ``ir.interp_learn`` defines it; outputs and
-accumulators are left alone. It takes the same ``groups · L + 3`` cycles as a forward pass.
+accumulators are left alone. It takes the same ``groups · L + 5`` cycles as a forward pass.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+PIPELINE = 5
+"""Cycles a layer adds to its ``groups · L`` issue cycles: operands, multiply-accumulate, segment sum, rounding,
+activation (the last group's result is in ``y`` and ``done`` high this many cycles after its last issue)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class LayerSpec:
 
     @property
     def cycles(self) -> int:
-        return self.groups * self.seg_len + 3
+        return self.groups * self.seg_len + PIPELINE
 
     def lane_weights(self, q: int, s: int) -> list[int]:
         """Lane ``(q, s)``'s weight memory: word ``g·L + j`` holds ``W[g·slots + q, s·L + j]`` (0 past the edge)."""
@@ -101,11 +107,11 @@ def saturate(value: Value, bits: int) -> Value:
 
 
 def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
-    """Combinational requantization of ``acc``: round half up by ``spec.shift``, then the activation and the
-    saturation (or the table lookup)."""
+    """Requantization of ``acc`` in two stages: round half up by ``spec.shift`` into a register, then (from that
+    register, combinationally) the activation and the saturation, or the table lookup."""
     width = len(acc) + 2
     rounded = Signal(signed(width), name=f"{name}_rounded")
-    m.d.comb += rounded.eq(shift_round(acc, spec.shift))
+    m.d.sync += rounded.eq(shift_round(acc, spec.shift))
     out = Signal(signed(spec.out_bits), name=f"{name}_out")
     if spec.table:
         bits = (len(spec.table) - 1).bit_length()
@@ -116,15 +122,15 @@ def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
         port = rom.read_port(domain="comb")
         m.d.comb += [port.addr.eq(index), out.eq(port.data)]
         return out
-    act = Signal(signed(width), name=f"{name}_act")
+    # The activation and the saturation are one clamp: relu, hardtanh and the output format each bound the value,
+    # and clamps to overlapping ranges compose into one. Two comparisons with constants, side by side, then a
+    # multiplexer: far shorter than the activation's mux feeding the saturation's comparisons.
+    lo, hi = -(1 << (spec.out_bits - 1)), (1 << (spec.out_bits - 1)) - 1
     if spec.fn == "relu":
-        m.d.comb += act.eq(Mux(rounded < 0, 0, rounded))
+        lo = 0
     elif spec.fn == "hardtanh":
-        one = spec.clamp
-        m.d.comb += act.eq(Mux(rounded > one, one, Mux(rounded < -one, -one, rounded)))
-    else:
-        m.d.comb += act.eq(rounded)
-    m.d.comb += out.eq(saturate(act, spec.out_bits))
+        lo, hi = max(lo, -spec.clamp), min(hi, spec.clamp)
+    m.d.comb += out.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded)))
     return out
 
 
@@ -181,14 +187,19 @@ class DenseUnit(wiring.Component):
         pad1 = Signal(segs)
         m.d.sync += [valid1.eq(running), first1.eq(running & (j == 0)), last1.eq(running & (j == length - 1)),
                      group1.eq(g), pad1.eq(Cat(*[(s * length + j) >= self.n_in for s in range(segs)]))]
-        # Stage 2: every segment's partial sum is final; add them, requantize, store the group's outputs.
-        store2 = Signal()
-        group2 = Signal.like(g)
-        m.d.sync += [store2.eq(valid1 & last1), group2.eq(group1)]
+        # Stage 2: every segment's partial sum is final: add them (into a register). Stage 3: round (into a
+        # register). Stage 4: the activation and the saturation; store the group's outputs.
+        store = [Signal(name=f"store{k}") for k in (2, 3, 4)]
+        group = [Signal.like(g, name=f"group{k}") for k in (2, 3, 4)]
+        m.d.sync += [store[0].eq(valid1 & last1 & ~updating), group[0].eq(group1)]
+        m.d.sync += [store[k + 1].eq(store[k]) for k in range(2)] + [group[k + 1].eq(group[k]) for k in range(2)]
+        pass_end = [Signal(name=f"end{k}") for k in (2, 3, 4)]  # the run's last group has left stage k
+        m.d.sync += [pass_end[0].eq(valid1 & last1 & (group1 == groups - 1))]
+        m.d.sync += [pass_end[k + 1].eq(pass_end[k]) for k in range(2)]
         addr1 = Signal(range(max(words, 2)))
         m.d.sync += addr1.eq(g * length + j)
-        m.d.comb += self.busy.eq(running | valid1 | store2)
-        m.d.sync += self.done.eq(store2 & (group2 == groups - 1))
+        m.d.comb += self.busy.eq(running | valid1 | Cat(*pass_end).any())
+        m.d.sync += self.done.eq(pass_end[2])
 
         # The weight port: row r, column c live in lane (r mod slots, c // L) at word (r // slots)·L + c mod L.
         w_lane = Signal(range(max(self.lanes, 2)))
@@ -231,11 +242,12 @@ class DenseUnit(wiring.Component):
                     m.d.sync += acc.eq(start + rp.data * operand)
                 accs.append(acc)
             total = Signal(signed(spec.acc_bits + (segs - 1).bit_length()), name=f"sum{q}")
-            m.d.comb += total.eq(sum(accs[1:], accs[0]))
+            with m.If(store[0]):
+                m.d.sync += total.eq(sum(accs[1:], accs[0]))
             outs.append(_requantize(m, total, spec, f"rq{q}"))
 
         for o in range(self.n_out):
-            with m.If(store2 & ~updating & (group2 == o // slots)):
+            with m.If(store[2] & (group[2] == o // slots)):
                 m.d.sync += self.y[o].eq(outs[o % slots])
         return m
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from compiler.passes.base import Pass, PassManager, pass_table
+from compiler.passes.fit_device import FitDevice
 from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
 from compiler.passes.quantize import Quantize
 
-PASSES: dict[str, type[Pass]] = pass_table(FoldIdentity, LowerAnalog, MapLanes, OnChipLearning, Quantize)
+PASSES: dict[str, type[Pass]] = pass_table(FitDevice, FoldIdentity, LowerAnalog, MapLanes, OnChipLearning, Quantize)
 
 __all__ = ["PASSES", "Pass", "PassManager"]

@@ -60,3 +60,23 @@ class Target(Protocol):
 
     def failure(self, report: dict[str, Any]) -> str:
         """The one-line error of a verification that did not hold."""
+
+
+class BoardTarget(Target, Protocol):
+    """A target whose folders also build for a board (``neurocc build``) and run on one through a host link
+    (``neurocc run``)."""
+    build_options: ClassVar[type[Options]]
+    run_options: ClassVar[type[Options]]
+
+    def build(self, loaded: Any, options: Any, progress: bool) -> dict[str, Any]:
+        """Build the folder for the board ``options`` name; the report (``passed``-less: a failure raises)."""
+
+    def run(self, loaded: Any, data: Dataset, limit: int | None, options: Any, progress: bool) -> dict[str, Any]:
+        """Run the folder's design on a board (or its model) over the host link; the report's ``passed`` says
+        whether it matched the reference."""
+
+
+def board_target(target: Target) -> BoardTarget | None:
+    """``target`` if its folders build for boards, else ``None``."""
+    return target if hasattr(target, "build_options") else None  # type: ignore[return-value]
+

@@ -14,11 +14,17 @@ import numpy as np
 
 from backends.folder import Layout
 from backends.fpga import emit as fpga_emit
+from backends.fpga.boards import BOARDS, get_board
+from backends.fpga.build import BAUD
+from backends.fpga.build import build as build_board
+from backends.fpga.build import describe as describe_build
 from backends.fpga.emit import LAYOUT
 from backends.fpga.learn import train_on_chip, verify_learning
+from backends.fpga.remote import SIMULATED_PORT, run_over_link
 from backends.fpga.run import SIMULATORS, FpgaFolder, run_hardware
-from compiler.options import Choice, Flag, Int, Options, Text, option
+from compiler.options import Choice, Flag, Int, Lanes, Options, Text, option
 from compiler.passes import Pass
+from compiler.passes.fit_device import FitDevice
 from compiler.passes.map_lanes import MapLanes
 from compiler.pipelines import fpga_pipeline, learning_pipeline
 from compiler.plots import onchip_curves, write_plot
@@ -33,13 +39,20 @@ DEFAULT_PE = 8
 @dataclass(frozen=True)
 class FpgaOptions(Options):
     """How the network is quantized and mapped onto lanes, and the learning engine, if any."""
-    pe: int | None = option(None, Int(1, 1024), f"fpga: parallel MAC lanes per layer ({DEFAULT_PE}; an already "
-                                                 "compiled model keeps its own)")
+    pe: int | str | None = option(None, Lanes(1024), f"fpga: parallel MAC lanes per layer ({DEFAULT_PE}; auto with "
+                                                      "--board: the fastest that fits; an already compiled model "
+                                                      "keeps its own)")
+    board: str | None = option(None, Choice(*BOARDS), "fpga: fit the design to this board's device (with --pe "
+                                                      "auto, the default then: the fastest lane count that fits)")
     weight_bits: int | None = option(None, Int(2, 32), "fpga: weight width (8; 16 with --learn)")
     act_bits: int = option(8, Int(2, 32), "fpga: activation width (8)")
     learn: str | None = option(None, Text(), "fpga: add an on-chip learning engine: dfa, hebbian or oja (alone: "
                                              "the model's own rule)", const="model")
     lr_shift: int = option(7, Int(0, 30), "fpga --learn: learning rate 2^-K (7)")
+
+    def check(self) -> None:
+        if self.pe == "auto" and self.board is None:
+            raise ConfigError("--pe auto needs --board: the lane count that fits depends on the device")
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,21 @@ class FpgaSimulateOptions(Options):
 class FpgaVerifyOptions(Options):
     simulator: str = option("verilator", Choice(*SIMULATORS),
                             "fpga: verilator (default, on the emitted Verilog) or amaranth")
+    learn_steps: int | None = option(None, Int(1, 10_000_000), "fpga with --learn: train K samples in hardware and "
+                                                               "in the reference trainer, compare every weight")
+
+
+@dataclass(frozen=True)
+class FpgaBuildOptions(Options):
+    board: str = option("icebreaker", Choice(*BOARDS), "the board to build for (icebreaker)")
+    baud: int = option(BAUD, Int(300, 12_000_000), f"the host link's UART rate ({BAUD})")
+
+
+@dataclass(frozen=True)
+class FpgaRunOptions(Options):
+    port: str = option(SIMULATED_PORT, Text(), "the serial port of the board (/dev/ttyUSB1), or verilator: the "
+                                               "whole design, UART included, in Verilator behind a pseudo-terminal")
+    baud: int = option(BAUD, Int(300, 12_000_000), f"the host link's UART rate ({BAUD})")
     learn_steps: int | None = option(None, Int(1, 10_000_000), "fpga with --learn: train K samples in hardware and "
                                                                "in the reference trainer, compare every weight")
 
@@ -74,23 +102,28 @@ class FpgaTarget:
     options: ClassVar[type[Options]] = FpgaOptions
     simulate_options: ClassVar[type[Options]] = FpgaSimulateOptions
     verify_options: ClassVar[type[Options]] = FpgaVerifyOptions
+    build_options: ClassVar[type[Options]] = FpgaBuildOptions
+    run_options: ClassVar[type[Options]] = FpgaRunOptions
 
     def pipeline(self, graph: Graph, options: Any, calibration: Callable[[], np.ndarray]) -> list[Pass]:
+        fit: list[Pass] = [FitDevice(board=options.board, lanes=options.pe or "auto")] if options.board else []
+        lanes = options.pe if isinstance(options.pe, int) else DEFAULT_PE
         dense = [op for _, op in graph.nodes() if isinstance(op, digital.Dense)]
         if dense:  # already quantized: its formats are decided; only a new lane count remaps it
             if options.learn is not None or options.weight_bits is not None:
                 raise ConfigError(f"model {graph.name!r} is already compiled for the fpga target: --learn and "
                                   "--weight-bits apply to a float model")
+            if fit:
+                return fit
             if options.pe is not None or not all(op.mapped for op in dense):
-                return [MapLanes(lanes=options.pe or DEFAULT_PE)]
+                return [MapLanes(lanes=lanes)]
             return []
-        lanes = options.pe or DEFAULT_PE
         if options.learn is not None:
             weight_bits = 16 if options.weight_bits is None else options.weight_bits
-            return learning_pipeline(calibration(), _rule(graph, options.learn), options.lr_shift, weight_bits,
-                                     options.act_bits, lanes=lanes)
+            return [*learning_pipeline(calibration(), _rule(graph, options.learn), options.lr_shift, weight_bits,
+                                       options.act_bits, lanes=lanes), *fit]
         weight_bits = 8 if options.weight_bits is None else options.weight_bits
-        return fpga_pipeline(calibration(), weight_bits, options.act_bits, lanes)
+        return [*fpga_pipeline(calibration(), weight_bits, options.act_bits, lanes), *fit]
 
     def emit(self, graph: Graph, output: str | os.PathLike[str], options: Any, source: Graph | None,
              inputs: Iterable[str | os.PathLike[str]]) -> Path:
@@ -136,8 +169,27 @@ class FpgaTarget:
             return verify_learning(loaded, data, options.learn_steps, options.simulator, progress)
         return self._inference(loaded, data, limit, options.simulator)
 
+    def build(self, loaded: FpgaFolder, options: Any, progress: bool) -> dict[str, Any]:
+        return build_board(loaded, get_board(options.board), options.baud)
+
+    def run(self, loaded: FpgaFolder, data: Dataset, limit: int | None, options: Any,
+            progress: bool) -> dict[str, Any]:
+        return run_over_link(loaded, data, options.port, options.baud, limit, options.learn_steps, progress)
+
     def describe(self, command: str, report: dict[str, Any]) -> list[str]:
         r = report
+        if command == "build":
+            return describe_build(r)
+        if command == "run" and "weights" in r:
+            return [f"over the host link ({r['port']}): {r['samples']} training samples ({r['rule']}); "
+                    f"{r['weights'] - r['mismatched_weights']} of {r['weights']} weights read back equal the "
+                    f"reference trainer's ({sum(r['weights_changed_by_training'])} changed); "
+                    f"{r['output_words'] - r['mismatched_output_words']} of {r['output_words']} prediction words "
+                    "equal", "PASS" if r["passed"] else "FAIL"]
+        if command == "run":
+            return [f"over the host link ({r['port']}): {r['samples']} {r['dataset']} test inputs, accuracy "
+                    f"{r['hardware_accuracy']:.4f}; {r['output_words'] - r['mismatched_words']} of "
+                    f"{r['output_words']} output words equal the integer reference", "PASS" if r["passed"] else "FAIL"]
         if command == "compile":
             text = (f"compiled {r['model']} for fpga ({r['pe']} lanes): {r['output']}/network.v, "
                     f"{r['cycles_per_inference']} cycles per inference ({r['latency_cycles']} latency)")

@@ -1,0 +1,114 @@
+"""The top level of a board build: the board's UART, the host bridge, and the folder's own ``network.v``.
+
+The network enters as an ``Instance`` of the verified Verilog module ``neurocc_network`` (the very text
+``neurocc verify`` simulated), not as a second elaboration of the Amaranth design; the UART and the bridge
+(:mod:`circuits.digital.uart`, :mod:`circuits.digital.bridge`) are elaborated here.
+"""
+
+from __future__ import annotations
+
+from amaranth import ClockSignal, Elaboratable, Instance, Module, ResetSignal
+from amaranth.lib import io, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+
+from circuits.digital.bridge import Bridge, LinkShape
+from circuits.digital.network import LayerSpec, Network
+from circuits.digital.uart import UartRx, UartTx
+
+NETWORK_MODULE = "neurocc_network"
+
+
+def _range_bits(n: int) -> int:
+    """The width of Amaranth's ``range(max(n, 2))``: how the network sizes its weight-port indices."""
+    return (max(n, 2) - 1).bit_length()
+
+
+def link_shape(specs: list[LayerSpec], learns: bool) -> LinkShape:
+    """The bridge's view of the network ``specs`` make: its sizes and the widths of its ports (as
+    :class:`~circuits.digital.network.Network` declares them)."""
+    return LinkShape(n_in=specs[0].n_in, n_out=specs[-1].n_out, in_bits=specs[0].in_bits,
+                     out_bits=specs[-1].out_bits, w_bits=max(s.w_bits for s in specs),
+                     layer_bits=_range_bits(len(specs)), row_bits=_range_bits(max(s.n_out for s in specs)),
+                     col_bits=_range_bits(max(s.n_in for s in specs)), learns=learns)
+
+
+class LinkedNetwork(wiring.Component):
+    """UART, bridge and network in one, the serial lines as ports (for simulation: the same logic a board
+    build places, with the network elaborated rather than instanced)."""
+
+    def __init__(self, net: Network, divisor: int) -> None:
+        self.net, self.divisor = net, divisor
+        super().__init__({"rx": wiring.In(1, init=1), "tx": wiring.Out(1, init=1)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.network = self.net
+        bridge = _link(m, link_shape(self.net.specs, self.net.learn is not None), self.divisor, self.rx, self.tx)
+        for name in ("i", "o"):
+            wiring.connect(m, getattr(bridge, name), getattr(self.net, name))
+        for name in ("w_layer", "w_row", "w_col", "w_data", "w_we", "train"):
+            m.d.comb += getattr(self.net, name).eq(getattr(bridge, name))
+        m.d.comb += [bridge.w_rdata.eq(self.net.w_rdata), bridge.idle.eq(self.net.idle)]
+        return m
+
+
+RX_FIFO_DEPTH = 32
+"""Bytes the link buffers while the bridge waits (for the network to go idle, or for an answer to leave); a host
+sends fewer ahead than this (:data:`backends.fpga.host.BATCH` samples, whose answers it reads first)."""
+
+
+def _link(m: Module, shape: LinkShape, divisor: int, rx_line: object, tx_line: object) -> Bridge:
+    """UART receiver → byte FIFO → bridge → UART transmitter, in module ``m``."""
+    m.submodules.uart_rx = rx = UartRx(divisor)
+    m.submodules.uart_tx = tx = UartTx(divisor)
+    m.submodules.rx_fifo = fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
+    m.submodules.bridge = bridge = Bridge(shape)
+    m.d.comb += [rx.rx.eq(rx_line), tx_line.eq(tx.tx)]  # type: ignore[attr-defined]
+    wiring.connect(m, rx.data, fifo.w_stream)
+    wiring.connect(m, fifo.r_stream, bridge.rx)
+    wiring.connect(m, bridge.tx, tx.data)
+    return bridge
+
+
+class BoardTop(Elaboratable):
+    """What a board build places: the board's UART pins through the bridge to ``neurocc_network``."""
+
+    def __init__(self, shape: LinkShape, divisor: int) -> None:
+        self.shape, self.divisor = shape, divisor
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})  # type: ignore[attr-defined]
+        m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
+        m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
+        if ("uart_tx_enable", 0) in platform.resources:  # type: ignore[attr-defined]  # ULX3S gates its driver
+            m.submodules.tx_enable = enable = io.Buffer("o", platform.request("uart_tx_enable", 0, dir="-"))  # type: ignore[attr-defined]
+            m.d.comb += enable.o.eq(1)
+        bridge = _link(m, self.shape, self.divisor, rx_pin.i, tx_pin.o)
+        m.submodules.network = network_instance(bridge)
+        return m
+
+
+def network_instance(bridge: Bridge) -> Instance:
+    """``neurocc_network`` (the folder's ``network.v``) with its ports on ``bridge``'s."""
+    return Instance(
+        NETWORK_MODULE, i_clk=ClockSignal(), i_rst=ResetSignal(allow_reset_less=True),
+        i_i__payload=bridge.i.payload, i_i__valid=bridge.i.valid, o_i__ready=bridge.i.ready,
+        o_o__payload=bridge.o.payload, o_o__valid=bridge.o.valid, i_o__ready=bridge.o.ready,
+        i_w_layer=bridge.w_layer, i_w_row=bridge.w_row, i_w_col=bridge.w_col, i_w_data=bridge.w_data,
+        i_w_we=bridge.w_we, o_w_rdata=bridge.w_rdata, i_train=bridge.train, o_idle=bridge.idle)
+
+
+class SerialTop(wiring.Component):
+    """A board build's logic with the serial lines as ports (no pins, no board clock): what the Verilator model of
+    the host link simulates, ``neurocc_network`` instanced as on the board."""
+
+    def __init__(self, shape: LinkShape, divisor: int) -> None:
+        self.shape, self.divisor = shape, divisor
+        super().__init__({"rx": wiring.In(1, init=1), "tx": wiring.Out(1, init=1)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        bridge = _link(m, self.shape, self.divisor, self.rx, self.tx)
+        m.submodules.network = network_instance(bridge)
+        return m

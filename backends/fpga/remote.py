@@ -1,0 +1,98 @@
+"""``neurocc run``: a compiled folder's design on a board (or its Verilator model) through the UART host link,
+checked against the integer reference exactly as ``neurocc verify`` checks the simulation.
+
+Inference streams the test inputs over the link and compares every output word with the reference; with
+``learn_steps`` it trains that many samples over the link (``T`` commands), reads every weight back (``R``) and
+compares them, and the predictions made on the way, with the reference trainer's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from backends.fpga.board_top import link_shape
+from backends.fpga.emit import layer_specs, learn_spec
+from backends.fpga.host import HostLink, Transport
+from backends.fpga.learn import Dataset
+from backends.fpga.run import FpgaFolder, input_codes
+from errors import ConfigError, ToolNotFoundError
+from ir import interp
+from ir.dialects import digital
+from ir.interp_learn import Trainer
+
+SIMULATED_PORT = "verilator"
+TIMEOUT_S = 5.0
+
+
+@contextlib.contextmanager
+def open_port(folder: FpgaFolder, port: str, baud: int) -> Iterator[Transport]:
+    """The serial port ``port`` (pyserial), or with ``port="verilator"`` the design's Verilator model."""
+    try:
+        import serial
+    except ImportError as e:
+        raise ToolNotFoundError("neurocc run needs pyserial: pip install pyserial") from e
+    with contextlib.ExitStack() as stack:
+        if port == SIMULATED_PORT:
+            from backends.fpga.link_sim import serial_model
+
+            port = stack.enter_context(serial_model(folder))
+        try:
+            link = stack.enter_context(serial.Serial(port, baud, timeout=TIMEOUT_S))
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise ConfigError(f"--port {port!r} cannot be opened: {e}") from e
+        link.reset_input_buffer()
+        yield link
+
+
+def _weights(graph: Any) -> list[np.ndarray]:
+    return [graph.params[op.weight].astype(np.int64) for _, op in graph.nodes() if isinstance(op, digital.Dense)]
+
+
+def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit: int | None = None,
+                  learn_steps: int | None = None, progress: bool = False) -> dict[str, Any]:
+    graph = folder.graph
+    specs, _ = layer_specs(graph)
+    shape = link_shape(specs, learn_spec(graph) is not None)
+    if learn_steps is not None and not shape.learns:
+        raise ConfigError(f"folder {str(folder.path)!r} has no learning engine: compile it with --learn "
+                          "dfa|hebbian|oja")
+    report: dict[str, Any] = {"dataset": data.name, "port": port, "baud": baud}
+    with open_port(folder, port, baud) as transport:
+        total = learn_steps if learn_steps is not None else len(data.x_test[:limit])
+        with tqdm(total=total, desc="host link", unit="sample", disable=not progress, leave=False) as bar:
+            link = HostLink(transport, shape, progress=bar.update)
+            link.identify()
+            if learn_steps is None:
+                x, y = data.x_test[:limit], data.y_test[:limit]
+                hardware = link.infer(input_codes(graph, x))
+                last = [n for n, op in graph.nodes() if isinstance(op, digital.Dense)][-1]
+                reference = interp.run(graph, x.astype(np.float64), keep=(last,))[last]
+                report.update(samples=len(x), output_words=int(reference.size),
+                              mismatched_words=int((hardware != reference).sum()),
+                              hardware_accuracy=float((hardware.argmax(axis=1) == y).mean()),
+                              predictions_equal_reference=bool((hardware.argmax(axis=1) ==
+                                                                reference.argmax(axis=1)).all()))
+                report["passed"] = report["mismatched_words"] == 0
+                return report
+            order = np.arange(learn_steps) % len(data.x_train)
+            codes, labels = input_codes(graph, data.x_train)[order], data.y_train[order]
+            predictions = link.train(codes, labels)
+            weights = link.read_weights([(s.n_out, s.n_in) for s in specs])
+    trainer_graph = copy.deepcopy(graph)
+    trainer = Trainer(trainer_graph)
+    ref_out = np.array([trainer.step(c, int(t)) for c, t in zip(codes, labels, strict=True)])
+    ref_weights = _weights(trainer_graph)
+    differ = [int((h != r).sum()) for h, r in zip(weights, ref_weights, strict=True)]
+    report.update(samples=learn_steps, rule=folder.manifest["learning"]["rule"],
+                  weights=int(sum(w.size for w in ref_weights)), mismatched_weights=sum(differ),
+                  weights_changed_by_training=[int((r != w).sum()) for r, w in
+                                               zip(ref_weights, _weights(graph), strict=True)],
+                  output_words=int(ref_out.size), mismatched_output_words=int((predictions != ref_out).sum()))
+    report["passed"] = report["mismatched_weights"] == 0 and report["mismatched_output_words"] == 0
+    return report

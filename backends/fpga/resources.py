@@ -1,0 +1,66 @@
+"""What a design needs of a device before any tool runs: multipliers and block RAMs, counted from the layer specs
+the way yosys maps them.
+
+- Every lane multiplies a weight by an input; a learning lane also multiplies its row's coefficient by the input,
+  and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``, ``synth_ecp5``) gives a product to
+  multiplier cells when it is at least 11 bits wide, one cell per ``dsp_width``-bit slice of each operand.
+- Every weight memory, the double-buffered input memory and the host link's receive FIFO
+  (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best shape for its depth
+  and width. Bias memories are read-only and small: yosys builds them from logic, as it does the activation
+  tables (read in the same cycle). yosys also builds the smallest memories (a few dozen words) from logic, so for
+  tiny networks the count is an upper bound.
+
+Logic cells are not estimated: place-and-route reports them, and a design too large for the device fails there
+with nextpnr's reason.
+"""
+
+from __future__ import annotations
+
+from backends.fpga.board_top import RX_FIFO_DEPTH
+from backends.fpga.boards import Board, Family
+from circuits.digital.network import LayerSpec
+
+BRAM_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
+    "ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+    "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
+}
+"""Depth × width shapes of one block RAM (iCE40 SB_RAM40_4K; ECP5 DP16KD)."""
+DSP_MIN_PRODUCT = 11
+"""yosys leaves products narrower than this in logic."""
+
+
+def memory_blocks(family: Family, depth: int, width: int) -> int:
+    """Block RAMs for one ``depth × width`` memory: the cheapest shape, tiled."""
+    return min(-(-width // w) * -(-depth // d) for d, w in BRAM_SHAPES[family.name])
+
+
+def multiplier_cells(family: Family, a_bits: int, b_bits: int) -> int:
+    if a_bits + b_bits < DSP_MIN_PRODUCT:
+        return 0
+    return -(-a_bits // family.dsp_width) * -(-b_bits // family.dsp_width)
+
+
+def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
+    """Multiplier cells and block RAMs the design needs, under the family's cell names (the learning engine's
+    error path multiplies nothing: DFA's feedback is ±1)."""
+    dsp = 0
+    bram = memory_blocks(family, 2 * specs[0].n_in, specs[0].in_bits) + memory_blocks(family, RX_FIFO_DEPTH, 8)
+    for spec in specs:
+        lanes = spec.slots * spec.segments
+        per_lane = multiplier_cells(family, spec.w_bits, spec.in_bits)
+        if spec.learn:
+            per_lane += multiplier_cells(family, spec.coef_bits, spec.in_bits)
+        if spec.learn == "oja":
+            per_lane += multiplier_cells(family, spec.coef_bits, spec.w_bits)
+        dsp += lanes * per_lane
+        bram += lanes * memory_blocks(family, spec.groups * spec.seg_len, spec.w_bits)
+    return {family.dsp: dsp, family.bram: bram}
+
+
+def shortfall(specs: list[LayerSpec], board: Board) -> tuple[str, int, int] | None:
+    """The first resource the design needs more of than ``board`` has: (cell, need, have); ``None`` if it fits."""
+    have = board.totals()
+    for cell, need in needs(specs, board.family).items():
+        if need > have[cell]:
+            return cell, need, have[cell]
+    return None

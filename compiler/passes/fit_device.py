@@ -1,0 +1,73 @@
+"""fit-device: make the lane mapping fit a board's device, or say why it cannot, before any tool runs.
+
+With ``lanes="auto"`` the pass tries every lane count from 1 to :data:`MAX_AUTO_LANES`, maps the layers
+(:func:`compiler.passes.map_lanes.lane_mapping`) and keeps the mapping with the fewest cycles per inference
+(per training sample for a learning design) whose multipliers and block RAMs the device holds
+(:mod:`backends.fpga.resources`); ties go to fewer lanes. With a number it checks that mapping. A design that
+cannot fit is an error naming the resource, what the design needs, what the device has, and a lane count that
+fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+from backends.fpga.boards import Board, get_board
+from backends.fpga.emit import layer_specs, learn_spec
+from backends.fpga.resources import shortfall
+from circuits.digital.network import period, training_period
+from compiler.passes.base import Pass
+from compiler.passes.map_lanes import lane_mapping
+from errors import LoweringError
+from ir import Graph
+from ir.dialects import digital
+
+MAX_AUTO_LANES = 64
+
+
+def _map(graph: Graph, lanes: int) -> None:
+    for node, op in graph.nodes():
+        if isinstance(op, digital.Dense):
+            slots, segments = lane_mapping(op.in_features, op.out_features, lanes)
+            graph.replace(node, replace(op, lanes=lanes, slots=slots, segments=segments))
+
+
+def _assess(graph: Graph, board: Board) -> tuple[int, tuple[str, int, int] | None]:
+    """Cycles per inference (per training sample for a learning design) of the graph as mapped, and what it
+    lacks on ``board`` (``None``: it fits)."""
+    specs, _ = layer_specs(graph)
+    engine = learn_spec(graph)
+    cycles = period(specs) if engine is None else training_period(specs, engine)
+    return cycles, shortfall(specs, board)
+
+
+@dataclass(frozen=True)
+class FitDevice(Pass):
+    name: ClassVar[str] = "fit-device"
+    board: str = "icebreaker"
+    lanes: int | str = "auto"
+
+    def run(self, graph: Graph) -> None:
+        board = get_board(self.board)
+        if self.lanes != "auto" and not (isinstance(self.lanes, int) and not isinstance(self.lanes, bool)):
+            raise LoweringError(f"--pe must be a lane count or 'auto', not {self.lanes!r}")
+        options: list[tuple[int, int]] = []
+        for lanes in range(1, MAX_AUTO_LANES + 1):
+            _map(graph, lanes)
+            cycles, lack = _assess(graph, board)
+            if lack is None:
+                options.append((cycles, lanes))
+        best = min(options) if options else None
+        chosen = best[1] if self.lanes == "auto" and best is not None else self.lanes
+        _map(graph, 1 if not isinstance(chosen, int) else chosen)
+        _, lack = _assess(graph, board)
+        if lack is None:
+            return
+        cell, need, have = lack
+        where = f"{board.device} on {board.name}"
+        unit = "training sample" if learn_spec(graph) is not None else "inference"
+        hint = f"--pe {best[1]} fits ({best[0]} cycles per {unit})" if best is not None else \
+            "no lane count fits: use a larger board or fewer weight bits"
+        what = "--pe auto" if self.lanes == "auto" else f"--pe {self.lanes}"
+        raise LoweringError(f"the design at {what} needs {need} {cell}, the {where} has {have}; {hint}")

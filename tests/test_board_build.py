@@ -1,0 +1,138 @@
+"""``neurocc build``: board folders fitted before any tool runs, bitstreams from the real tools (yosys,
+nextpnr-ice40, icepack), the report, and one-line errors for every way a build can go wrong."""
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from backends.fpga.boards import BOARDS, ICE40
+from backends.fpga.emit import layer_specs
+from backends.fpga.resources import memory_blocks, multiplier_cells, needs
+from compiler.api import compile, open_folder
+from compiler.cli import main
+from compiler.passes.fit_device import FitDevice
+from tests.test_backend_fpga import quantized
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 5-6-3 fixed-point network compiled for the fpga target on 2 lanes (builds in seconds)."""
+    g, _ = quantized((5, 6, 3), ("relu",), 3)
+    out = tmp_path_factory.mktemp("tiny") / "hw"
+    compile(g, "fpga", out, pe=2)
+    return out
+
+
+def test_the_estimates_follow_the_ice40_shapes():
+    assert memory_blocks(ICE40, 4096, 8) == 8 and memory_blocks(ICE40, 80, 8) == 1
+    assert memory_blocks(ICE40, 512, 16) == 2 and memory_blocks(ICE40, 100, 19) == 2
+    assert multiplier_cells(ICE40, 8, 8) == 1 and multiplier_cells(ICE40, 4, 4) == 0
+    assert multiplier_cells(ICE40, 24, 8) == 2
+
+
+def test_a_design_that_does_not_fit_names_the_resource_and_a_lane_count_that_fits(small_model, tmp_path, capsys):
+    out = tmp_path / "hw"
+    assert main(["compile", str(small_model), "--target", "fpga", "--pe", "8", "--board", "icebreaker",
+                 "-o", str(out)]) == 1
+    assert capsys.readouterr().err == ("error: the design at --pe 8 needs 16 ICESTORM_DSP, the iCE40UP5K-SG48 on "
+                                       "icebreaker has 8; --pe 4 fits (307 cycles per inference)\n")
+    assert not out.exists()
+
+
+def test_pe_auto_picks_the_fastest_mapping_that_fits(small_model, tmp_path, capsys):
+    assert main(["compile", str(small_model), "--target", "fpga", "--board", "icebreaker", "-o",
+                 str(tmp_path / "hw"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pe"] == 4 and report["multipliers"] == 8
+    assert main(["compile", str(small_model), "--target", "fpga", "--pe", "auto", "-o", str(tmp_path / "x")]) == 1
+    assert capsys.readouterr().err == "error: --pe auto needs --board: the lane count that fits depends on the device\n"
+    assert main(["compile", str(small_model), "--target", "fpga", "--board", "pynq", "-o", str(tmp_path / "x")]) == 1
+    assert capsys.readouterr().err == f"error: --board must be one of {', '.join(BOARDS)}, not pynq\n"
+    with pytest.raises(Exception, match="lane count or 'auto'"):
+        FitDevice(lanes="many").run(None)  # type: ignore[arg-type]
+
+
+def test_build_refuses_a_folder_that_does_not_fit_before_any_tool_runs(small_model, tmp_path, capsys):
+    out = tmp_path / "hw"
+    assert main(["compile", str(small_model), "--target", "fpga", "--pe", "8", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(out), "--board", "icebreaker"]) == 1
+    assert capsys.readouterr().err == (f"error: folder {str(out)!r} needs 16 ICESTORM_DSP, the iCE40UP5K-SG48 on "
+                                       "icebreaker has 8: compile it again with --board icebreaker (the lane count "
+                                       "that fits)\n")
+    assert not (out / "build").exists() and not (out / "build-failed").exists()
+
+
+def test_a_missing_tool_names_its_package(tiny, tmp_path, monkeypatch, capsys):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("yosys", "icepack"):  # everything but nextpnr-ice40
+        (bin_dir / tool).symlink_to(f"/usr/bin/{tool}")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert main(["build", str(tiny)]) == 1
+    assert capsys.readouterr().err == ("error: building for icebreaker needs nextpnr-ice40 on PATH: install Debian "
+                                       "package nextpnr-ice40\n")
+
+
+def test_a_failing_place_and_route_gives_the_tools_reason_and_its_log(tiny, tmp_path, monkeypatch, capsys):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nextpnr-ice40"
+    fake.write_text('#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --log ] && log=$2; [ "$1" = --version ] && '
+                    'echo "nextpnr-ice40 (fake)" && exit 0; shift; done\n'
+                    'printf "Info: packing\\nERROR: Unable to place cell x, no BELs remaining\\n" > "$log"\nexit 1\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert main(["build", str(tiny)]) == 1
+    log = tiny / "build-failed" / "neurocc_board.tim"
+    assert capsys.readouterr().err == (f"error: nextpnr-ice40 failed for icebreaker: Unable to place cell x, no BELs "
+                                       f"remaining (log: {log})\n")
+    assert log.is_file() and not (tiny / "build").exists()
+    # a design too large for the device: nextpnr's utilisation table names the resource, the need and the count
+    fake.write_text(fake.read_text().replace('"Info: packing\\n', '"Info: Device utilisation:\\nInfo: \\t ICESTORM_LC: '
+                                             ' 7305/ 5280   138%%\\n'))
+    assert main(["build", str(tiny)]) == 1
+    assert capsys.readouterr().err == ("error: the design does not fit the iCE40UP5K-SG48 on icebreaker: it needs "
+                                       "7305 ICESTORM_LC, the device has 5280; try a smaller --pe than 2 "
+                                       f"(nextpnr-ice40: Unable to place cell x, no BELs remaining; log: {log})\n")
+
+
+def test_a_tiny_design_builds_to_a_bitstream_with_its_report(tiny, capsys):
+    assert main(["build", str(tiny), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    build = tiny / "build"
+    assert (build / "neurocc_board.bin").stat().st_size > 100_000 and (build / "neurocc_board.asc").is_file()
+    assert report["timing_met"] and report["fmax_mhz"] > report["clock_mhz"] == 12
+    specs, _ = layer_specs(open_folder(tiny).graph)
+    estimate = needs(specs, ICE40)
+    assert report["resources"]["ICESTORM_DSP"] == {"used": estimate["ICESTORM_DSP"], "available": 8}
+    assert report["resources"]["ICESTORM_RAM"]["used"] <= estimate["ICESTORM_RAM"]  # yosys: tiny ones in logic
+    assert set(report["tools"]) == {"yosys", "nextpnr-ice40", "icepack"}
+    assert "Yosys" in report["tools"]["yosys"] and report["critical_path"]["ns"] > 0
+    assert json.loads((build / "report.json").read_text()) == {k: v for k, v in report.items() if k != "folder"}
+    assert "build_neurocc_board.sh" in (build / "build.sh").read_text()
+    first = (build / "neurocc_board.bin").read_bytes()
+    # the same folder builds to the same bitstream; a user's file in build/ is never deleted
+    (build / "notes.txt").write_text("mine")
+    assert main(["build", str(tiny)]) == 1
+    assert "holds 'notes.txt', which neurocc did not write" in capsys.readouterr().err
+    (build / "notes.txt").unlink()
+    assert main(["build", str(tiny)]) == 0
+    assert (build / "neurocc_board.bin").read_bytes() == first
+    assert not [p for p in Path(tiny).iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_the_digits_design_builds_for_the_up5k_and_meets_the_fmax_target(small_model, tmp_path, capsys):
+    out = tmp_path / "hw"
+    assert main(["compile", str(small_model), "--target", "fpga", "--board", "icebreaker", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pe"] == 4 and report["timing_met"] and report["fmax_mhz"] >= 33
+    specs, _ = layer_specs(open_folder(out).graph)
+    assert {cell: report["resources"][cell]["used"] for cell in ("ICESTORM_DSP", "ICESTORM_RAM")} == \
+        needs(specs, ICE40)
