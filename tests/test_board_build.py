@@ -77,6 +77,7 @@ def test_a_missing_tool_names_its_package(tiny, tmp_path, monkeypatch, capsys):
                                        "package nextpnr-ice40\n")
 
 
+@pytest.mark.slow
 def test_a_failing_place_and_route_gives_the_tools_reason_and_its_log(tiny, tmp_path, monkeypatch, capsys):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -100,6 +101,7 @@ def test_a_failing_place_and_route_gives_the_tools_reason_and_its_log(tiny, tmp_
                                        f"(nextpnr-ice40: Unable to place cell x, no BELs remaining; log: {log})\n")
 
 
+@pytest.mark.slow
 def test_a_tiny_design_builds_to_a_bitstream_with_its_report(tiny, capsys):
     assert main(["build", str(tiny), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -180,3 +180,13 @@ def test_training_over_the_uart_gives_the_weights_verify_learn_steps_gives(small
     assert linked["passed"] and linked["mismatched_weights"] == 0 and linked["weights"] == verified["weights"]
     assert linked["weights_changed_by_training"] == verified["weights_changed_by_training"]
     assert sum(linked["weights_changed_by_training"]) > 0
+
+
+def test_a_network_the_protocol_cannot_address_is_refused():
+    from circuits.digital.network import LayerSpec
+    from errors import UnsupportedOpError
+
+    wide = LayerSpec(weights=[[0] * 70_000], bias=[0], in_bits=8, w_bits=8, acc_bits=24, shift=0, fn="identity",
+                     out_bits=24, out_frac=0)
+    with pytest.raises(UnsupportedOpError, match="^the host link addresses at most 65535 rows or columns"):
+        link_shape([wide], learns=False)
