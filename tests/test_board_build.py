@@ -3,6 +3,7 @@ nextpnr-ice40, icepack), the report, and one-line errors for every way a build c
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from backends.fpga.boards import BOARDS, ICE40
 from backends.fpga.emit import layer_specs
+from backends.fpga.pll import Ice40Pll
 from backends.fpga.resources import memory_blocks, multiplier_cells, needs
 from compiler.api import compile, open_folder
 from compiler.cli import main
@@ -107,7 +109,7 @@ def test_a_tiny_design_builds_to_a_bitstream_with_its_report(tiny, capsys):
     report = json.loads(capsys.readouterr().out)
     build = tiny / "build"
     assert (build / "neurocc_board.bin").stat().st_size > 100_000 and (build / "neurocc_board.asc").is_file()
-    assert report["timing_met"] and report["fmax_mhz"] > report["clock_mhz"] == 12
+    assert report["timing_met"] and report["fmax_mhz"] > report["clock_mhz"] == 12 and report["link"]["keeps_up"]
     specs, _ = layer_specs(open_folder(tiny).graph)
     estimate = needs(specs, ICE40)
     assert report["resources"]["ICESTORM_DSP"] == {"used": estimate["ICESTORM_DSP"], "available": 8}
@@ -125,6 +127,41 @@ def test_a_tiny_design_builds_to_a_bitstream_with_its_report(tiny, capsys):
     assert main(["build", str(tiny)]) == 0
     assert (build / "neurocc_board.bin").read_bytes() == first
     assert not [p for p in Path(tiny).iterdir() if p.name.startswith(".")]
+
+
+def test_the_pll_dividers_make_the_fastest_clock_not_above_the_target():
+    from backends.fpga.pll import ice40_pll
+    from errors import ConfigError
+
+    assert ice40_pll(12e6, 36e6) == Ice40Pll(divr=0, divf=47, divq=4, filter_range=1, hz=36e6)
+    for want in (17e6, 20e6, 33e6, 50e6, 100e6, 275e6):
+        pll = ice40_pll(12e6, want)
+        vco = 12e6 / (pll.divr + 1) * (pll.divf + 1)
+        assert pll.hz == vco / 2**pll.divq and 16e6 <= pll.hz <= want and 533e6 <= vco <= 1066e6
+        assert pll.hz >= want * 0.97
+    with pytest.raises(ConfigError, match=r"^--clock-mhz 300 is outside what the iCE40 PLL makes \(16–275 MHz\)$"):
+        ice40_pll(12e6, 300e6)
+
+
+def test_a_pll_clock_on_a_board_without_one_neurocc_drives_is_an_error(tiny, capsys):
+    assert main(["build", str(tiny), "--board", "ulx3s-85f", "--clock-mhz", "50"]) == 1
+    assert capsys.readouterr().err == ("error: --clock-mhz needs a PLL; neurocc drives only the iCE40's so far, not "
+                                       "ulx3s-85f's\n")
+
+
+@pytest.mark.slow
+def test_the_tiny_design_runs_on_the_pll_clock(tiny, capsys):
+    assert main(["build", str(tiny), "--clock-mhz", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # 12 MHz · 53 / 32: the fastest the PLL makes from the board's 12 MHz without passing 20
+    assert report["clock_source"] == "pll" and report["clock_mhz"] == 19.875 and report["timing_met"]
+    assert report["resources"]["ICESTORM_PLL"]["used"] == 1 and report["link"]["clocks_per_bit"] == 173
+    assert report["inferences_per_second"] == round(19.875e6 / report["cycles_per_inference"])
+    # a clock the design cannot meet (the PLL makes 99 MHz for 100): the build and its report stay, and the error
+    # says by how much
+    assert main(["build", str(tiny), "--clock-mhz", "100"]) == 1
+    assert re.fullmatch(r"error: timing not met for icebreaker: the design reaches [\d.]+ MHz, the PLL's clock is "
+                        r"99 MHz \(report: .*report\.txt\)\n", capsys.readouterr().err)
 
 
 @pytest.mark.slow

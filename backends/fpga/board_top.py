@@ -7,10 +7,12 @@ The network enters as an ``Instance`` of the verified Verilog module ``neurocc_n
 
 from __future__ import annotations
 
-from amaranth import ClockSignal, Elaboratable, Instance, Module, ResetSignal
+from amaranth import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.lib import io, wiring
+from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.fifo import SyncFIFOBuffered
 
+from backends.fpga.pll import Ice40Pll
 from circuits.digital.bridge import Bridge, LinkShape
 from circuits.digital.network import LayerSpec, Network
 from circuits.digital.uart import UartRx, UartTx
@@ -77,13 +79,28 @@ def _link(m: Module, shape: LinkShape, divisor: int, rx_line: object, tx_line: o
 
 
 class BoardTop(Elaboratable):
-    """What a board build places: the board's UART pins through the bridge to ``neurocc_network``."""
+    """What a board build places: the board's UART pins through the bridge to ``neurocc_network``; with ``pll``,
+    everything runs on the iCE40 PLL's clock (held in reset until the PLL locks) instead of the board's."""
 
-    def __init__(self, shape: LinkShape, divisor: int) -> None:
-        self.shape, self.divisor = shape, divisor
+    def __init__(self, shape: LinkShape, divisor: int, pll: Ice40Pll | None = None) -> None:
+        self.shape, self.divisor, self.pll = shape, divisor, pll
+
+    def _pll_domain(self, m: Module, platform: object, pll: Ice40Pll) -> None:
+        pad = platform.request(platform.default_clk, dir="-")  # type: ignore[attr-defined]
+        m.domains.sync = ClockDomain("sync")
+        clock, lock = Signal(), Signal()
+        m.submodules.pll = Instance(
+            "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=pll.divr, p_DIVF=pll.divf, p_DIVQ=pll.divq,
+            p_FILTER_RANGE=pll.filter_range, io_PACKAGEPIN=pad.io, i_RESETB=Const(1), i_BYPASS=Const(0),
+            o_PLLOUTGLOBAL=clock, o_LOCK=lock)
+        m.d.comb += ClockSignal("sync").eq(clock)
+        m.submodules.reset = ResetSynchronizer(~lock, domain="sync")
+        platform.add_clock_constraint(clock, pll.hz)  # type: ignore[attr-defined]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        if self.pll is not None:
+            self._pll_domain(m, platform, self.pll)
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})  # type: ignore[attr-defined]
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
         m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)

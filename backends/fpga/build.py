@@ -26,6 +26,7 @@ from backends.folder import Layout, foreign_entry, swap_in
 from backends.fpga.board_top import BoardTop, link_shape
 from backends.fpga.boards import Board, Tool
 from backends.fpga.emit import BUILD_FILES, layer_specs, learn_spec
+from backends.fpga.pll import Ice40Pll, ice40_pll
 from backends.fpga.resources import shortfall
 from backends.fpga.run import FpgaFolder
 from circuits.digital.bridge import word_bytes
@@ -63,13 +64,21 @@ def check_tools(board: Board) -> dict[str, str]:
     return versions
 
 
-def divisor_for(board: Board, baud: int) -> int:
-    divisor = round(board.clock_hz / baud)
-    error = abs(board.clock_hz / divisor - baud) / baud if divisor else 1.0
+def divisor_for(clock_hz: float, baud: int) -> int:
+    divisor = round(clock_hz / baud)
+    error = abs(clock_hz / divisor - baud) / baud if divisor else 1.0
     if divisor < 4 or error > MAX_BAUD_ERROR:
-        raise ConfigError(f"--baud {baud} is not reachable from {board.name}'s {board.clock_hz / 1e6:g} MHz clock "
-                          f"within {MAX_BAUD_ERROR:.0%} (try 115200 or 9600)")
+        raise ConfigError(f"--baud {baud} is not reachable from a {clock_hz / 1e6:g} MHz clock within "
+                          f"{MAX_BAUD_ERROR:.0%} (try 115200 or 9600)")
     return divisor
+
+
+def _pll(board: Board, clock_mhz: float | None) -> Ice40Pll | None:
+    if clock_mhz is None:
+        return None
+    if board.family.name != "ice40":
+        raise ConfigError(f"--clock-mhz needs a PLL; neurocc drives only the iCE40's so far, not {board.name}'s")
+    return ice40_pll(board.clock_hz, clock_mhz * 1e6)
 
 
 def _overrides(board: Board) -> dict[str, str]:
@@ -146,22 +155,25 @@ def _place(tmp: Path, dest: Path) -> None:
     swap_in(tmp, dest, BUILD_LAYOUT)
 
 
-def build(folder: FpgaFolder, board: Board, baud: int = BAUD) -> dict[str, Any]:
-    """Build ``folder`` for ``board``; the report (also written to ``build/report.json``)."""
+def build(folder: FpgaFolder, board: Board, baud: int = BAUD, clock_mhz: float | None = None) -> dict[str, Any]:
+    """Build ``folder`` for ``board`` (at the board's clock, or the PLL's closest to ``clock_mhz`` from below);
+    the report (also written to ``build/report.json``)."""
     specs, _ = layer_specs(folder.graph)
     lack = shortfall(specs, board)
     if lack is not None:
         cell, need, have = lack
         raise BackendError(f"folder {str(folder.path)!r} needs {need} {cell}, the {board.device} on {board.name} has "
                            f"{have}: compile it again with --board {board.name} (the lane count that fits)")
-    divisor = divisor_for(board, baud)
+    pll = _pll(board, clock_mhz)
+    clock_hz = board.clock_hz if pll is None else pll.hz
+    divisor = divisor_for(clock_hz, baud)
     versions = check_tools(board)
     text = folder.verilog()
     if (folder.path / "network.v").read_text() != text:
         raise BackendError(f"folder {str(folder.path)!r}: network.v is not the Verilog model.ncm derives; recompile")
     platform = board.platform_object()
     platform.add_file("neurocc_network.v", text)
-    top = BoardTop(link_shape(specs, learn_spec(folder.graph) is not None), divisor)
+    top = BoardTop(link_shape(specs, learn_spec(folder.graph) is not None), divisor, pll)
     plan = platform.build(top, name=NAME, do_build=False, **_overrides(board))
     tmp = Path(tempfile.mkdtemp(dir=folder.path, prefix=".build."))
     try:
@@ -191,13 +203,14 @@ def build(folder: FpgaFolder, board: Board, baud: int = BAUD) -> dict[str, Any]:
                                    f"{cell}, the device has {have}{smaller} ({tool.command}: {reason}; log: "
                                    f"{dest / logname})")
             raise BackendError(f"{tool.command} failed for {board.name}: {reason} (log: {dest / logname})")
-        report = _report(folder, board, tmp, versions, baud, divisor, seconds)
+        report = _report(folder, board, tmp, versions, baud, divisor, seconds, clock_hz)
         (tmp / "report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         (tmp / "report.txt").write_text("\n".join(describe(report)) + "\n")
         _place(tmp, folder.path / "build")
         if not report["timing_met"]:
+            source = "PLL" if report["clock_source"] == "pll" else "board"
             raise BackendError(f"timing not met for {board.name}: the design reaches {report['fmax_mhz']} MHz, the "
-                               f"board's clock is {report['clock_mhz']:g} MHz (report: "
+                               f"{source}'s clock is {report['clock_mhz']:g} MHz (report: "
                                f"{folder.path / 'build' / 'report.txt'})")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -206,12 +219,12 @@ def build(folder: FpgaFolder, board: Board, baud: int = BAUD) -> dict[str, Any]:
 
 
 def _report(folder: FpgaFolder, board: Board, build_dir: Path, versions: dict[str, str], baud: int, divisor: int,
-            seconds: float) -> dict[str, Any]:
+            seconds: float, clock_hz: float) -> dict[str, Any]:
     pnr = json.loads((build_dir / "nextpnr.json").read_text())
     used = {cell: {"used": v["used"], "available": v["available"]} for cell, v in pnr["utilization"].items()
             if cell in board.totals() or cell.endswith("_PLL") or cell == "TRELLIS_FF"}
     fmax = min(v["achieved"] for v in pnr["fmax"].values())
-    clock = board.clock_hz / 1e6
+    clock = round(clock_hz / 1e6, 4)
     m = folder.manifest
     n_in, n_out = m["input"]["count"], m["output"]["count"]
     in_bytes, out_bytes = 1 + n_in * word_bytes(m["input"]["bits"]), n_out * word_bytes(m["output"]["bits"])
@@ -220,16 +233,21 @@ def _report(folder: FpgaFolder, board: Board, build_dir: Path, versions: dict[st
         "resources": used, "fmax_mhz": round(fmax, 2), "clock_mhz": clock, "timing_met": fmax >= clock,
         "critical_path": _critical_path((build_dir / f"{NAME}.tim").read_text(errors="replace")),
         "cycles_per_inference": m["cycles_per_inference"],
-        "inferences_per_second": round(board.clock_hz / m["cycles_per_inference"]),
+        "clock_source": "board" if clock_hz == board.clock_hz else "pll",
+        "inferences_per_second": round(clock_hz / m["cycles_per_inference"]),
         "link": {"baud": baud, "clocks_per_bit": divisor, "bytes_per_inference": [in_bytes, out_bytes],
-                 "inferences_per_second": round(baud / 10 / max(in_bytes, out_bytes), 1)},
+                 "inferences_per_second": round(baud / 10 / max(in_bytes, out_bytes), 1),
+                 # a sample arrives in in_bytes · 10 · divisor cycles; the network must be done with one by then,
+                 # or streamed samples back up in the receive FIFO (the host then has to send one at a time)
+                 "keeps_up": max(m["cycles_per_inference"], m.get("learning", {}).get("cycles_per_training_sample", 0))
+                 < in_bytes * 10 * divisor},
         "bitstream": f"build/{NAME}.bin" if board.family.name == "ice40" else f"build/{NAME}.bit",
         "build_seconds": round(seconds, 1), "command": "sh " + shlex.quote(str(folder.path / "build" / "build.sh")),
     }
     if "learning" in m:
         cycles = m["learning"]["cycles_per_training_sample"]
         report["cycles_per_training_sample"] = cycles
-        report["training_samples_per_second"] = round(board.clock_hz / cycles)
+        report["training_samples_per_second"] = round(clock_hz / cycles)
     return report
 
 
@@ -237,8 +255,8 @@ def describe(r: dict[str, Any]) -> list[str]:
     res = ", ".join(f"{cell} {v['used']}/{v['available']}" for cell, v in r["resources"].items())
     lines = [f"built for {r['board']} ({r['device']}, {r['pe']} lanes): {r['bitstream']} in {r['build_seconds']} s",
              f"resources: {res}",
-             f"Fmax {r['fmax_mhz']} MHz against the board's {r['clock_mhz']:g} MHz clock: "
-             + ("met" if r["timing_met"] else "NOT MET")]
+             f"Fmax {r['fmax_mhz']} MHz against the {'PLL' if r['clock_source'] == 'pll' else 'board'}'s "
+             f"{r['clock_mhz']:g} MHz clock: " + ("met" if r["timing_met"] else "NOT MET")]
     path = r["critical_path"]
     if path:
         lines.append(f"critical path {path['ns']} ns ({path['logic_ns']} logic, {path['routing_ns']} routing): "
@@ -249,6 +267,7 @@ def describe(r: dict[str, Any]) -> list[str]:
                  f"{r['training_samples_per_second']:,} samples/s")
     lines.append(rate + f" at {r['clock_mhz']:g} MHz")
     link = r["link"]
-    lines.append(f"host link: UART {link['baud']} baud, {link['inferences_per_second']} inferences/s over it")
+    lines.append(f"host link: UART {link['baud']} baud, {link['inferences_per_second']} inferences/s over it"
+                 + ("" if link["keeps_up"] else "; the network is slower than the link: send one sample at a time"))
     lines.append("tools: " + "; ".join(r["tools"].values()))
     return lines

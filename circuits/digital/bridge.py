@@ -19,7 +19,9 @@ other      —                                       ``!`` (the host is out of s
 computed and sent. ``W`` and ``R`` wait until the network is idle, so they see every earlier sample finished.
 Switching between ``I`` and ``T`` waits for idle too (the network's ``train`` may change only then). ``flags``
 bit 0 says the design learns. Answers to ``I``/``T`` and to other commands leave in the order their commands
-arrived, provided the host waits for an answer before sending a ``?``, ``W`` or ``R``.
+arrived, provided the host waits for an answer before sending a ``?``, ``W`` or ``R``. There is no flow control:
+the host sends at most a batch of samples ahead and reads their answers before switching between ``I`` and ``T``
+(the board top's receive FIFO holds what arrives while the bridge waits), as :mod:`backends.fpga.host` does.
 """
 
 from __future__ import annotations

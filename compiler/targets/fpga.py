@@ -22,7 +22,7 @@ from backends.fpga.emit import LAYOUT
 from backends.fpga.learn import train_on_chip, verify_learning
 from backends.fpga.remote import SIMULATED_PORT, run_over_link
 from backends.fpga.run import SIMULATORS, FpgaFolder, run_hardware
-from compiler.options import Choice, Flag, Int, Lanes, Options, Text, option
+from compiler.options import Choice, Flag, Int, Lanes, Num, Options, Text, option
 from compiler.passes import Pass
 from compiler.passes.fit_device import FitDevice
 from compiler.passes.map_lanes import MapLanes
@@ -75,6 +75,8 @@ class FpgaVerifyOptions(Options):
 class FpgaBuildOptions(Options):
     board: str = option("icebreaker", Choice(*BOARDS), "the board to build for (icebreaker)")
     baud: int = option(BAUD, Int(300, 12_000_000), f"the host link's UART rate ({BAUD})")
+    clock_mhz: float | None = option(None, Num(positive=True), "run on the iCE40 PLL's clock closest to this from "
+                                                              "below (default: the board's clock)")
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ class FpgaTarget:
         return self._inference(loaded, data, limit, options.simulator)
 
     def build(self, loaded: FpgaFolder, options: Any, progress: bool) -> dict[str, Any]:
-        return build_board(loaded, get_board(options.board), options.baud)
+        return build_board(loaded, get_board(options.board), options.baud, options.clock_mhz)
 
     def run(self, loaded: FpgaFolder, data: Dataset, limit: int | None, options: Any,
             progress: bool) -> dict[str, Any]:
