@@ -150,6 +150,19 @@ class Lanes(Int):
         return value == "auto" or super().accepts(value)
 
 
+class NumOrAuto(Num):
+    """A positive number, or ``auto``."""
+
+    def __init__(self) -> None:
+        super().__init__(positive=True, what="a positive number or auto")
+
+    def convert(self, text: str) -> float | str:  # type: ignore[override]  # also the word ``auto``
+        return "auto" if text == "auto" else float(text)
+
+    def accepts(self, value: object) -> bool:
+        return value == "auto" or super().accepts(value)
+
+
 class Flag(Kind):
     """An on/off switch (``--name`` on the command line)."""
     must = "must be true or false"

@@ -165,6 +165,15 @@ def test_the_tiny_design_runs_on_the_pll_clock(tiny, capsys):
 
 
 @pytest.mark.slow
+def test_clock_auto_runs_on_the_pll_below_the_fmax_of_a_first_build(tiny, capsys):
+    assert main(["build", str(tiny), "--clock-mhz", "auto", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["clock_source"] == "pll" and report["timing_met"]
+    assert 12 < report["clock_mhz"] <= 0.95 * report["first_build_fmax_mhz"]
+    assert json.loads((tiny / "build" / "report.json").read_text())["clock_mhz"] == report["clock_mhz"]
+
+
+@pytest.mark.slow
 def test_the_digits_design_builds_for_the_up5k_and_meets_the_fmax_target(small_model, tmp_path, capsys):
     out = tmp_path / "hw"
     assert main(["compile", str(small_model), "--target", "fpga", "--board", "icebreaker", "-o", str(out)]) == 0

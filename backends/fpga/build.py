@@ -26,6 +26,8 @@ from backends.folder import Layout, foreign_entry, swap_in
 from backends.fpga.board_top import BoardTop, link_shape
 from backends.fpga.boards import Board, Tool
 from backends.fpga.emit import BUILD_FILES, layer_specs, learn_spec
+from backends.fpga.pll import OUT_MAX as PLL_MAX
+from backends.fpga.pll import OUT_MIN as PLL_MIN
 from backends.fpga.pll import Ice40Pll, ice40_pll
 from backends.fpga.resources import shortfall
 from backends.fpga.run import FpgaFolder
@@ -216,6 +218,31 @@ def build(folder: FpgaFolder, board: Board, baud: int = BAUD, clock_mhz: float |
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+AUTO_MARGIN = 0.95
+AUTO_TRIES = 3
+
+
+def build_at_fmax(folder: FpgaFolder, board: Board, baud: int = BAUD) -> dict[str, Any]:
+    """Build at the board's clock, then again on the PLL at :data:`AUTO_MARGIN` of the Fmax nextpnr reported,
+    stepping down by the margin while timing is not met (at most :data:`AUTO_TRIES` PLL builds). Placement
+    changes with the clock asked for, so each PLL build is checked by nextpnr again. A board without a PLL neurocc
+    drives, or a design no faster than the board's clock, keeps the first build."""
+    first = build(folder, board, baud)
+    if board.family.name != "ice40":
+        return first
+    want = min(first["fmax_mhz"] * AUTO_MARGIN, PLL_MAX / 1e6)
+    for _ in range(AUTO_TRIES):
+        if want * 1e6 <= board.clock_hz or want * 1e6 < PLL_MIN:
+            break
+        try:
+            return {**build(folder, board, baud, want), "first_build_fmax_mhz": first["fmax_mhz"]}
+        except BackendError as e:
+            if not str(e).startswith("timing not met"):
+                raise
+            want *= AUTO_MARGIN
+    return build(folder, board, baud)
 
 
 def _report(folder: FpgaFolder, board: Board, build_dir: Path, versions: dict[str, str], baud: int, divisor: int,

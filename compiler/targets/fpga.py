@@ -15,14 +15,14 @@ import numpy as np
 from backends.folder import Layout
 from backends.fpga import emit as fpga_emit
 from backends.fpga.boards import BOARDS, get_board
-from backends.fpga.build import BAUD
+from backends.fpga.build import BAUD, build_at_fmax
 from backends.fpga.build import build as build_board
 from backends.fpga.build import describe as describe_build
 from backends.fpga.emit import LAYOUT
 from backends.fpga.learn import train_on_chip, verify_learning
 from backends.fpga.remote import SIMULATED_PORT, run_over_link
 from backends.fpga.run import SIMULATORS, FpgaFolder, run_hardware
-from compiler.options import Choice, Flag, Int, Lanes, Num, Options, Text, option
+from compiler.options import Choice, Flag, Int, Lanes, NumOrAuto, Options, Text, option
 from compiler.passes import Pass
 from compiler.passes.fit_device import FitDevice
 from compiler.passes.map_lanes import MapLanes
@@ -75,8 +75,10 @@ class FpgaVerifyOptions(Options):
 class FpgaBuildOptions(Options):
     board: str = option("icebreaker", Choice(*BOARDS), "the board to build for (icebreaker)")
     baud: int = option(BAUD, Int(300, 12_000_000), f"the host link's UART rate ({BAUD})")
-    clock_mhz: float | None = option(None, Num(positive=True), "run on the iCE40 PLL's clock closest to this from "
-                                                              "below (default: the board's clock)")
+    clock_mhz: float | str | None = option(None, NumOrAuto(), "run on the iCE40 PLL's clock closest to this from "
+                                                               "below, or auto: 95 %% of the Fmax a first build at "
+                                                               "the board's clock reaches (default: the board's "
+                                                               "clock)")
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,10 @@ class FpgaTarget:
         return self._inference(loaded, data, limit, options.simulator)
 
     def build(self, loaded: FpgaFolder, options: Any, progress: bool) -> dict[str, Any]:
-        return build_board(loaded, get_board(options.board), options.baud, options.clock_mhz)
+        board = get_board(options.board)
+        if options.clock_mhz == "auto":
+            return build_at_fmax(loaded, board, options.baud)
+        return build_board(loaded, board, options.baud, options.clock_mhz)
 
     def run(self, loaded: FpgaFolder, data: Dataset, limit: int | None, options: Any,
             progress: bool) -> dict[str, Any]:
