@@ -206,8 +206,7 @@ def cmd_verify(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_build(args: argparse.Namespace) -> dict[str, Any]:
     folder, options = _open(args, "build")
     if _progress(args):
-        print(f"building {args.folder} for {options.get('board', 'icebreaker')}: synthesis, place and route, "
-              "packing (minutes) ...", file=sys.stderr)
+        print(f"building {args.folder}: synthesis, place and route, packing (minutes) ...", file=sys.stderr)
     report = folder.build(progress=_progress(args), **options)
     _print(folder.target, "build", report, args)
     return report

@@ -56,24 +56,37 @@ def verify_learning(folder: FpgaFolder, data: Dataset, steps: int, simulator: st
     _require_engine(folder)
     if not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"--learn-steps must be a positive integer, not {steps!r}")
-    order = np.arange(steps) % len(data.x_train)
-    codes, labels = input_codes(folder.graph, data.x_train)[order], data.y_train[order]
+    codes, labels = training_samples(folder, data, steps)
     hw_out, hw_weights = run_steps(folder, [Train(codes, labels), ReadWeights()], simulator, progress)
     assert isinstance(hw_out, Streamed) and isinstance(hw_weights, list)
-    reference = copy.deepcopy(folder.graph)
-    trainer = Trainer(reference)
-    ref_out = np.array([trainer.step(c, int(t)) for c, t in zip(codes, labels, strict=True)])
-    ref_weights = _weights(reference)
-    differ = [int((h != r).sum()) for h, r in zip(hw_weights, ref_weights, strict=True)]
-    changed = [int((r != w).sum()) for r, w in zip(ref_weights, _weights(folder.graph), strict=True)]
-    report = {"samples": steps, "simulator": simulator, "rule": folder.manifest["learning"]["rule"],
-              "weights": int(sum(w.size for w in ref_weights)), "mismatched_weights": sum(differ),
-              "mismatched_weights_per_layer": differ, "weights_changed_by_training": changed,
-              "output_words": int(ref_out.size), "mismatched_output_words": int((hw_out.words != ref_out).sum()),
+    report = {"samples": steps, "simulator": simulator,
+              **compare_training(folder, codes, labels, hw_out.words, hw_weights),
               "cycles_per_training_sample": _interval(hw_out.cycles),
               "manifest_cycles_per_training_sample": folder.manifest["learning"]["cycles_per_training_sample"]}
     report["passed"] = report["mismatched_weights"] == 0 and report["mismatched_output_words"] == 0
     return report
+
+
+def training_samples(folder: FpgaFolder, data: Dataset, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input codes and labels of the first ``steps`` training samples (cycling through the split)."""
+    order = np.arange(steps) % len(data.x_train)
+    return input_codes(folder.graph, data.x_train)[order], data.y_train[order]
+
+
+def compare_training(folder: FpgaFolder, codes: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
+                     weights: list[np.ndarray]) -> dict[str, Any]:
+    """The hardware's predictions and weights after training on ``codes``/``labels``, against the reference
+    trainer's on the same samples: mismatch counts, and how many weights training changed."""
+    reference = copy.deepcopy(folder.graph)
+    trainer = Trainer(reference)
+    ref_out = np.array([trainer.step(c, int(t)) for c, t in zip(codes, labels, strict=True)])
+    ref_weights = _weights(reference)
+    differ = [int((h != r).sum()) for h, r in zip(weights, ref_weights, strict=True)]
+    changed = [int((r != w).sum()) for r, w in zip(ref_weights, _weights(folder.graph), strict=True)]
+    return {"rule": folder.manifest["learning"]["rule"], "weights": int(sum(w.size for w in ref_weights)),
+            "mismatched_weights": sum(differ), "mismatched_weights_per_layer": differ,
+            "weights_changed_by_training": changed, "output_words": int(ref_out.size),
+            "mismatched_output_words": int((predictions != ref_out).sum())}
 
 
 def train_on_chip(folder: FpgaFolder, data: Dataset, epochs: int, simulator: str = "verilator",

@@ -9,7 +9,6 @@ compares them, and the predictions made on the way, with the reference trainer's
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,12 +18,11 @@ from tqdm.auto import tqdm
 from backends.fpga.board_top import link_shape
 from backends.fpga.emit import layer_specs, learn_spec
 from backends.fpga.host import HostLink, Transport
-from backends.fpga.learn import Dataset
+from backends.fpga.learn import Dataset, compare_training, training_samples
 from backends.fpga.run import FpgaFolder, input_codes
 from errors import ConfigError, ToolNotFoundError
 from ir import interp
 from ir.dialects import digital
-from ir.interp_learn import Trainer
 
 SIMULATED_PORT = "verilator"
 TIMEOUT_S = 5.0
@@ -49,9 +47,6 @@ def open_port(folder: FpgaFolder, port: str, baud: int) -> Iterator[Transport]:
         link.reset_input_buffer()
         yield link
 
-
-def _weights(graph: Any) -> list[np.ndarray]:
-    return [graph.params[op.weight].astype(np.int64) for _, op in graph.nodes() if isinstance(op, digital.Dense)]
 
 
 def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit: int | None = None,
@@ -80,19 +75,9 @@ def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit
                                                                 reference.argmax(axis=1)).all()))
                 report["passed"] = report["mismatched_words"] == 0
                 return report
-            order = np.arange(learn_steps) % len(data.x_train)
-            codes, labels = input_codes(graph, data.x_train)[order], data.y_train[order]
+            codes, labels = training_samples(folder, data, learn_steps)
             predictions = link.train(codes, labels)
             weights = link.read_weights([(s.n_out, s.n_in) for s in specs])
-    trainer_graph = copy.deepcopy(graph)
-    trainer = Trainer(trainer_graph)
-    ref_out = np.array([trainer.step(c, int(t)) for c, t in zip(codes, labels, strict=True)])
-    ref_weights = _weights(trainer_graph)
-    differ = [int((h != r).sum()) for h, r in zip(weights, ref_weights, strict=True)]
-    report.update(samples=learn_steps, rule=folder.manifest["learning"]["rule"],
-                  weights=int(sum(w.size for w in ref_weights)), mismatched_weights=sum(differ),
-                  weights_changed_by_training=[int((r != w).sum()) for r, w in
-                                               zip(ref_weights, _weights(graph), strict=True)],
-                  output_words=int(ref_out.size), mismatched_output_words=int((predictions != ref_out).sum()))
+    report.update(samples=learn_steps, **compare_training(folder, codes, labels, predictions, weights))
     report["passed"] = report["mismatched_weights"] == 0 and report["mismatched_output_words"] == 0
     return report

@@ -10,7 +10,7 @@ fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 from backends.fpga.boards import Board, get_board
@@ -18,19 +18,15 @@ from backends.fpga.emit import layer_specs, learn_spec
 from backends.fpga.resources import shortfall
 from circuits.digital.network import period, training_period
 from compiler.passes.base import Pass
-from compiler.passes.map_lanes import lane_mapping
+from compiler.passes.map_lanes import MapLanes
 from errors import LoweringError
 from ir import Graph
-from ir.dialects import digital
 
 MAX_AUTO_LANES = 64
 
 
 def _map(graph: Graph, lanes: int) -> None:
-    for node, op in graph.nodes():
-        if isinstance(op, digital.Dense):
-            slots, segments = lane_mapping(op.in_features, op.out_features, lanes)
-            graph.replace(node, replace(op, lanes=lanes, slots=slots, segments=segments))
+    MapLanes(lanes=lanes).run(graph)
 
 
 def _assess(graph: Graph, board: Board) -> tuple[int, tuple[str, int, int] | None]:
