@@ -8,6 +8,7 @@ from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
+from compiler.passes.place_outputs import PlaceOutputs
 from compiler.passes.quantize import Quantize
 from ir import LoweringError, interp
 from ir.dialects import nn
@@ -16,7 +17,8 @@ from tests.conftest import make_mlp_graph
 
 def test_registry_is_explicit():
     assert PASSES == {"fit-device": FitDevice, "fold-identity": FoldIdentity, "lower-analog": LowerAnalog,
-                      "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "quantize": Quantize}
+                      "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "place-outputs": PlaceOutputs,
+                      "quantize": Quantize}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
 

@@ -75,7 +75,8 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
                 raise UnsupportedOpError(f"node {user!r} ({after.kind}) cannot follow a dense layer on the fpga target")
             specs.append(LayerSpec(graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), op.in_bits,
                                    op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, op.slots, op.segments, table,
-                                   clamp=digital.hardtanh_one(out_frac), **learning.get(node, {})))
+                                   clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
+                                   **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
                 and (op.inputs or op.outputs):

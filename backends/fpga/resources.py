@@ -4,7 +4,9 @@ the way yosys maps them.
 - Every lane multiplies a weight by an input; a learning lane also multiplies its row's coefficient by the input,
   and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``, ``synth_ecp5``) gives a product to
   multiplier cells when it is at least 11 bits wide, one cell per ``dsp_width``-bit slice of each operand.
-- Every weight memory, the double-buffered input memory and the host link's receive FIFO
+- Every weight memory, every layer's output banks where ``place-outputs`` put them in memory (a bank per slot, a
+  copy per read port; the last layer's double-buffered), the double-buffered input memory and the host link's
+  receive FIFO
   (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best shape for its depth
   and width. Bias memories are read-only and small: yosys builds them from logic, as it does the activation
   tables (read in the same cycle). yosys also builds the smallest memories (a few dozen words) from logic, so for
@@ -54,6 +56,11 @@ def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
             per_lane += multiplier_cells(family, spec.coef_bits, spec.w_bits)
         dsp += lanes * per_lane
         bram += lanes * memory_blocks(family, spec.groups * spec.seg_len, spec.w_bits)
+    for k, spec in enumerate(specs):
+        if spec.store == "memory":  # a bank per slot, a copy per read port (the next layer's segments, or the sender)
+            last = k == len(specs) - 1
+            readers = 1 if last else specs[k + 1].segments
+            bram += spec.slots * readers * memory_blocks(family, (2 if last else 1) * spec.groups, spec.out_bits)
     return {family.dsp: dsp, family.bram: bram}
 
 

@@ -11,7 +11,10 @@ critical-path report: accumulators → segment sum → rounding adder → satura
 Accumulators never overflow (the quantize pass sized them for the whole sum), so the partial sums add up exactly.
 
 Inputs are read, not stored: the unit drives ``x_addr[s]`` and expects ``x_data[s] = x[x_addr[s]]`` one cycle
-later (a memory read port or a registered multiplexer). Outputs stay in registers (``y``) until the next run.
+later (a memory read port or a registered multiplexer). Each group's ``slots`` outputs leave on ``out_data`` while
+``out_we`` is high (``out_group`` says which group); with ``spec.store == "registers"`` the unit also keeps them in
+registers (``y``) until the next run, for a learning engine that reads them all at once. With ``"memory"`` the
+network writes them into block RAM instead (:mod:`circuits.digital.network`).
 While the unit is idle any weight can be written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``,
 one cycle after the address).
 
@@ -57,6 +60,7 @@ class LayerSpec:
     decay_shift: int = 0     # Oja's decay-term shift
     coef_bits: int = 0       # width of the per-row coefficient (the delta, or the layer's own output)
     clamp: int = 0           # hardtanh: the bound 1.0 in the output format
+    store: str = "registers"  # where the outputs live: "registers" (``y``) or "memory" (the network's, fed by ``out_*``)
 
     @property
     def n_out(self) -> int:
@@ -136,6 +140,8 @@ def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
 
 class DenseUnit(wiring.Component):
     def __init__(self, spec: LayerSpec) -> None:
+        if spec.store not in ("registers", "memory"):
+            raise ValueError(f"a layer's outputs live in 'registers' or 'memory', not {spec.store!r}")
         if spec.slots < 1 or spec.segments < 1:
             raise ValueError(f"a layer needs at least one slot and one segment, not {spec.slots}×{spec.segments}")
         self.spec = spec
@@ -147,7 +153,9 @@ class DenseUnit(wiring.Component):
             "start": In(1), "done": Out(1), "busy": Out(1),
             "x_addr": Out(data.ArrayLayout(range(max(self.n_in, 2)), spec.segments)),
             "x_data": In(data.ArrayLayout(signed(spec.in_bits), spec.segments)),
-            "y": Out(data.ArrayLayout(signed(spec.out_bits), self.n_out)),
+            **({"y": Out(data.ArrayLayout(signed(spec.out_bits), self.n_out))} if spec.store == "registers" else {}),
+            "out_we": Out(1), "out_group": Out(range(max(spec.groups, 2))),
+            "out_data": Out(data.ArrayLayout(signed(spec.out_bits), spec.slots)),
             "w_row": In(range(max(self.n_out, 2))), "w_col": In(range(max(self.n_in, 2))),
             "w_data": In(signed(spec.w_bits)), "w_we": In(1), "w_rdata": Out(signed(spec.w_bits)),
         })
@@ -246,9 +254,12 @@ class DenseUnit(wiring.Component):
                 m.d.sync += total.eq(sum(accs[1:], accs[0]))
             outs.append(_requantize(m, total, spec, f"rq{q}"))
 
-        for o in range(self.n_out):
-            with m.If(store[2] & (group[2] == o // slots)):
-                m.d.sync += self.y[o].eq(outs[o % slots])
+        m.d.comb += [self.out_we.eq(store[2]), self.out_group.eq(group[2])]
+        m.d.comb += [self.out_data[q].eq(out) for q, out in enumerate(outs)]
+        if spec.store == "registers":
+            for o in range(self.n_out):
+                with m.If(store[2] & (group[2] == o // slots)):
+                    m.d.sync += self.y[o].eq(outs[o % slots])
         return m
 
     def _coefficient(self, m: Module, q: int, group: Signal) -> Signal:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -63,6 +63,11 @@ class Network(wiring.Component):
     def __init__(self, layers: list[LayerSpec], learn: LearnSpec | None = None) -> None:
         if not layers:
             raise ValueError("a network needs at least one layer")
+        if learn is not None:
+            apart = [k for k, s in enumerate(layers) if (s.learn or k == len(layers) - 1) and s.store != "registers"]
+            if apart:
+                raise ValueError(f"layer {apart[0]}'s outputs must be in registers: the learning engine reads them all "
+                                 "at once")
         self.specs, self.learn = layers, learn
         self.units = [DenseUnit(s) for s in layers]
         self.n_in, self.n_out = self.units[0].n_in, self.units[-1].n_out
@@ -112,35 +117,54 @@ class Network(wiring.Component):
             with m.Else():
                 m.d.sync += count_in.eq(count_in + 1)
 
-        # Operands: layer 0 from its bank, every later layer from the previous layer's output registers.
+        # Operands: layer 0 from its bank, every later layer from the previous layer's outputs (its registers, or
+        # the block RAM banks it wrote).
         first = units[0]
         for s in range(first.spec.segments):
             rp = xmem.read_port(transparent_for=())
             m.d.comb += [rp.addr.eq(rbank * n_in + first.x_addr[s]), first.x_data[s].eq(rp.data)]
-        for prev, unit in itertools.pairwise(units):
-            for s in range(unit.spec.segments):  # a case statement, not a dynamic slice: simulators like it better
-                with m.Switch(unit.x_addr[s]):
+        for k, (prev, unit) in enumerate(itertools.pairwise(units)):
+            banks = _output_banks(m, prev, f"ymem{k}", halves=1, half=0) if prev.spec.store == "memory" else None
+            for s in range(unit.spec.segments):
+                if banks is not None:
+                    m.d.comb += unit.x_data[s].eq(_read_banks(m, banks, prev.spec, 0, unit.x_addr[s], f"l{k + 1}s{s}"))
+                    continue
+                with m.Switch(unit.x_addr[s]):  # a case statement, not a dynamic slice: simulators like it better
                     for o in range(prev.n_out):
                         with m.Case(o):
                             m.d.sync += unit.x_data[s].eq(prev.y[o])
 
-        # Sender: the output buffer leaves one word per transfer.
-        obuf = [Signal(signed(self.specs[-1].out_bits), name=f"obuf{o}") for o in range(n_out)]
+        # Sender: the result leaves one word per transfer, from a buffer the next inference does not touch: a copy
+        # of the last layer's registers, or the half of its double-buffered block RAM it is not writing.
+        last = units[-1]
         ovalid = Signal()
         count_out = Signal(range(max(n_out, 2)))
+        transfer = self.o.valid & self.o.ready
         m.d.comb += self.o.valid.eq(ovalid)
-        with m.Switch(count_out):
-            for o, word in enumerate(obuf):
-                with m.Case(o):
-                    m.d.comb += self.o.payload.eq(word)
-        with m.If(self.o.valid & self.o.ready):
+        with m.If(transfer):
             with m.If(count_out == n_out - 1):
                 m.d.sync += [count_out.eq(0), ovalid.eq(0)]
             with m.Else():
                 m.d.sync += count_out.eq(count_out + 1)
+        flush = Signal()  # the result is handed to the sender at this edge
+        if last.spec.store == "memory":
+            wsel, osel = Signal(), Signal()  # the half the last layer writes, the half the sender reads
+            banks = _output_banks(m, last, "omem", halves=2, half=wsel)
+            with m.If(flush):
+                m.d.sync += [osel.eq(wsel), wsel.eq(~wsel)]
+            # The read port's address is the sender's next state, so its data is the word due in every cycle.
+            after = Mux(transfer, Mux(count_out == n_out - 1, 0, count_out + 1), count_out)
+            m.d.comb += self.o.payload.eq(_read_banks(m, banks, last.spec, Mux(flush, wsel, osel), after, "o"))
+        else:
+            obuf = [Signal(signed(self.specs[-1].out_bits), name=f"obuf{o}") for o in range(n_out)]
+            with m.If(flush):
+                m.d.sync += [b.eq(last.y[o]) for o, b in enumerate(obuf)]
+            with m.Switch(count_out):
+                for o, word in enumerate(obuf):
+                    with m.Case(o):
+                        m.d.comb += self.o.payload.eq(word)
 
         # Sequencer: the layers one after another; then hand the result to the sender and take the next bank.
-        last = units[-1]
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(full[rbank] | arriving[rbank]):
@@ -156,7 +180,7 @@ class Network(wiring.Component):
                             m.next = "FLUSH"
             with m.State("FLUSH"):
                 with m.If(~ovalid):
-                    m.d.sync += [b.eq(last.y[o]) for o, b in enumerate(obuf)]
+                    m.d.comb += flush.eq(1)
                     m.d.sync += ovalid.eq(1)
                     if self.learn is None:
                         self._next_input(m, full, rbank)
@@ -218,3 +242,34 @@ class Network(wiring.Component):
                          unit.w_we.eq(we & (layer == k))]
             with m.If(read_layer == k):
                 m.d.comb += self.w_rdata.eq(unit.w_rdata)
+
+
+def _output_banks(m: Module, unit: DenseUnit, name: str, halves: int, half: Value | int) -> list[Memory]:
+    """Block RAM for a layer's outputs: one bank per slot (slot ``q`` writes row ``g · slots + q`` at word ``g``
+    when its group ``g`` is done), ``halves`` copies of the layer's words deep, writing into copy ``half``."""
+    spec = unit.spec
+    banks = []
+    for q in range(spec.slots):
+        mem = Memory(shape=signed(spec.out_bits), depth=halves * spec.groups, init=[], attrs={"ram_style": "block"})
+        m.submodules[f"{name}_bank{q}"] = mem
+        wp = mem.write_port()
+        m.d.comb += [wp.addr.eq(half * spec.groups + unit.out_group), wp.data.eq(unit.out_data[q]),
+                     wp.en.eq(unit.out_we)]
+        banks.append(mem)
+    return banks
+
+
+def _read_banks(m: Module, banks: list[Memory], spec: LayerSpec, half: Value | int, index: Value,
+                name: str) -> Value:
+    """Output ``index`` of copy ``half`` of a layer's banks, one cycle after the address (a read port per bank)."""
+    slots = spec.slots
+    words = []
+    for q, mem in enumerate(banks):
+        rp = mem.read_port(transparent_for=())
+        m.d.comb += rp.addr.eq(half * spec.groups + index // slots)
+        words.append(rp.data)
+    if slots == 1:
+        return words[0]
+    bank = Signal(range(slots), name=f"{name}_bank")
+    m.d.sync += bank.eq(index % slots)
+    return Array(words)[bank]

@@ -26,6 +26,7 @@ from compiler.options import Choice, Flag, Int, Lanes, NumOrAuto, Options, Text,
 from compiler.passes import Pass
 from compiler.passes.fit_device import FitDevice
 from compiler.passes.map_lanes import MapLanes
+from compiler.passes.place_outputs import PlaceOutputs
 from compiler.pipelines import fpga_pipeline, learning_pipeline
 from compiler.plots import onchip_curves, write_plot
 from errors import ConfigError
@@ -117,11 +118,12 @@ class FpgaTarget:
             if options.learn is not None or options.weight_bits is not None:
                 raise ConfigError(f"model {graph.name!r} is already compiled for the fpga target: --learn and "
                                   "--weight-bits apply to a float model")
+            place: list[Pass] = [PlaceOutputs()] if not all(op.store for op in dense) else []
             if fit:
-                return fit
+                return [*place, *fit]
             if options.pe is not None or not all(op.mapped for op in dense):
-                return [MapLanes(lanes=lanes)]
-            return []
+                return [MapLanes(lanes=lanes), *place]
+            return place
         if options.learn is not None:
             weight_bits = 16 if options.weight_bits is None else options.weight_bits
             return [*learning_pipeline(calibration(), _rule(graph, options.learn), options.lr_shift, weight_bits,

@@ -48,6 +48,10 @@ def hardtanh_one(frac: int) -> int:
     return 1 << frac if frac >= 0 else 0
 
 
+STORES = ("", "registers", "memory")
+"""Where a ``digital.dense`` layer's outputs may live (see ``Dense.store``)."""
+
+
 def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
     return TensorType(shape, f"i{bits}")
 
@@ -91,6 +95,10 @@ class Dense(Op):
     """Lanes across the outputs: lane ``(q, s)`` computes the rows ``≡ q (mod slots)``..."""
     segments: int = 0
     """...over the ``s``-th of ``segments`` slices of the inputs; ``slots · segments ≤ lanes``."""
+    store: str = ""
+    """Where the layer's outputs live in hardware: "registers" (every one readable at once, as a learning engine
+    needs them), "memory" (block RAM, read one per port and cycle) or "" (not decided: registers);
+    ``place-outputs`` decides."""
 
     @property
     def acc_frac(self) -> int:
@@ -109,6 +117,8 @@ class Dense(Op):
             _bits(f, getattr(self, f))
         _frac("w_frac", self.w_frac)
         _frac("in_frac", self.in_frac)
+        if self.store not in STORES:
+            raise VerifyError(f"store must be one of {', '.join(map(repr, STORES))}, not {self.store!r}")
         if (self.lanes, self.slots, self.segments) != (0, 0, 0):
             if not isinstance(self.lanes, int) or not 1 <= self.lanes <= 1 << 16:
                 raise VerifyError(f"lanes must be an integer in [1, 65536] (or 0: not mapped), not {self.lanes!r}")
