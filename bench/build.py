@@ -3,18 +3,22 @@
     python bench/build.py [--board icebreaker] [--lanes 1 2 4 8] [--learn-lanes 1 2]
 
 Trains the digits DFA network (64-64-10, seed 0) and its untrained start (0 epochs), compiles the trained one
-for the fpga target at each lane count and the untrained one with the on-chip DFA engine, builds every folder
-with ``neurocc build`` (yosys, nextpnr, the packer; the UART host link included) and reports what nextpnr placed
-and routed: logic cells, block RAMs, multipliers, Fmax against the board clock, cycles per inference (per
-training sample), inferences (samples) per second at the board clock and at Fmax. A lane count whose design
-does not fit is reported with the error neurocc gives (before any tool for multipliers and block RAM; from
-nextpnr for logic). Prints JSON; ``--markdown FILE`` also writes the README's table.
+for the fpga target at each lane count and the untrained one with the on-chip DFA engine (``--board``, so the
+memories fit the device), builds every folder with ``neurocc build`` (yosys, nextpnr, the packer; the UART host
+link included) and reports what nextpnr placed and routed: logic cells, block RAMs, multipliers, Fmax against
+the board clock, cycles per inference (per training sample), inferences (samples) per second at the board clock
+and at Fmax. Beside them, the logic cells of the network core alone (``network.v`` packed by nextpnr, no host
+link), the figure to compare with a hand-written core's. A lane count whose design does not fit is reported with
+the error neurocc gives (before any tool for multipliers and block RAM; from nextpnr for logic). Prints JSON;
+``--markdown FILE`` also writes the README's table.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,11 +32,35 @@ from compiler.frontend import from_trained
 from errors import NeuroccError
 from learning.trainer import TrainConfig, train
 
+HAND_WRITTEN_LC = {1: 457, 8: 735}
+"""Logic cells of a hand-written Amaranth int8 64-32-10 core on the UP5K with the same tools, by lane count (the
+anchors of issue #12; the target is at most 1.5 times these)."""
+
+
+def core_logic(folder: Path, board: str) -> int | None:
+    """Logic cells of the network core alone (``network.v``, no host link), as nextpnr packs it for the board's
+    iCE40 device: the figure to set beside a hand-written core's. ``None`` for other families."""
+    b = get_board(board)
+    if b.family.name != "ice40":
+        return None
+    size, package = b.device.removeprefix("iCE40").lower().split("-")
+    with tempfile.TemporaryDirectory() as tmp:
+        netlist = Path(tmp) / "core.json"
+        subprocess.run(["yosys", "-q", "-p", f"read_verilog {folder / 'network.v'}; synth_ice40 -dsp -top "
+                        f"neurocc_network; write_json {netlist}"], check=True, capture_output=True)
+        packed = subprocess.run(["nextpnr-ice40", f"--{size}", "--package", package, "--json", str(netlist),
+                                 "--pcf-allow-unconstrained", "--pack-only"], check=True, capture_output=True,
+                                text=True)
+    found = re.search(r"ICESTORM_LC:\s*(\d+)/", packed.stderr)
+    assert found, "nextpnr printed no ICESTORM_LC utilisation"
+    return int(found.group(1))
+
 
 def _row(source: Any, board: str, lanes: int, out: Path, learn: bool) -> dict[str, Any]:
     row: dict[str, Any] = {"board": board, "design": "on-chip dfa" if learn else "inference", "pe": lanes}
     try:
-        folder = compile(source, "fpga", out, pe=lanes, **({"learn": "dfa"} if learn else {}))
+        folder = compile(source, "fpga", out, pe=lanes, board=board, **({"learn": "dfa"} if learn else {}))
+        row["core_logic"] = core_logic(out, board)
         report = folder.build(board)
     except NeuroccError as e:
         return {**row, "error": str(e)}
@@ -46,6 +74,8 @@ def _row(source: Any, board: str, lanes: int, out: Path, learn: bool) -> dict[st
         per_second_at_clock=report.get("training_samples_per_second", report["inferences_per_second"]),
         tools=report["tools"], build_seconds=report["build_seconds"])
     row["per_second_at_fmax"] = round(report["fmax_mhz"] * 1e6 / row["cycles"])
+    if not learn and row.get("core_logic") and lanes in HAND_WRITTEN_LC:
+        row["ratio_to_hand_written"] = round(row["core_logic"] / HAND_WRITTEN_LC[lanes], 3)
     return row
 
 
@@ -57,16 +87,19 @@ def _why(error: str) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| board | design | P | logic cells | block RAM | DSP | Fmax (MHz) | cycles | per second at the board "
-             "clock | at Fmax |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| board | design | P | logic cells (whole board) | core alone | block RAM | DSP | Fmax (MHz) | cycles | "
+             "per second at the board clock | at Fmax |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         head = f"| {r['board']} | {r['design']} | {r['pe']} |"
+        core = "" if r.get("core_logic") is None else f"{r['core_logic']:,}"
+        if r.get("ratio_to_hand_written"):
+            core += f" ({r['ratio_to_hand_written']:.2f}× hand-written)"
         if "error" in r:
-            lines.append(f"{head} does not fit: {_why(r['error'])} |||||||")
+            lines.append(f"{head} does not fit: {_why(r['error'])} | {core} ||||||")
         else:
-            lines.append(f"{head} {r['logic']:,} / {r['logic_total']:,} | {r['bram']} | {r['dsp']} | {r['fmax_mhz']} "
-                         f"| {r['cycles']:,} | {r['per_second_at_clock']:,} at {r['clock_mhz']:g} MHz | "
-                         f"{r['per_second_at_fmax']:,} |")
+            lines.append(f"{head} {r['logic']:,} / {r['logic_total']:,} | {core} | {r['bram']} | {r['dsp']} | "
+                         f"{r['fmax_mhz']} | {r['cycles']:,} | {r['per_second_at_clock']:,} at "
+                         f"{r['clock_mhz']:g} MHz | {r['per_second_at_fmax']:,} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,7 @@ from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
-from compiler.passes.place_outputs import PlaceOutputs
+from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
 
 
@@ -33,7 +33,7 @@ def fpga_pipeline(calibration: np.ndarray, weight_bits: int = 8, act_bits: int =
     return [
         *quantize_pipeline(calibration, weight_bits, act_bits),
         MapLanes(lanes=lanes),                                            # each layer's share of the lanes
-        PlaceOutputs(),                                                   # layer outputs in block RAM
+        PlaceMemories(),                                                   # layer outputs in block RAM
     ]
 
 
@@ -47,5 +47,5 @@ def learning_pipeline(calibration: np.ndarray, rule: str, lr_shift: int = 7, wei
                  act_range=4.0, learnable=True),
         OnChipLearning(rule=rule, lr_shift=lr_shift, seed=seed),   # error format, feedback matrices, coefficients
         MapLanes(lanes=lanes),                                     # each layer's share of the lanes
-        PlaceOutputs(),                                            # outputs the engine reads stay in registers
+        PlaceMemories(),                                            # outputs the engine reads stay in registers
     ]

@@ -6,7 +6,11 @@ Three checks, each against a tolerance stated here or derived by the compiler:
    reference to ``LINEAR_TOLERANCE`` relative to the transimpedance full scale, on every input;
 2. end to end through the activation circuits, the ADC-input voltages agree within the budget that
    ``lower-analog`` derived from the rectifier and op-amp parameters (plus ``LINEAR_TOLERANCE`` of full scale);
-3. class decisions agree with the float network (the model before lowering) on at least ``MIN_AGREEMENT``.
+3. class decisions agree with the reference's on at least ``MIN_AGREEMENT`` of the inputs.
+
+What the circuit costs against the float network (the model before lowering: the programmed devices' levels,
+variation and stuck cells, the wires) is reported, decisions and accuracy, not checked: the reference already
+holds those non-idealities, and it is the reference the circuit must equal.
 """
 
 from __future__ import annotations
@@ -63,7 +67,9 @@ def verify_spice(folder: SpiceFolder, data: Dataset, float_logits: np.ndarray | 
         "reference_accuracy": float((logits.argmax(axis=1) == y).mean()),
         "decision_agreement_with_reference": float((sim_pred == logits.argmax(axis=1)).mean()),
     }
-    ok = lin_err.max() <= LINEAR_TOLERANCE and out_err.max() <= tolerance
+    report["checks"] = {"linear": bool(lin_err.max() <= LINEAR_TOLERANCE), "outputs": bool(out_err.max() <= tolerance),
+                        "decisions": report["decision_agreement_with_reference"] >= MIN_AGREEMENT}
+    report["min_agreement"] = MIN_AGREEMENT
     if float_logits is not None and float_logits[: len(x)].shape != logits.shape:
         raise ModelFormatError(f"folder {str(folder.path)!r}: source.ncm gives outputs of shape "
                                f"{float_logits.shape[1:]!r}, the circuit {logits.shape[1:]!r}")
@@ -71,6 +77,5 @@ def verify_spice(folder: SpiceFolder, data: Dataset, float_logits: np.ndarray | 
         float_pred = float_logits[: len(x)].argmax(axis=1)
         report["float_accuracy"] = float((float_pred == y).mean())
         report["decision_agreement_with_float"] = float((sim_pred == float_pred).mean())
-        ok = ok and report["decision_agreement_with_float"] >= MIN_AGREEMENT
-    report["passed"] = bool(ok)
+    report["passed"] = all(report["checks"].values())
     return SpiceReport(report, sim["volts"], ref_volts)

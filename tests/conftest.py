@@ -72,21 +72,26 @@ def small_graph() -> Graph:
     return g
 
 
-def mapped(graph: Graph, lanes: int, store: str | None = None) -> Graph:
-    """A copy of a quantized graph with its layers mapped onto ``lanes`` multipliers and their outputs placed (the
-    ``map-lanes`` and ``place-outputs`` passes); ``store`` overrides where the layers' outputs live."""
+def mapped(graph: Graph, lanes: int, store: str | None = None, bias_store: str | None = None) -> Graph:
+    """A copy of a quantized graph with its layers mapped onto ``lanes`` multipliers and their memories placed (the
+    ``map-lanes`` and ``place-memories`` passes); ``store`` and ``bias_store`` override where the layers' outputs
+    and biases live."""
     import copy
     from dataclasses import replace
 
     from compiler.passes import PassManager
     from compiler.passes.map_lanes import MapLanes
-    from compiler.passes.place_outputs import PlaceOutputs
+    from compiler.passes.place_memories import PlaceMemories
     from ir.dialects import digital
 
-    out = PassManager([MapLanes(lanes=lanes), PlaceOutputs()]).run(copy.deepcopy(graph))
+    out = PassManager([MapLanes(lanes=lanes), PlaceMemories()]).run(copy.deepcopy(graph))
     if store is not None:  # "memory", "registers", or "mixed": layers alternate, the first in memory
         dense = [n for n in out.toposort() if isinstance(out.op(n), digital.Dense)]
         for k, node in enumerate(dense):
             where = ("memory", "registers")[k % 2] if store == "mixed" else store
             out.replace(node, replace(out.op_as(node, digital.Dense), store=where))
+    if bias_store is not None:
+        for node, op in out.nodes():
+            if isinstance(op, digital.Dense):
+                out.replace(node, replace(op, bias_store=bias_store))
     return out

@@ -88,6 +88,34 @@ def test_ngspice_agrees_with_the_reference(tmp_path, options):
     assert r["decision_agreement_with_float"] >= 0.99 and result.passed
 
 
+def test_a_hidden_identity_layer_compiles_and_agrees_with_the_reference(tmp_path):
+    """Identity is folded away, so a crossbar is fed straight by the inverted output of the one before it."""
+    from tests.conftest import make_mlp_graph
+
+    g = make_mlp_graph([5, 6, 4, 3], ["identity", "relu"], seed=5)
+    x = np.random.default_rng(6).uniform(0, 1, (20, 5))
+    float_logits = interp.run(g, x)["logits"]
+    lowered = lower(g, x)
+    np.testing.assert_allclose(interp.run(lowered, x)["logits"], float_logits, rtol=0, atol=1e-3)
+    folder = SpiceFolder.load(emit(lowered, tmp_path / "sp"))
+    result = verify_spice(folder, _dataset(x, float_logits.argmax(1)), float_logits, progress=False)
+    assert result.passed and result.report["decision_agreement_with_float"] == 1.0, result.report
+
+
+def test_non_ideal_devices_are_checked_against_the_reference_and_their_cost_is_reported(tmp_path):
+    """Heavy variation moves decisions away from the float network; the circuit still equals its reference."""
+    from tests.conftest import make_mlp_graph
+
+    g = make_mlp_graph([5, 6, 3], ["relu"], seed=3)
+    x = np.random.default_rng(4).uniform(0, 1, (40, 5))
+    float_logits = interp.run(g, x)["logits"]
+    folder = SpiceFolder.load(emit(lower(g, x, variation=0.8, stuck_on=0.1, seed=1), tmp_path / "sp"))
+    result = verify_spice(folder, _dataset(x, float_logits.argmax(1)), float_logits, progress=False)
+    r = result.report
+    assert r["decision_agreement_with_float"] < 0.99, r  # the non-idealities cost decisions...
+    assert r["decision_agreement_with_reference"] == 1.0 and result.passed, r  # ...but the circuit is right
+
+
 def test_manifest_names_inputs_outputs_and_tiles(tmp_path):
     out = emit(lower(tiny(), CAL, tile=2), tmp_path / "sp")
     m = json.loads((out / "manifest.json").read_text())

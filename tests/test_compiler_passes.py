@@ -8,7 +8,7 @@ from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
-from compiler.passes.place_outputs import PlaceOutputs
+from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
 from ir import LoweringError, interp
 from ir.dialects import nn
@@ -17,7 +17,7 @@ from tests.conftest import make_mlp_graph
 
 def test_registry_is_explicit():
     assert PASSES == {"fit-device": FitDevice, "fold-identity": FoldIdentity, "lower-analog": LowerAnalog,
-                      "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "place-outputs": PlaceOutputs,
+                      "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "place-memories": PlaceMemories,
                       "quantize": Quantize}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
@@ -51,3 +51,46 @@ def test_map_lanes_splits_narrow_layers_over_their_inputs(n_in, n_out, lanes, ex
     from compiler.passes.map_lanes import lane_mapping
 
     assert lane_mapping(n_in, n_out, lanes) == expected
+
+
+def _placed(sizes, rule=None):
+    """A quantized graph (learning with ``rule`` where given), lanes mapped and memories placed."""
+    from compiler.pipelines import fpga_pipeline, learning_pipeline
+
+    g = make_mlp_graph(list(sizes), ["relu"] * (len(sizes) - 2), seed=1)
+    x = np.random.default_rng(1).uniform(0, 1, (40, sizes[0]))
+    pipeline = fpga_pipeline(x, lanes=2) if rule is None else learning_pipeline(x, rule, lanes=2)
+    return PassManager(pipeline).run(g)
+
+
+def _stores(g):
+    from ir.dialects import digital
+
+    return [(op.store, op.bias_store) for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)]
+
+
+def test_place_memories_puts_outputs_in_block_ram_unless_a_learning_engine_reads_them():
+    # 64 biases of a dozen bits make a table worth a RAM block; 3 do not
+    assert _stores(_placed((12, 64, 3))) == [("memory", "memory"), ("memory", "logic")]
+    assert _stores(_placed((12, 64, 3), "dfa")) == [("registers", "memory"), ("registers", "logic")]
+    with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to place memories for: run "
+                                            r"quantize first$"):
+        PlaceMemories().run(make_mlp_graph([3, 2], []))
+
+
+def test_fit_device_moves_biases_then_outputs_to_logic_where_block_ram_runs_short():
+    from dataclasses import replace
+
+    from backends.fpga.boards import BOARDS
+    from backends.fpga.emit import layer_specs
+    from backends.fpga.resources import needs
+    from compiler.passes.fit_device import _fit_memories
+
+    g = _placed((12, 64, 3))
+    full = needs(layer_specs(g)[0], BOARDS["icebreaker"].family)["ICESTORM_RAM"]
+    # one block short: the big bias table (2 slots, one block each) goes back to logic, the outputs stay
+    _fit_memories(g, replace(BOARDS["icebreaker"], bram=full - 1))
+    assert _stores(g) == [("memory", "logic"), ("memory", "logic")]
+    # far short: every output too, and what is left is the weights' and the link's
+    _fit_memories(g, replace(BOARDS["icebreaker"], bram=2))
+    assert _stores(g) == [("registers", "logic"), ("registers", "logic")]

@@ -76,6 +76,7 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
             specs.append(LayerSpec(graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), op.in_bits,
                                    op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, op.slots, op.segments, table,
                                    clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
+                                   bias_store=op.bias_store or "logic",
                                    **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \

@@ -4,13 +4,13 @@ the way yosys maps them.
 - Every lane multiplies a weight by an input; a learning lane also multiplies its row's coefficient by the input,
   and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``, ``synth_ecp5``) gives a product to
   multiplier cells when it is at least 11 bits wide, one cell per ``dsp_width``-bit slice of each operand.
-- Every weight memory, every layer's output banks where ``place-outputs`` put them in memory (a bank per slot, a
-  copy per read port; the last layer's double-buffered), the double-buffered input memory and the host link's
-  receive FIFO
+- Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output
+  banks it put there (a bank per slot, a copy per read port; the last layer's double-buffered), the
+  double-buffered input memory and the host link's receive FIFO
   (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best shape for its depth
-  and width. Bias memories are read-only and small: yosys builds them from logic, as it does the activation
-  tables (read in the same cycle). yosys also builds the smallest memories (a few dozen words) from logic, so for
-  tiny networks the count is an upper bound.
+  and width. Bias tables left in logic and the activation tables (read in the same cycle) are LUTs. The output
+  banks and the bias tables are marked ``ram_style = "block"``; yosys builds the smallest unmarked memories (a
+  few dozen words: weights, the input memory) from logic, so for tiny networks the count is an upper bound.
 
 Logic cells are not estimated: place-and-route reports them, and a design too large for the device fails there
 with nextpnr's reason.
@@ -57,6 +57,8 @@ def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
         dsp += lanes * per_lane
         bram += lanes * memory_blocks(family, spec.groups * spec.seg_len, spec.w_bits)
     for k, spec in enumerate(specs):
+        if spec.bias_store == "memory":
+            bram += spec.slots * memory_blocks(family, spec.groups, spec.bias_bits)
         if spec.store == "memory":  # a bank per slot, a copy per read port (the next layer's segments, or the sender)
             last = k == len(specs) - 1
             readers = 1 if last else specs[k + 1].segments

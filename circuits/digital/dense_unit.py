@@ -60,7 +60,8 @@ class LayerSpec:
     decay_shift: int = 0     # Oja's decay-term shift
     coef_bits: int = 0       # width of the per-row coefficient (the delta, or the layer's own output)
     clamp: int = 0           # hardtanh: the bound 1.0 in the output format
-    store: str = "registers"  # where the outputs live: "registers" (``y``) or "memory" (the network's, fed by ``out_*``)
+    store: str = "registers"  # the outputs: in "registers" (``y``) or "memory" (the network's, fed by ``out_*``)
+    bias_store: str = "logic"  # the biases: in "logic" (a table in LUTs) or "memory" (block RAM)
 
     @property
     def n_out(self) -> int:
@@ -92,6 +93,11 @@ class LayerSpec:
                 i = s * length + j
                 words.append(self.weights[o][i] if o < self.n_out and i < self.n_in else 0)
         return words
+
+    @property
+    def bias_bits(self) -> int:
+        """The narrowest two's complement width that holds every bias (the memory sign-extends it)."""
+        return max(2, *(max(b, -b - 1).bit_length() + 1 for b in self.bias))
 
     def lane_bias(self, q: int) -> list[int]:
         """Slot ``q``'s biases, one per group (held by its segment-0 lane; the other segments start at 0)."""
@@ -142,6 +148,8 @@ class DenseUnit(wiring.Component):
     def __init__(self, spec: LayerSpec) -> None:
         if spec.store not in ("registers", "memory"):
             raise ValueError(f"a layer's outputs live in 'registers' or 'memory', not {spec.store!r}")
+        if spec.bias_store not in ("logic", "memory"):
+            raise ValueError(f"a layer's biases live in 'logic' or 'memory', not {spec.bias_store!r}")
         if spec.slots < 1 or spec.segments < 1:
             raise ValueError(f"a layer needs at least one slot and one segment, not {spec.slots}×{spec.segments}")
         self.spec = spec
@@ -240,7 +248,8 @@ class DenseUnit(wiring.Component):
                 acc = Signal(signed(spec.acc_bits), name=f"acc{lane}")
                 start = Signal(signed(spec.acc_bits), name=f"start{lane}")
                 if s == 0:
-                    bmem = Memory(shape=signed(spec.acc_bits), depth=groups, init=spec.lane_bias(q))
+                    style = {"ram_style": "block" if spec.bias_store == "memory" else "logic"}
+                    bmem = Memory(shape=signed(spec.bias_bits), depth=groups, init=spec.lane_bias(q), attrs=style)
                     m.submodules[f"bmem{q}"] = bmem
                     bp = bmem.read_port(transparent_for=())
                     m.d.comb += [bp.addr.eq(g), start.eq(Mux(first1, bp.data, acc))]

@@ -2,9 +2,18 @@
 
 Inputs arrive one integer per transfer on ``i`` into one of two input banks, so the next input streams in while
 the current one is computed. The layers run one after another: layer 0 reads its bank, every later layer reads
-the previous layer's output registers directly (no copy). When the last layer is done its raw accumulators move
-to an output buffer in one cycle and leave on ``o``, one per transfer, while the next input is already running.
-In steady state one inference takes ``Σ (groups · L + 3) + 1`` cycles, or the ``n_in`` cycles of streaming an
+the previous layer's outputs where they live (``LayerSpec.store``, decided by the ``place-memories`` pass):
+
+- "memory": block RAM, one bank per slot of the writing layer (slot ``q`` writes row ``g · slots + q`` at word
+  ``g``), a read port per segment of the reading layer; a read port has the same one-cycle latency as the
+  registered multiplexer it replaces, so the cycle counts do not depend on where outputs live;
+- "registers": the layer's ``y`` registers, through a registered multiplexer (what a learning engine needs, since
+  it reads them all at once).
+
+When the last layer is done its result is handed to the sender in one cycle and leaves on ``o``, one word per
+transfer, while the next input is already running: the last layer's block RAM holds two results and the sender
+reads the half the layer is not writing, or (registers) the raw accumulators are copied to an output buffer.
+In steady state one inference takes ``Σ (groups · L + 5) + 1`` cycles, or the ``n_in`` cycles of streaming an
 input in or the ``n_out + 1`` of sending a result out where those are longer (:func:`period`); a bank that fills
 at the very cycle the layers finish starts at once.
 
@@ -12,9 +21,8 @@ Between inferences the weight port writes or reads any weight of any layer. With
 (:class:`LearnSpec`) and ``train`` high (changed only while ``idle``), every input is followed by its label: the
 prediction leaves on ``o`` as usual, then the error path (:mod:`circuits.digital.error_unit`) forms each layer's
 update coefficients and every layer rewrites its weights in one read-modify-write pass, all layers at once
-(:func:`training_period` cycles per sample). Every number (formats, shifts, widths, lane mapping) comes from the
-:class:`LayerSpec` list the backend
-translates from the IR.
+(:func:`training_period` cycles per sample). Every number (formats, shifts, widths, lane mapping, where memories live) comes
+from the :class:`LayerSpec` list the backend translates from the IR.
 """
 
 from __future__ import annotations
@@ -264,7 +272,7 @@ def _read_banks(m: Module, banks: list[Memory], spec: LayerSpec, half: Value | i
     """Output ``index`` of copy ``half`` of a layer's banks, one cycle after the address (a read port per bank)."""
     slots = spec.slots
     words = []
-    for q, mem in enumerate(banks):
+    for mem in banks:
         rp = mem.read_port(transparent_for=())
         m.d.comb += rp.addr.eq(half * spec.groups + index // slots)
         words.append(rp.data)

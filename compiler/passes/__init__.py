@@ -8,10 +8,10 @@ from compiler.passes.fold_identity import FoldIdentity
 from compiler.passes.lower_analog import LowerAnalog
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
-from compiler.passes.place_outputs import PlaceOutputs
+from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
 
 PASSES: dict[str, type[Pass]] = pass_table(FitDevice, FoldIdentity, LowerAnalog, MapLanes, OnChipLearning,
-                                              PlaceOutputs, Quantize)
+                                              PlaceMemories, Quantize)
 
 __all__ = ["PASSES", "Pass", "PassManager"]

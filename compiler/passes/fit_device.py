@@ -5,12 +5,14 @@ With ``lanes="auto"`` the pass tries every lane count from 1 to :data:`MAX_AUTO_
 (per training sample for a learning design) whose multipliers and block RAMs the device holds
 (:mod:`backends.fpga.resources`); ties go to fewer lanes. With a number it checks that mapping. A design that
 cannot fit is an error naming the resource, what the design needs, what the device has, and a lane count that
-fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it.
+fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
+block RAM only because ``place-memories`` put bias tables or layer outputs there, the pass moves them back to
+logic (biases first), and records that too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from backends.fpga.boards import Board, get_board
@@ -21,12 +23,32 @@ from compiler.passes.base import Pass
 from compiler.passes.map_lanes import MapLanes
 from errors import LoweringError
 from ir import Graph
+from ir.dialects import digital
 
 MAX_AUTO_LANES = 64
 
 
-def _map(graph: Graph, lanes: int) -> None:
+def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str]]) -> None:
+    """Map the layers onto ``lanes`` with their memories where ``place-memories`` put them (``placed``)."""
     MapLanes(lanes=lanes).run(graph)
+    for node, (store, bias_store) in placed.items():
+        graph.replace(node, replace(graph.op_as(node, digital.Dense), store=store, bias_store=bias_store))
+
+
+def _fit_memories(graph: Graph, board: Board) -> None:
+    """Where the device runs short of block RAM, move bias tables, then layer outputs (the last layer's first),
+    from block RAM to logic until it no longer does (or nothing is left to move)."""
+    dense = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
+    for outputs in (False, True):
+        for node in reversed(dense):
+            lack = shortfall(layer_specs(graph)[0], board)
+            if lack is None or lack[0] != board.family.bram:
+                return
+            op = graph.op_as(node, digital.Dense)
+            if outputs and op.store == "memory":
+                graph.replace(node, replace(op, store="registers"))
+            elif not outputs and op.bias_store == "memory":
+                graph.replace(node, replace(op, bias_store="logic"))
 
 
 def _assess(graph: Graph, board: Board) -> tuple[int, tuple[str, int, int] | None]:
@@ -48,15 +70,18 @@ class FitDevice(Pass):
         board = get_board(self.board)
         if self.lanes != "auto" and not (isinstance(self.lanes, int) and not isinstance(self.lanes, bool)):
             raise LoweringError(f"--pe must be a lane count or 'auto', not {self.lanes!r}")
+        placed = {n: (op.store, op.bias_store) for n, op in graph.nodes() if isinstance(op, digital.Dense)}
         options: list[tuple[int, int]] = []
         for lanes in range(1, MAX_AUTO_LANES + 1):
-            _map(graph, lanes)
+            _map(graph, lanes, placed)
+            _fit_memories(graph, board)
             cycles, lack = _assess(graph, board)
             if lack is None:
                 options.append((cycles, lanes))
         best = min(options) if options else None
         chosen = best[1] if self.lanes == "auto" and best is not None else self.lanes
-        _map(graph, 1 if not isinstance(chosen, int) else chosen)
+        _map(graph, 1 if not isinstance(chosen, int) else chosen, placed)
+        _fit_memories(graph, board)
         _, lack = _assess(graph, board)
         if lack is None:
             return

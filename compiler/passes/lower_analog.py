@@ -3,7 +3,9 @@
 For each dense layer ``y = W a + b`` with inputs at ``s`` volts per unit:
 
 - the bias becomes one more row held at ``v_read``, with weight ``b · s / v_read``, so that the column current is
-  ``I = k · s · y`` for the augmented matrix ``W' = [W | b s / v_read]``;
+  ``I = k · s · y`` for the augmented matrix ``W' = [W | b s / v_read]``; a layer fed straight by another
+  crossbar (an identity activation between them, folded away) gets inputs at ``s < 0`` and takes ``W' = [−W | b
+  |s| / v_read]``, so that ``I = k |s| y`` as for any other layer;
 - weights become differential conductance pairs within the device range: ``G± = g_min + k · max(±W', 0)`` with
   ``k = (g_max − g_min) / max|W'|`` (``G⁺ − G⁻ = k W'``, the ``g_min`` offsets cancel); then the programming
   non-idealities, seeded: ``levels``, lognormal ``variation``, ``stuck_on``/``stuck_off`` devices (the reference
@@ -105,7 +107,10 @@ class LowerAnalog(Pass):
             if isinstance(op, nn.Dense):
                 w = graph.params[op.weight]
                 b = graph.params[op.bias] if op.bias is not None else np.zeros(op.out_features)
-                w_aug = np.concatenate([w, (b * scale / self.v_read)[:, None]], axis=1)
+                # Inputs at a negative scale (fed straight by an inverting stage: a folded identity) take the
+                # weights negated, so the currents are k·|s|·y and every crossbar's output has the same sign.
+                sign, scale = float(np.sign(scale)), abs(scale)
+                w_aug = np.concatenate([sign * w, (b * scale / self.v_read)[:, None]], axis=1)
                 k = (self.g_max - self.g_min) / (peak(node, "weights and scaled biases", w_aug) or 1.0)
                 g_pos = self.program((self.g_min + k * np.maximum(w_aug, 0.0)).T, rng)
                 g_neg = self.program((self.g_min + k * np.maximum(-w_aug, 0.0)).T, rng)

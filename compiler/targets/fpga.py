@@ -26,7 +26,7 @@ from compiler.options import Choice, Flag, Int, Lanes, NumOrAuto, Options, Text,
 from compiler.passes import Pass
 from compiler.passes.fit_device import FitDevice
 from compiler.passes.map_lanes import MapLanes
-from compiler.passes.place_outputs import PlaceOutputs
+from compiler.passes.place_memories import PlaceMemories
 from compiler.pipelines import fpga_pipeline, learning_pipeline
 from compiler.plots import onchip_curves, write_plot
 from errors import ConfigError
@@ -118,7 +118,7 @@ class FpgaTarget:
             if options.learn is not None or options.weight_bits is not None:
                 raise ConfigError(f"model {graph.name!r} is already compiled for the fpga target: --learn and "
                                   "--weight-bits apply to a float model")
-            place: list[Pass] = [PlaceOutputs()] if not all(op.store for op in dense) else []
+            place: list[Pass] = [PlaceMemories()] if not all(op.store and op.bias_store for op in dense) else []
             if fit:
                 return [*place, *fit]
             if options.pe is not None or not all(op.mapped for op in dense):

@@ -50,6 +50,8 @@ def hardtanh_one(frac: int) -> int:
 
 STORES = ("", "registers", "memory")
 """Where a ``digital.dense`` layer's outputs may live (see ``Dense.store``)."""
+BIAS_STORES = ("", "logic", "memory")
+"""Where its biases may live (see ``Dense.bias_store``)."""
 
 
 def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
@@ -98,7 +100,9 @@ class Dense(Op):
     store: str = ""
     """Where the layer's outputs live in hardware: "registers" (every one readable at once, as a learning engine
     needs them), "memory" (block RAM, read one per port and cycle) or "" (not decided: registers);
-    ``place-outputs`` decides."""
+    ``place-memories`` decides."""
+    bias_store: str = ""
+    """Where the biases live: "memory" (block RAM) or "logic" (a read-only table in LUTs; also "", not decided)."""
 
     @property
     def acc_frac(self) -> int:
@@ -119,6 +123,9 @@ class Dense(Op):
         _frac("in_frac", self.in_frac)
         if self.store not in STORES:
             raise VerifyError(f"store must be one of {', '.join(map(repr, STORES))}, not {self.store!r}")
+        if self.bias_store not in BIAS_STORES:
+            raise VerifyError(f"bias_store must be one of {', '.join(map(repr, BIAS_STORES))}, not "
+                              f"{self.bias_store!r}")
         if (self.lanes, self.slots, self.segments) != (0, 0, 0):
             if not isinstance(self.lanes, int) or not 1 <= self.lanes <= 1 << 16:
                 raise VerifyError(f"lanes must be an integer in [1, 65536] (or 0: not mapped), not {self.lanes!r}")
