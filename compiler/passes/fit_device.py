@@ -7,7 +7,8 @@ With ``lanes="auto"`` the pass tries every lane count from 1 to :data:`MAX_AUTO_
 cannot fit is an error naming the resource, what the design needs, what the device has, and a lane count that
 fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
 block RAM only because ``place-memories`` put bias tables or layer outputs there, the pass moves them back to
-logic (biases first), and records that too.
+logic (biases first), and records that too; on a family whose small memories belong in logic
+(``Family.small_memories_in_bram``: the ECP5) it moves them all.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class FitDevice(Pass):
         if self.lanes != "auto" and not (isinstance(self.lanes, int) and not isinstance(self.lanes, bool)):
             raise LoweringError(f"--pe must be a lane count or 'auto', not {self.lanes!r}")
         placed = {n: (op.store, op.bias_store) for n, op in graph.nodes() if isinstance(op, digital.Dense)}
+        if not board.family.small_memories_in_bram:
+            placed = {n: ("registers", "logic") for n in placed}
         options: list[tuple[int, int]] = []
         for lanes in range(1, MAX_AUTO_LANES + 1):
             _map(graph, lanes, placed)
