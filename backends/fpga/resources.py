@@ -5,7 +5,8 @@ the way yosys maps them.
   and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``, ``synth_ecp5``) gives a product to
   multiplier cells when it is at least 11 bits wide, one cell per ``dsp_width``-bit slice of each operand.
 - Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output
-  banks it put there (a bank per slot, a copy per read port; the last layer's double-buffered), the
+  banks it put there (a bank per slot, a copy per read port; the last layer's double-buffered), a hidden DFA
+  layer's delta memory (a bank per slot; DFA's ±1 feedback table stays in logic), the
   double-buffered input memory and the host link's receive FIFO
   (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best shape for its depth
   and width. Bias tables left in logic and the activation tables (read in the same cycle) are LUTs. The output
@@ -59,9 +60,13 @@ def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
     for k, spec in enumerate(specs):
         if spec.bias_store == "memory":
             bram += spec.slots * memory_blocks(family, spec.groups, spec.bias_bits)
-        if spec.store == "memory":  # a bank per slot, a copy per read port (the next layer's segments, or the sender)
-            last = k == len(specs) - 1
-            readers = 1 if last else specs[k + 1].segments
+        last = k == len(specs) - 1
+        dfa_hidden = spec.learn == "delta" and not last
+        if dfa_hidden:  # the delta memory: a bank per slot
+            bram += spec.slots * memory_blocks(family, spec.groups, spec.coef_bits)
+        if spec.store == "memory":  # a bank per slot, a copy per read port: the next layer's segments (or the
+            # sender), the delta phase's (DFA) or the update pass's (Oja, Hebbian: the layer's own outputs)
+            readers = 1 if last else specs[k + 1].segments + (1 if spec.learn else 0)
             bram += spec.slots * readers * memory_blocks(family, (2 if last else 1) * spec.groups, spec.out_bits)
     return {family.dsp: dsp, family.bram: bram}
 

@@ -20,8 +20,10 @@ one cycle after the address).
 
 A learning layer (``spec.learn``) also runs an update pass on ``update``: the same issue loop reads every weight
 and its input again, and one cycle later writes back ``saturate(w + Δw)`` with ``Δw`` computed from the row's
-coefficient ``coef[row]`` (the delta, or the layer's own output) as ``ir.interp_learn`` defines it; outputs and
-accumulators are left alone. It takes the same ``groups · L + 5`` cycles as a forward pass.
+coefficient (the delta, or the layer's own output) as ``ir.interp_learn`` defines it; outputs and accumulators
+are left alone. The unit drives ``coef_group`` (the group it issues) and expects ``coef[q]``, the coefficient of
+row ``coef_group · slots + q``, one cycle later, as it expects its inputs. It takes the same ``groups · L + 5``
+cycles as a forward pass.
 """
 
 from __future__ import annotations
@@ -155,8 +157,8 @@ class DenseUnit(wiring.Component):
         self.spec = spec
         self.n_in, self.n_out = spec.n_in, spec.n_out
         self.lanes = spec.slots * spec.segments
-        learning = {"update": In(1), "coef": In(data.ArrayLayout(signed(spec.coef_bits), self.n_out))} \
-            if spec.learn else {}
+        learning = {"update": In(1), "coef_group": Out(range(max(spec.groups, 2))),
+                    "coef": In(data.ArrayLayout(signed(spec.coef_bits), spec.slots))} if spec.learn else {}
         super().__init__({**learning,
             "start": In(1), "done": Out(1), "busy": Out(1),
             "x_addr": Out(data.ArrayLayout(range(max(self.n_in, 2)), spec.segments)),
@@ -225,9 +227,11 @@ class DenseUnit(wiring.Component):
         read_lane = Signal.like(w_lane)
         m.d.sync += read_lane.eq(w_lane)
 
+        if spec.learn:
+            m.d.comb += self.coef_group.eq(g)
         outs = []
         for q in range(slots):
-            coef = self._coefficient(m, q, group1) if spec.learn else None
+            coef = self._coefficient(q, group1) if spec.learn else None
             accs = []
             for s in range(segs):
                 lane = q * segs + s
@@ -271,17 +275,12 @@ class DenseUnit(wiring.Component):
                     m.d.sync += self.y[o].eq(outs[o % slots])
         return m
 
-    def _coefficient(self, m: Module, q: int, group: Signal) -> Signal:
-        """The coefficient of the row slot ``q`` works on in ``group`` (0 for a padding row)."""
+    def _coefficient(self, q: int, group: Signal) -> Value:
+        """The coefficient of the row slot ``q`` works on in ``group`` (0 for a padding row of the last group)."""
         spec = self.spec
-        coef = Signal(signed(spec.coef_bits), name=f"coef{q}")
-        with m.Switch(group):
-            for g in range(spec.groups):
-                row = g * spec.slots + q
-                if row < self.n_out:
-                    with m.Case(g):
-                        m.d.comb += coef.eq(self.coef[row])
-        return coef
+        if (spec.groups - 1) * spec.slots + q < self.n_out:
+            return self.coef[q]
+        return Mux(group == spec.groups - 1, 0, self.coef[q])
 
     def _update(self, coef: Value, w: Value, x: Value) -> Value:
         """A weight's change, exactly as ``ir.interp_learn`` defines it for this layer's rule."""

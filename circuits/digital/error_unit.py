@@ -1,21 +1,26 @@
-"""The learning engine's error path: the output error from the label, and DFA's hidden deltas through fixed ±1
-feedback matrices, exactly as ``ir.interp_learn`` defines them.
+"""The learning engine's error path: the output error from the label, DFA's hidden deltas through fixed ±1
+feedback matrices, and every learning layer's update coefficients, exactly as ``ir.interp_learn`` defines them.
 
-``ErrorUnit`` is a plain helper that adds its logic to the network's module (it shares the network's registers):
-``load`` computes ``e_o = sat(round(y_o / 2^err_shift)) − [o = label] · 2^err_frac`` for every output in one cycle
-and clears the deltas; each ``step`` (``n_out`` of them, output ``o`` at step ``o``) adds ``±e_o`` to every hidden
-row's delta, the sign a constant bit of the stored feedback matrix. ``coefficients`` then hands every layer its
-per-row update coefficient: the error (last layer), the delta masked by the activation's derivative (hidden DFA
-layers) or the layer's own output (Oja, Hebbian).
+``ErrorUnit`` is a plain helper that adds its logic to the network's module. ``load`` computes
+``e_o = sat(round(y_o / 2^err_shift)) − [o = label] · 2^err_frac`` for every output in one cycle (from the last
+layer's registers). The **delta phase** (DFA with hidden layers) then takes one hidden row per cycle: it reads the
+row's ±1 signs (a read-only table of ``n_out``-bit words) and its activity ``h_r`` (where the layer's outputs
+live, :class:`circuits.digital.outputs.LayerOutputs`), and one cycle later writes ``d_r = f'(h_r) · Σ_o ±e_o`` (an
+adder tree over the outputs) into the layer's delta memory: a bank per slot, row ``g · slots + q`` at word ``g``,
+as the update pass reads it. Every hidden layer runs at once, so the phase takes ``max rows + 1`` cycles.
+``coefficients`` hands every learning layer its coefficient, one cycle after the group it asks for: the error
+(last layer), the delta (hidden DFA layers) or the layer's own output (Oja, Hebbian).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Const, Module, Mux, Signal, signed
+from amaranth import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib.memory import Memory
 
 from circuits.digital.dense_unit import DenseUnit, saturate, shift_round
+from circuits.digital.outputs import LayerOutputs
 
 
 @dataclass(frozen=True)
@@ -31,56 +36,81 @@ class LearnSpec:
     def has_feedback(self) -> bool:
         return any(self.feedback)
 
+    @property
+    def delta_cycles(self) -> int:
+        """Cycles of the delta phase: one per row of the widest hidden DFA layer, and one for the last write."""
+        return max(len(fb) for fb in self.feedback) + 1 if self.has_feedback else 0
+
 
 class ErrorUnit:
-    def __init__(self, m: Module, spec: LearnSpec, units: list[DenseUnit]) -> None:
-        self.m, self.spec, self.units = m, spec, units
-        n_out = units[-1].n_out
-        self.e = [Signal(signed(spec.err_bits + 1), name=f"err{o}") for o in range(n_out)]
-        self.deltas = [[Signal(signed(units[k].spec.coef_bits), name=f"delta{k}_{r}") for r in range(len(fb))]
-                       for k, fb in enumerate(spec.feedback)]
-        self.step_index = Signal(range(max(n_out, 2)))
+    def __init__(self, m: Module, spec: LearnSpec, units: list[DenseUnit], outputs: list[LayerOutputs]) -> None:
+        self.m, self.spec, self.units, self.outputs = m, spec, units, outputs
+        self.e = [Signal(signed(spec.err_bits + 1), name=f"err{o}") for o in range(units[-1].n_out)]
+        self.rows = max(spec.delta_cycles - 1, 0)
+        self.row = Signal(range(self.rows + 1))  # the delta phase's row; ``rows``: the phase's last cycle
+        self.deltas: dict[int, list[Memory]] = {}
 
     def load(self, label: Signal) -> list:
         spec, last = self.spec, self.units[-1]
         stmts = [e.eq(saturate(shift_round(last.y[o], spec.err_shift), spec.err_bits)
                       - Mux(label == o, 1 << spec.err_frac, 0)) for o, e in enumerate(self.e)]
-        stmts += [d.eq(0) for rows in self.deltas for d in rows]
-        return stmts + [self.step_index.eq(0)]
+        return [*stmts, self.row.eq(0)]
 
-    def step(self) -> list:
-        """One feedback step: every hidden row adds ``B[r, o] · e_o`` for ``o = step_index``."""
-        m, o = self.m, self.step_index
-        e_sel = Signal(signed(self.spec.err_bits + 1), name="err_sel")
-        with m.Switch(o):
-            for k, e in enumerate(self.e):
-                with m.Case(k):
-                    m.d.comb += e_sel.eq(e)
-        stmts = [o.eq(o + 1)]
-        for fb, rows in zip(self.spec.feedback, self.deltas, strict=True):
-            for signs, d in zip(fb, rows, strict=True):
-                bits = Const(sum(1 << i for i, s in enumerate(signs) if s > 0), len(signs))
-                stmts.append(d.eq(d + Mux(bits.bit_select(o, 1), e_sel, -e_sel)))
-        return stmts
+    def delta_phase(self, active: Value) -> None:
+        """The delta phase's logic; it runs while ``active`` (``row`` counts to ``rows``)."""
+        m = self.m
+        with m.If(active & (self.row < self.rows)):
+            m.d.sync += self.row.eq(self.row + 1)
+        for k, signs in enumerate(self.spec.feedback):
+            if not signs:
+                continue
+            spec = self.units[k].spec
+            words = [sum(1 << o for o, sign in enumerate(row) if sign > 0) for row in signs]
+            m.submodules[f"feedback{k}"] = rom = Memory(shape=unsigned(len(self.e)), depth=len(signs), init=words,
+                                                        attrs={"ram_style": "logic"})
+            sign_port = rom.read_port(transparent_for=())
+            m.d.comb += sign_port.addr.eq(self.row)
+            h = self.outputs[k].read(self.row)
+            valid, row = Signal(name=f"delta{k}_valid"), Signal(range(len(signs)), name=f"delta{k}_row")
+            m.d.sync += [valid.eq(active & (self.row < len(signs))), row.eq(self.row)]
+            total = sum((Mux(sign_port.data[o], e, -e) for o, e in enumerate(self.e)), Const(0))
+            delta = Signal(signed(spec.coef_bits), name=f"delta{k}")
+            m.d.comb += delta.eq(Mux(self._active(k, h), total, 0))
+            attrs = {"ram_style": "block"} if spec.store == "memory" else None
+            banks = []
+            for q in range(spec.slots):
+                mem = Memory(shape=signed(spec.coef_bits), depth=spec.groups, init=[], attrs=attrs)
+                m.submodules[f"delta{k}_bank{q}"] = mem
+                wp = mem.write_port()
+                m.d.comb += [wp.addr.eq(row // spec.slots), wp.data.eq(delta),
+                             wp.en.eq(valid & (row % spec.slots == q))]
+                banks.append(mem)
+            self.deltas[k] = banks  # their read ports are the update pass's (``coefficients``)
+
+    def _active(self, k: int, h: Value) -> Value:
+        fn, one = self.spec.derivative[k]
+        if fn == "relu":
+            return h > 0
+        if fn == "hardtanh":
+            return (h < one) & (h > -one)
+        return Const(1)
 
     def coefficients(self) -> None:
-        """Connect every learning layer's ``coef`` input."""
-        m, spec = self.m, self.spec
+        """Connect every learning layer's ``coef`` (one cycle after its ``coef_group``)."""
+        m = self.m
         for k, unit in enumerate(self.units):
-            if not unit.spec.learn:
+            spec = unit.spec
+            if not spec.learn:
                 continue
-            for r in range(unit.n_out):
+            for q in range(spec.slots):
                 if k == len(self.units) - 1:
-                    m.d.comb += unit.coef[r].eq(self.e[r])
-                elif unit.spec.learn == "delta":
-                    fn, one = spec.derivative[k]
-                    h = unit.y[r]
-                    if fn == "relu":
-                        active = h > 0
-                    elif fn == "hardtanh":
-                        active = (h < one) & (h > -one)
-                    else:
-                        active = Const(1)
-                    m.d.comb += unit.coef[r].eq(Mux(active, self.deltas[k][r], 0))
+                    with m.Switch(unit.coef_group):
+                        for g in range(spec.groups):
+                            if g * spec.slots + q < unit.n_out:
+                                with m.Case(g):
+                                    m.d.sync += unit.coef[q].eq(self.e[g * spec.slots + q])
+                elif spec.learn == "delta":
+                    rp = self.deltas[k][q].read_port(transparent_for=())
+                    m.d.comb += [rp.addr.eq(unit.coef_group), unit.coef[q].eq(rp.data)]
                 else:
-                    m.d.comb += unit.coef[r].eq(unit.y[r])
+                    m.d.comb += unit.coef[q].eq(self.outputs[k].read_slot(q, unit.coef_group))

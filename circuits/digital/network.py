@@ -27,15 +27,14 @@ live) comes from the :class:`LayerSpec` list the backend translates from the IR.
 
 from __future__ import annotations
 
-import itertools
-
-from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from circuits.digital.dense_unit import DenseUnit, LayerSpec
 from circuits.digital.error_unit import ErrorUnit, LearnSpec
+from circuits.digital.outputs import LayerOutputs
 
 __all__ = ["LayerSpec", "LearnSpec", "Network", "latency", "period", "training_period"]
 
@@ -54,11 +53,10 @@ def period(layers: list[LayerSpec]) -> int:
 
 def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
     """Cycles from one training sample's start to the next when inputs keep up: the forward pass and the
-    hand-over to the sender, the error (one cycle), the feedback (one per output, DFA only), the update pulse
-    (one), then every layer's update pass at once (the longest decides); unless the ``n_in + 1`` words of a
-    sample (its label last) or its ``n_out`` predictions take longer."""
-    feedback = len(layers[-1].weights) if learn.has_feedback else 0
-    compute = _forward(layers) + 2 + feedback + max(s.cycles for s in layers if s.learn)
+    hand-over to the sender, the error (one cycle), the delta phase (DFA only: one per row of the widest hidden
+    layer, and one), the update pulse (one), then every layer's update pass at once (the longest decides);
+    unless the ``n_in + 1`` words of a sample (its label last) or its ``n_out`` predictions take longer."""
+    compute = _forward(layers) + 2 + learn.delta_cycles + max(s.cycles for s in layers if s.learn)
     return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
 
 
@@ -71,11 +69,9 @@ class Network(wiring.Component):
     def __init__(self, layers: list[LayerSpec], learn: LearnSpec | None = None) -> None:
         if not layers:
             raise ValueError("a network needs at least one layer")
-        if learn is not None:
-            apart = [k for k, s in enumerate(layers) if (s.learn or k == len(layers) - 1) and s.store != "registers"]
-            if apart:
-                raise ValueError(f"layer {apart[0]}'s outputs must be in registers: the learning engine reads them all "
-                                 "at once")
+        if learn is not None and layers[-1].store != "registers":
+            raise ValueError("the last layer's outputs must be in registers: the learning engine reads them all at "
+                             "once")
         self.specs, self.learn = layers, learn
         self.units = [DenseUnit(s) for s in layers]
         self.n_in, self.n_out = self.units[0].n_in, self.units[-1].n_out
@@ -131,20 +127,16 @@ class Network(wiring.Component):
         for s in range(first.spec.segments):
             rp = xmem.read_port(transparent_for=())
             m.d.comb += [rp.addr.eq(rbank * n_in + first.x_addr[s]), first.x_data[s].eq(rp.data)]
-        for k, (prev, unit) in enumerate(itertools.pairwise(units)):
-            banks = _output_banks(m, prev, f"ymem{k}", halves=1, half=0) if prev.spec.store == "memory" else None
+        last = units[-1]
+        wsel = Signal()  # the half of the last layer's block RAM it writes (the sender reads the other)
+        self._outputs = outputs = [LayerOutputs(m, unit, f"ymem{k}") for k, unit in enumerate(units[:-1])]
+        outputs.append(LayerOutputs(m, last, "omem", halves=2, half=wsel))
+        for k, unit in enumerate(units[1:]):
             for s in range(unit.spec.segments):
-                if banks is not None:
-                    m.d.comb += unit.x_data[s].eq(_read_banks(m, banks, prev.spec, 0, unit.x_addr[s], f"l{k + 1}s{s}"))
-                    continue
-                with m.Switch(unit.x_addr[s]):  # a case statement, not a dynamic slice: simulators like it better
-                    for o in range(prev.n_out):
-                        with m.Case(o):
-                            m.d.sync += unit.x_data[s].eq(prev.y[o])
+                m.d.comb += unit.x_data[s].eq(outputs[k].read(unit.x_addr[s]))
 
         # Sender: the result leaves one word per transfer, from a buffer the next inference does not touch: a copy
         # of the last layer's registers, or the half of its double-buffered block RAM it is not writing.
-        last = units[-1]
         ovalid = Signal()
         count_out = Signal(range(max(n_out, 2)))
         transfer = self.o.valid & self.o.ready
@@ -156,13 +148,12 @@ class Network(wiring.Component):
                 m.d.sync += count_out.eq(count_out + 1)
         flush = Signal()  # the result is handed to the sender at this edge
         if last.spec.store == "memory":
-            wsel, osel = Signal(), Signal()  # the half the last layer writes, the half the sender reads
-            banks = _output_banks(m, last, "omem", halves=2, half=wsel)
+            osel = Signal()  # the half the sender reads
             with m.If(flush):
                 m.d.sync += [osel.eq(wsel), wsel.eq(~wsel)]
             # The read port's address is the sender's next state, so its data is the word due in every cycle.
             after = Mux(transfer, Mux(count_out == n_out - 1, 0, count_out + 1), count_out)
-            m.d.comb += self.o.payload.eq(_read_banks(m, banks, last.spec, Mux(flush, wsel, osel), after, "o"))
+            m.d.comb += self.o.payload.eq(outputs[-1].read(after, half=Mux(flush, wsel, osel)))
         else:
             obuf = [Signal(signed(self.specs[-1].out_bits), name=f"obuf{o}") for o in range(n_out)]
             with m.If(flush):
@@ -173,6 +164,11 @@ class Network(wiring.Component):
                         m.d.comb += self.o.payload.eq(word)
 
         # Sequencer: the layers one after another; then hand the result to the sender and take the next bank.
+        engine, stepping = None, Signal()  # the learning engine; its delta phase runs
+        if self.learn is not None:  # its logic, outside the sequencer's states
+            engine = ErrorUnit(m, self.learn, self.units, self._outputs)
+            engine.delta_phase(stepping)
+            engine.coefficients()
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(full[rbank] | arriving[rbank]):
@@ -198,7 +194,8 @@ class Network(wiring.Component):
                         with m.Else():
                             self._next_input(m, full, rbank)
             if labels is not None:
-                self._learning_states(m, labels[rbank], full, rbank)
+                assert engine is not None
+                self._learning_states(m, engine, stepping, labels[rbank], full, rbank)
         m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~full[0] & ~full[1] & ~ovalid & (count_in == 0))
         return m
 
@@ -211,20 +208,19 @@ class Network(wiring.Component):
         with m.Else():
             m.next = "IDLE"
 
-    def _learning_states(self, m: Module, label: Signal, full: Array, rbank: Signal) -> None:
-        """ERROR → FEEDBACK (DFA: one cycle per output) → every layer's update pass at once → the next input."""
-        assert self.learn is not None
-        engine = ErrorUnit(m, self.learn, self.units)
-        engine.coefficients()
+    def _learning_states(self, m: Module, engine: ErrorUnit, stepping: Signal, label: Signal, full: Array,
+                         rbank: Signal) -> None:
+        """ERROR → DELTA (DFA: one cycle per hidden row, and one) → every layer's update pass at once → the next
+        input."""
         learners = [u for u in self.units if u.spec.learn]
         finished = Signal(len(learners))
         with m.State("ERROR"):
             m.d.sync += engine.load(label)
-            m.next = "FEEDBACK" if self.learn.has_feedback else "UPDATE"
-        if self.learn.has_feedback:
-            with m.State("FEEDBACK"):
-                m.d.sync += engine.step()
-                with m.If(engine.step_index == self.n_out - 1):
+            m.next = "DELTA" if engine.rows else "UPDATE"
+        if engine.rows:
+            with m.State("DELTA"):
+                m.d.comb += stepping.eq(1)
+                with m.If(engine.row == engine.rows):
                     m.next = "UPDATE"
         with m.State("UPDATE"):
             m.d.comb += [u.update.eq(1) for u in learners]
@@ -251,33 +247,3 @@ class Network(wiring.Component):
             with m.If(read_layer == k):
                 m.d.comb += self.w_rdata.eq(unit.w_rdata)
 
-
-def _output_banks(m: Module, unit: DenseUnit, name: str, halves: int, half: Value | int) -> list[Memory]:
-    """Block RAM for a layer's outputs: one bank per slot (slot ``q`` writes row ``g · slots + q`` at word ``g``
-    when its group ``g`` is done), ``halves`` copies of the layer's words deep, writing into copy ``half``."""
-    spec = unit.spec
-    banks = []
-    for q in range(spec.slots):
-        mem = Memory(shape=signed(spec.out_bits), depth=halves * spec.groups, init=[], attrs={"ram_style": "block"})
-        m.submodules[f"{name}_bank{q}"] = mem
-        wp = mem.write_port()
-        m.d.comb += [wp.addr.eq(half * spec.groups + unit.out_group), wp.data.eq(unit.out_data[q]),
-                     wp.en.eq(unit.out_we)]
-        banks.append(mem)
-    return banks
-
-
-def _read_banks(m: Module, banks: list[Memory], spec: LayerSpec, half: Value | int, index: Value,
-                name: str) -> Value:
-    """Output ``index`` of copy ``half`` of a layer's banks, one cycle after the address (a read port per bank)."""
-    slots = spec.slots
-    words = []
-    for mem in banks:
-        rp = mem.read_port(transparent_for=())
-        m.d.comb += rp.addr.eq(half * spec.groups + index // slots)
-        words.append(rp.data)
-    if slots == 1:
-        return words[0]
-    bank = Signal(range(slots), name=f"{name}_bank")
-    m.d.sync += bank.eq(index % slots)
-    return Array(words)[bank]

@@ -2,9 +2,9 @@
 
 - **Outputs** are read by the next layer one word per port and cycle, and by the host link one word per transfer:
   block RAM serves that ("memory"), and on an iCE40 it costs one RAM block where registers cost a logic cell per
-  bit (512 for 64 eight-bit outputs, plus the multiplexer that picks one). A learning engine reads some layers'
-  outputs all at once (the output error from every prediction in one cycle, each row's coefficient from its
-  layer's output): those layers keep them in "registers".
+  bit (512 for 64 eight-bit outputs, plus the multiplexer that picks one). A learning engine reads the last
+  layer's outputs all at once (the output error from every prediction in one cycle), so there they stay in
+  "registers"; a hidden layer's it reads a row (DFA's delta phase) or a group (the update pass) at a time.
 - **Biases** are read one per group, so a read-only block RAM holds them ("memory") when the table has at least
   :data:`BIAS_MEMORY_BITS` bits; a smaller one costs fewer logic cells than the RAM block is worth ("logic").
 
@@ -23,7 +23,7 @@ from compiler.passes.base import Pass
 from errors import LoweringError
 from ir import Graph
 from ir.dialects import digital
-from ir.interp_learn import layer_rules, learn_op
+from ir.interp_learn import learn_op
 
 BIAS_MEMORY_BITS = 256
 """The smallest bias table (outputs × the bits its values need) that goes to block RAM."""
@@ -43,9 +43,7 @@ class PlaceMemories(Pass):
         if not dense:
             raise LoweringError(f"graph {graph.name!r} has no digital.dense layer to place memories for: run "
                                 "quantize first")
-        read_at_once: set[str] = set()
-        if learn_op(graph) is not None:  # the error reads the predictions; a rule reads its own layer's outputs
-            read_at_once = {dense[-1], *(rule.node for rule in layer_rules(graph) if rule.kind)}
+        read_at_once = {dense[-1]} if learn_op(graph) is not None else set()  # the error reads every prediction
         for node in dense:
             op = graph.op_as(node, digital.Dense)
             table = op.out_features * bias_bits(graph.params[op.bias])
