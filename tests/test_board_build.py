@@ -184,3 +184,20 @@ def test_the_digits_design_builds_for_the_up5k_and_meets_the_fmax_target(small_m
     specs, _ = layer_specs(open_folder(out).graph)
     assert {cell: report["resources"][cell]["used"] for cell in ("ICESTORM_DSP", "ICESTORM_RAM")} == \
         needs(specs, ICE40)
+
+
+@pytest.mark.slow
+def test_the_digits_dfa_engine_builds_for_the_up5k_and_meets_its_fmax_target(tmp_path, capsys):
+    """The whole 64-64-10 network with the DFA engine on chip (P = 1): it fits the UP5K, at 24 MHz or more."""
+    model, out = tmp_path / "init.ncm", tmp_path / "hw"
+    assert main(["train", "--rule", "dfa", "--epochs", "0", "--hidden", "64", "-o", str(model), "--quiet"]) == 0
+    assert main(["compile", str(model), "--target", "fpga", "--learn", "dfa", "--board", "icebreaker", "--pe", "1",
+                 "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["timing_met"] and report["fmax_mhz"] >= 24
+    assert report["resources"]["ICESTORM_LC"]["used"] <= report["resources"]["ICESTORM_LC"]["available"]
+    specs, _ = layer_specs(open_folder(out).graph)
+    assert {cell: report["resources"][cell]["used"] for cell in ("ICESTORM_DSP", "ICESTORM_RAM")} == \
+        needs(specs, ICE40)
