@@ -73,6 +73,7 @@ class ModelDoc:
 
 META: dict[str, Any] = {
     "dataset": str, "seed": int, "hidden": list[int], "test_accuracy": float, "history": list[dict[str, float]],
+    "board": str,
 }
 """Types of the metadata keys neurocc itself reads or writes; other keys may hold any JSON."""
 

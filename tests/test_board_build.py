@@ -201,3 +201,19 @@ def test_the_digits_dfa_engine_builds_for_the_up5k_and_meets_its_fmax_target(tmp
     specs, _ = layer_specs(open_folder(out).graph)
     assert {cell: report["resources"][cell]["used"] for cell in ("ICESTORM_DSP", "ICESTORM_RAM")} == \
         needs(specs, ICE40)
+
+
+def test_build_defaults_to_the_board_the_folder_was_fitted_to(tmp_path, capsys):
+    g, _ = quantized((5, 6, 3), ("relu",), 3)
+    fitted = compile(g, "fpga", tmp_path / "fitted", board="icebreaker")
+    assert json.loads((fitted.path / "manifest.json").read_text())["board"] == "icebreaker"
+    plain = compile(quantized((5, 6, 3), ("relu",), 3)[0], "fpga", tmp_path / "plain", pe=2)
+    assert "board" not in json.loads((plain.path / "manifest.json").read_text())
+    odd, _ = quantized((5, 6, 3), ("relu",), 3)
+    odd.meta["board"] = "pynq"  # a model file may say anything: it names no board neurocc builds for
+    out = tmp_path / "odd"
+    compile(odd, "fpga", out, pe=2)
+    assert main(["build", str(out)]) == 1
+    assert capsys.readouterr().err == (f"error: folder {str(out)!r}: its manifest names board 'pynq', not one of "
+                                       f"{', '.join(BOARDS)}\n")
+    assert not (out / "build").exists()

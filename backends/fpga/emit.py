@@ -150,6 +150,7 @@ def manifest(graph: Graph) -> dict[str, Any]:
         "cycles_per_inference": period(specs), "latency_cycles": latency(specs),
         "multipliers": multipliers, "weight_memories": multipliers,
         "layer_shapes": [[s.n_out, s.n_in] for s in specs], "w_bits": [s.w_bits for s in specs],
+        **({"board": graph.meta["board"]} if "board" in graph.meta else {}),
     }
     learn, engine = learn_op(graph), learn_spec(graph)
     if learn is not None and engine is not None:

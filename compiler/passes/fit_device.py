@@ -8,7 +8,8 @@ cannot fit is an error naming the resource, what the design needs, what the devi
 fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
 block RAM only because ``place-memories`` put bias tables or layer outputs there, the pass moves them back to
 logic (biases first), and records that too; on a family whose small memories belong in logic
-(``Family.small_memories_in_bram``: the ECP5) it moves them all.
+(``Family.small_memories_in_bram``: the ECP5) it moves them all. The board goes into the graph's metadata
+(``board``): ``neurocc build`` builds for it unless told otherwise.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class FitDevice(Pass):
         _fit_memories(graph, board)
         _, lack = _assess(graph, board)
         if lack is None:
+            graph.meta["board"] = board.name  # what ``neurocc build`` builds for unless told otherwise
             return
         cell, need, have = lack
         where = f"{board.device} on {board.name}"

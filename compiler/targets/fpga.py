@@ -29,12 +29,14 @@ from compiler.passes.map_lanes import MapLanes
 from compiler.passes.place_memories import PlaceMemories
 from compiler.pipelines import fpga_pipeline, learning_pipeline
 from compiler.plots import onchip_curves, write_plot
-from errors import ConfigError
+from errors import ConfigError, ModelFormatError
 from ir import Graph
 from ir.dialects import digital, learn
 from learning.datasets import Dataset
 
 DEFAULT_PE = 8
+DEFAULT_BOARD = "icebreaker"
+"""What `neurocc build` builds for when neither the folder nor `--board` names a board."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ class FpgaVerifyOptions(Options):
 
 @dataclass(frozen=True)
 class FpgaBuildOptions(Options):
-    board: str = option("icebreaker", Choice(*BOARDS), "the board to build for (icebreaker)")
+    board: str | None = option(None, Choice(*BOARDS), "the board to build for (default: the one the folder was "
+                               "compiled for with --board, else icebreaker)")
     baud: int = option(BAUD, Int(300, 12_000_000), f"the host link's UART rate ({BAUD})")
     clock_mhz: float | str | None = option(None, NumOrAuto(), "run on the iCE40 PLL's clock closest to this from "
                                                                "below, or auto: 95 %% of the Fmax a first build at "
@@ -99,6 +102,15 @@ def _rule(graph: Graph, asked: str) -> str:
     if not recorded:
         raise ConfigError(f"model {graph.name!r} records no learning rule: name one, --learn dfa|hebbian|oja")
     return graph.op_as(recorded[0], learn.Rule).rule
+
+
+def _compiled_board(loaded: FpgaFolder) -> str:
+    """The board a folder was fitted to (``compile --board``), or the default one."""
+    board = loaded.manifest.get("board", DEFAULT_BOARD)
+    if board not in BOARDS:
+        raise ModelFormatError(f"folder {str(loaded.path)!r}: its manifest names board {board!r}, not one of "
+                               f"{', '.join(BOARDS)}")
+    return str(board)
 
 
 class FpgaTarget:
@@ -176,7 +188,7 @@ class FpgaTarget:
         return self._inference(loaded, data, limit, options.simulator)
 
     def build(self, loaded: FpgaFolder, options: Any, progress: bool) -> dict[str, Any]:
-        board = get_board(options.board)
+        board = get_board(options.board or _compiled_board(loaded))
         if options.clock_mhz == "auto":
             return build_at_fmax(loaded, board, options.baud)
         return build_board(loaded, board, options.baud, options.clock_mhz)
