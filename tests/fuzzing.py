@@ -88,7 +88,10 @@ def mutate_json(doc: Any, rng: random.Random) -> Any:
     elif op == "rename" and isinstance(parent, dict):
         parent[rng.choice(["", "name", "kind", "fields", "x", str(key) + "_"])] = parent.pop(key)
     elif op == "duplicate" and isinstance(parent, list):
-        parent.insert(key, json.loads(json.dumps(value)))
+        try:
+            parent.insert(key, json.loads(json.dumps(value)))
+        except RecursionError:  # nested too deep to copy (an earlier "nest"): the same value twice, shared
+            parent.insert(key, value)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         parent[key] = rng.choice([0, -1, -value, value * 1000, 2**62, 1e300])
     return doc
