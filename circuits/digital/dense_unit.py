@@ -28,6 +28,7 @@ cycles as a forward pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from amaranth import Cat, Module, Mux, Signal, Value, signed
@@ -98,12 +99,17 @@ class LayerSpec:
 
     @property
     def bias_bits(self) -> int:
-        """The narrowest two's complement width that holds every bias (the memory sign-extends it)."""
-        return max(2, *(max(b, -b - 1).bit_length() + 1 for b in self.bias))
+        """The width of the bias memory (it sign-extends what it holds)."""
+        return signed_width(self.bias)
 
     def lane_bias(self, q: int) -> list[int]:
         """Slot ``q``'s biases, one per group (held by its segment-0 lane; the other segments start at 0)."""
         return [self.bias[o] if o < self.n_out else 0 for o in range(q, self.groups * self.slots, self.slots)]
+
+
+def signed_width(values: Iterable[int]) -> int:
+    """The narrowest two's complement width (at least 2 bits) that holds every one of ``values``."""
+    return max(2, *(max(v, -v - 1).bit_length() + 1 for v in values))
 
 
 def shift_round(value: Value, shift: int) -> Value:

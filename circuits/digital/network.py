@@ -246,4 +246,3 @@ class Network(wiring.Component):
                          unit.w_we.eq(we & (layer == k))]
             with m.If(read_layer == k):
                 m.d.comb += self.w_rdata.eq(unit.w_rdata)
-

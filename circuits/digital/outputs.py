@@ -33,36 +33,37 @@ class LayerOutputs:
                          wp.en.eq(unit.out_we)]
             self.banks.append(mem)
 
+    def _name(self) -> str:
+        self.reads += 1
+        return f"{self.name}_read{self.reads - 1}"
+
+    def _registered(self, select: Value, rows: dict[int, int]) -> Value:
+        """``y[rows[select]]`` one cycle later: a case statement, not a dynamic slice (simulators like it better)."""
+        out = Signal(signed(self.unit.spec.out_bits), name=self._name())
+        with self.m.Switch(select):
+            for case, row in rows.items():
+                with self.m.Case(case):
+                    self.m.d.sync += out.eq(self.unit.y[row])
+        return out
+
     def read_slot(self, q: int, group: Value) -> Value:
         """Row ``group · slots + q`` (slot ``q``'s output in ``group``), one cycle after the address: one bank's
         read port (a padding row reads whatever is there)."""
-        m, spec = self.m, self.unit.spec
-        name = f"{self.name}_read{self.reads}"
-        self.reads += 1
-        if self.banks:
-            rp = self.banks[q].read_port(transparent_for=())
-            m.d.comb += rp.addr.eq(group)
-            return rp.data
-        out = Signal(signed(spec.out_bits), name=name)
-        with m.Switch(group):
-            for g in range(spec.groups):
-                if g * spec.slots + q < self.unit.n_out:
-                    with m.Case(g):
-                        m.d.sync += out.eq(self.unit.y[g * spec.slots + q])
-        return out
+        spec = self.unit.spec
+        if not self.banks:
+            rows = {g: g * spec.slots + q for g in range(spec.groups) if g * spec.slots + q < self.unit.n_out}
+            return self._registered(group, rows)
+        self._name()  # every read is numbered, the unnamed ones too
+        rp = self.banks[q].read_port(transparent_for=())
+        self.m.d.comb += rp.addr.eq(group)
+        return rp.data
 
     def read(self, index: Value, half: Value | int = 0) -> Value:
         """Output ``index`` (of copy ``half``), one cycle after the address."""
         m, spec = self.m, self.unit.spec
-        name = f"{self.name}_read{self.reads}"
-        self.reads += 1
         if not self.banks:
-            out = Signal(signed(spec.out_bits), name=name)
-            with m.Switch(index):  # a case statement, not a dynamic slice: simulators like it better
-                for o in range(self.unit.n_out):
-                    with m.Case(o):
-                        m.d.sync += out.eq(self.unit.y[o])
-            return out
+            return self._registered(index, {o: o for o in range(self.unit.n_out)})
+        name = self._name()
         words = []
         for mem in self.banks:
             rp = mem.read_port(transparent_for=())

@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-import numpy as np
-
+from circuits.digital.dense_unit import signed_width
 from compiler.passes.base import Pass
 from errors import LoweringError
 from ir import Graph
@@ -27,11 +26,6 @@ from ir.interp_learn import learn_op
 
 BIAS_MEMORY_BITS = 256
 """The smallest bias table (outputs × the bits its values need) that goes to block RAM."""
-
-
-def bias_bits(bias: np.ndarray) -> int:
-    """The narrowest two's complement width that holds every bias (as ``LayerSpec.bias_bits`` counts it)."""
-    return max(2, *(max(int(b), -int(b) - 1).bit_length() + 1 for b in bias.ravel()))
 
 
 @dataclass(frozen=True)
@@ -46,6 +40,6 @@ class PlaceMemories(Pass):
         read_at_once = {dense[-1]} if learn_op(graph) is not None else set()  # the error reads every prediction
         for node in dense:
             op = graph.op_as(node, digital.Dense)
-            table = op.out_features * bias_bits(graph.params[op.bias])
+            table = op.out_features * signed_width(graph.params[op.bias].tolist())  # the bias memory's bits
             graph.replace(node, replace(op, store="registers" if node in read_at_once else "memory",
                                         bias_store="memory" if table >= BIAS_MEMORY_BITS else "logic"))
