@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -347,6 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
         report = args.func(args)
+        if args.json:
+            print(json.dumps(report, indent=1, sort_keys=True))
+            sys.stdout.flush()
     except VerifyFailed as e:
         if args is not None and args.json:
             print(json.dumps(e.report, indent=1, sort_keys=True))
@@ -355,8 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NeuroccError as e:
         print(f"error: {one_line(str(e))}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(report, indent=1, sort_keys=True))
+    except BrokenPipeError:  # the reader of stdout left (``| head``): stop quietly, as other command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 1
     return 0
 
 

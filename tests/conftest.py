@@ -72,19 +72,22 @@ def small_graph() -> Graph:
     return g
 
 
-def mapped(graph: Graph, lanes: int, store: str | None = None, bias_store: str | None = None) -> Graph:
+def mapped(graph: Graph, lanes: int, store: str | None = None, bias_store: str | None = None,
+           shared: bool = False) -> Graph:
     """A copy of a quantized graph with its layers mapped onto ``lanes`` multipliers and their memories placed (the
     ``map-lanes`` and ``place-memories`` passes); ``store`` and ``bias_store`` override where the layers' outputs
-    and biases live."""
+    and biases live; ``shared`` makes the layers share their forward multipliers (``share-multipliers``)."""
     import copy
     from dataclasses import replace
 
     from compiler.passes import PassManager
     from compiler.passes.map_lanes import MapLanes
     from compiler.passes.place_memories import PlaceMemories
+    from compiler.passes.share_multipliers import ShareMultipliers
     from ir.dialects import digital
 
-    out = PassManager([MapLanes(lanes=lanes), PlaceMemories()]).run(copy.deepcopy(graph))
+    share = [ShareMultipliers()] if shared else []
+    out = PassManager([MapLanes(lanes=lanes), PlaceMemories(), *share]).run(copy.deepcopy(graph))
     if store is not None:  # "memory", "registers", or "mixed": layers alternate, the first in memory
         dense = [n for n in out.toposort() if isinstance(out.op(n), digital.Dense)]
         for k, node in enumerate(dense):

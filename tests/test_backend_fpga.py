@@ -37,14 +37,14 @@ def reference_words(g, x):
        ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 9),
        seed=st.integers(0, 999),
        bits=st.sampled_from([(8, 8), (6, 5), (4, 8)]), store=st.sampled_from(["memory", "registers", "mixed"]),
-       bias_store=st.sampled_from(["logic", "memory"]))
-def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits, store, bias_store):
+       bias_store=st.sampled_from(["logic", "memory"]), shared=st.booleans())
+def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits, store, bias_store, shared):
     g, x = quantized(sizes, acts, seed, *bits)
     codes, words = reference_words(g, x[:3])
-    (run,) = simulate_amaranth(build_network(mapped(g, lanes, store, bias_store)), [Infer(codes)])
+    (run,) = simulate_amaranth(build_network(mapped(g, lanes, store, bias_store, shared)), [Infer(codes)])
     hw, cycles = run.words, run.cycles
     np.testing.assert_array_equal(hw, words)
-    specs, _ = layer_specs(mapped(g, lanes, store, bias_store))
+    specs, _ = layer_specs(mapped(g, lanes, store, bias_store, shared))
     assert cycles[0] == latency(specs) and min(cycles[1:]) >= period(specs)
 
 

@@ -37,10 +37,11 @@ def test_the_estimates_follow_the_ice40_shapes():
 
 def test_a_design_that_does_not_fit_names_the_resource_and_a_lane_count_that_fits(small_model, tmp_path, capsys):
     out = tmp_path / "hw"
-    assert main(["compile", str(small_model), "--target", "fpga", "--pe", "8", "--board", "icebreaker",
+    assert main(["compile", str(small_model), "--target", "fpga", "--pe", "16", "--board", "icebreaker",
                  "-o", str(out)]) == 1
-    assert capsys.readouterr().err == ("error: the design at --pe 8 needs 16 ICESTORM_DSP, the iCE40UP5K-SG48 on "
-                                       "icebreaker has 8; --pe 4 fits (307 cycles per inference)\n")
+    # the layers already share one set of multipliers (16 lanes: 16 of them); without sharing 8 lanes need 16
+    assert capsys.readouterr().err == ("error: the design at --pe 16 needs 16 ICESTORM_DSP, the iCE40UP5K-SG48 on "
+                                       "icebreaker has 8; --pe 8 fits (159 cycles per inference)\n")
     assert not out.exists()
 
 
@@ -48,7 +49,7 @@ def test_pe_auto_picks_the_fastest_mapping_that_fits(small_model, tmp_path, caps
     assert main(["compile", str(small_model), "--target", "fpga", "--board", "icebreaker", "-o",
                  str(tmp_path / "hw"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["pe"] == 4 and report["multipliers"] == 8
+    assert report["pe"] == 8 and report["multipliers"] == 8  # two layers of 8 lanes on one set of 8 multipliers
     assert main(["compile", str(small_model), "--target", "fpga", "--pe", "auto", "-o", str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err == "error: --pe auto needs --board: the lane count that fits depends on the device\n"
     assert main(["compile", str(small_model), "--target", "fpga", "--board", "pynq", "-o", str(tmp_path / "x")]) == 1

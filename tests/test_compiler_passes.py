@@ -10,6 +10,7 @@ from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
 from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
+from compiler.passes.share_multipliers import ShareMultipliers
 from ir import LoweringError, interp
 from ir.dialects import nn
 from tests.conftest import make_mlp_graph
@@ -18,7 +19,7 @@ from tests.conftest import make_mlp_graph
 def test_registry_is_explicit():
     assert PASSES == {"fit-device": FitDevice, "fold-identity": FoldIdentity, "lower-analog": LowerAnalog,
                       "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "place-memories": PlaceMemories,
-                      "quantize": Quantize}
+                      "quantize": Quantize, "share-multipliers": ShareMultipliers}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
 
@@ -95,3 +96,27 @@ def test_fit_device_moves_biases_then_outputs_to_logic_where_block_ram_runs_shor
     # far short: every output too, and what is left is the weights' and the link's
     _fit_memories(g, replace(BOARDS["icebreaker"], bram=2))
     assert _stores(g) == [("registers", "logic"), ("registers", "logic")]
+
+
+def test_fit_device_shares_multipliers_between_layers_where_the_device_has_too_few():
+    from backends.fpga.boards import BOARDS
+    from backends.fpga.emit import layer_specs
+    from backends.fpga.resources import needs
+    from ir.dialects import digital
+
+    def multipliers(g):
+        return [op.multipliers for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)]
+
+    g = _placed((12, 64, 3))
+    FitDevice(board="icebreaker", lanes=4).run(g)  # 4 + 4 multipliers of their own: the UP5K has 8
+    assert multipliers(g) == ["", ""]
+    FitDevice(board="icebreaker", lanes=8).run(g)  # 8 + 8 do not fit; one shared set of 8 does
+    assert multipliers(g) == ["shared", "shared"]
+    assert needs(layer_specs(g)[0], BOARDS["icebreaker"].family)["ICESTORM_DSP"] == 8
+    FitDevice(board="icebreaker", lanes=4).run(g)  # a remap starts from the layers' own again
+    assert multipliers(g) == ["", ""]
+    ShareMultipliers(share=False).run(g)
+    assert multipliers(g) == ["own", "own"]
+    with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to share multipliers between: "
+                                            r"run quantize first$"):
+        ShareMultipliers().run(make_mlp_graph([3, 2], []))

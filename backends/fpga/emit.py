@@ -76,7 +76,7 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
             specs.append(LayerSpec(graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), op.in_bits,
                                    op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, op.slots, op.segments, table,
                                    clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
-                                   bias_store=op.bias_store or "logic",
+                                   bias_store=op.bias_store or "logic", multipliers=op.multipliers or "own",
                                    **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
@@ -117,6 +117,12 @@ def build_network(graph: Graph) -> Network:
     return Network(specs, learn_spec(graph))
 
 
+def forward_multipliers(specs: list[LayerSpec]) -> int:
+    """The forward pass's multipliers: every "own" layer's lanes, and the widest "shared" layer's lanes once."""
+    own = sum(s.slots * s.segments for s in specs if s.multipliers == "own")
+    return own + max((s.slots * s.segments for s in specs if s.multipliers == "shared"), default=0)
+
+
 def lanes_of(graph: Graph) -> int:
     """The lanes ``map-lanes`` gave the layers (the compile's ``--pe``)."""
     lanes = {op.lanes for _, op in graph.nodes() if isinstance(op, digital.Dense)}
@@ -139,8 +145,8 @@ def manifest(graph: Graph) -> dict[str, Any]:
                        "slots": spec.slots, "segments": spec.segments, "cycles": spec.cycles,
                        "mac_bound": -(-spec.n_in * spec.n_out // lanes),
                        "w_bits": spec.w_bits, "acc_bits": spec.acc_bits, "out_bits": spec.out_bits,
-                       "shift": spec.shift, "activation": spec.fn})
-    multipliers = sum(s.slots * s.segments for s in specs)
+                       "shift": spec.shift, "activation": spec.fn, "multipliers": spec.multipliers})
+    multipliers = forward_multipliers(specs)
     doc = {
         "format": "neurocc-fpga", "version": MANIFEST_VERSION, "model": graph.name, "pe": lanes,
         "input": {"count": specs[0].n_in, "bits": quant.bits, "frac": quant.frac},
@@ -148,7 +154,7 @@ def manifest(graph: Graph) -> dict[str, Any]:
         "interface": {"i": "lib.stream, one input integer per transfer", "o": "lib.stream, one output per transfer"},
         "layers": layers,
         "cycles_per_inference": period(specs), "latency_cycles": latency(specs),
-        "multipliers": multipliers, "weight_memories": multipliers,
+        "multipliers": multipliers, "weight_memories": sum(s.slots * s.segments for s in specs),
         "layer_shapes": [[s.n_out, s.n_in] for s in specs], "w_bits": [s.w_bits for s in specs],
         **({"board": graph.meta["board"]} if "board" in graph.meta else {}),
     }

@@ -1,9 +1,11 @@
 """What a design needs of a device before any tool runs: multipliers and block RAMs, counted from the layer specs
 the way yosys maps them.
 
-- Every lane multiplies a weight by an input; a learning lane also multiplies its row's coefficient by the input,
-  and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``, ``synth_ecp5``) gives a product to
-  multiplier cells when it is at least 11 bits wide, one cell per ``dsp_width``-bit slice of each operand.
+- Every lane multiplies a weight by an input (layers whose multipliers are "shared" use one set, as many as the
+  widest of them has lanes, as wide as their widest operands); a learning lane also multiplies its row's
+  coefficient by the input, and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``,
+  ``synth_ecp5``) gives a product to multiplier cells when it is at least 11 bits wide, one cell per
+  ``dsp_width``-bit slice of each operand.
 - Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output
   banks it put there (a bank per slot, a copy per read port; the last layer's double-buffered), a hidden DFA
   layer's delta memory (a bank per slot; DFA's ±1 feedback table stays in logic), the
@@ -46,11 +48,15 @@ def multiplier_cells(family: Family, a_bits: int, b_bits: int) -> int:
 def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
     """Multiplier cells and block RAMs the design needs, under the family's cell names (the learning engine's
     error path multiplies nothing: DFA's feedback is ±1)."""
+    shared = [s for s in specs if s.multipliers == "shared"]
     dsp = 0
+    if shared:  # one set for all of them
+        dsp = max(s.slots * s.segments for s in shared) * multiplier_cells(
+            family, max(s.w_bits for s in shared), max(s.in_bits for s in shared))
     bram = memory_blocks(family, 2 * specs[0].n_in, specs[0].in_bits) + memory_blocks(family, RX_FIFO_DEPTH, 8)
     for spec in specs:
         lanes = spec.slots * spec.segments
-        per_lane = multiplier_cells(family, spec.w_bits, spec.in_bits)
+        per_lane = multiplier_cells(family, spec.w_bits, spec.in_bits) if spec.multipliers == "own" else 0
         if spec.learn:
             per_lane += multiplier_cells(family, spec.coef_bits, spec.in_bits)
         if spec.learn == "oja":

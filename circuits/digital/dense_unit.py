@@ -15,6 +15,9 @@ later (a memory read port or a registered multiplexer). Each group's ``slots`` o
 ``out_we`` is high (``out_group`` says which group); with ``spec.store == "registers"`` the unit also keeps them in
 registers (``y``) until the next run, for a learning engine that reads them all at once. With ``"memory"`` the
 network writes them into block RAM instead (:mod:`circuits.digital.network`).
+With ``spec.multipliers == "shared"`` the lanes' forward products come from outside: lane ``l`` drives its
+operands on ``mul_a[l]``/``mul_b[l]`` while it multiplies (zero otherwise) and takes ``mul_p[l] = mul_a[l] ·
+mul_b[l]`` back in the same cycle, from multipliers the network shares between layers.
 While the unit is idle any weight can be written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``,
 one cycle after the address).
 
@@ -65,6 +68,7 @@ class LayerSpec:
     clamp: int = 0           # hardtanh: the bound 1.0 in the output format
     store: str = "registers"  # the outputs: in "registers" (``y``) or "memory" (the network's, fed by ``out_*``)
     bias_store: str = "logic"  # the biases: in "logic" (a table in LUTs) or "memory" (block RAM)
+    multipliers: str = "own"  # the forward products: the lanes' "own" multipliers, or the network's "shared" ones
 
     @property
     def n_out(self) -> int:
@@ -158,6 +162,8 @@ class DenseUnit(wiring.Component):
             raise ValueError(f"a layer's outputs live in 'registers' or 'memory', not {spec.store!r}")
         if spec.bias_store not in ("logic", "memory"):
             raise ValueError(f"a layer's biases live in 'logic' or 'memory', not {spec.bias_store!r}")
+        if spec.multipliers not in ("own", "shared"):
+            raise ValueError(f"a layer's multipliers are its 'own' or 'shared', not {spec.multipliers!r}")
         if spec.slots < 1 or spec.segments < 1:
             raise ValueError(f"a layer needs at least one slot and one segment, not {spec.slots}×{spec.segments}")
         self.spec = spec
@@ -165,7 +171,11 @@ class DenseUnit(wiring.Component):
         self.lanes = spec.slots * spec.segments
         learning = {"update": In(1), "coef_group": Out(range(max(spec.groups, 2))),
                     "coef": In(data.ArrayLayout(signed(spec.coef_bits), spec.slots))} if spec.learn else {}
-        super().__init__({**learning,
+        shared = {"mul_a": Out(data.ArrayLayout(signed(spec.w_bits), self.lanes)),
+                  "mul_b": Out(data.ArrayLayout(signed(spec.in_bits), self.lanes)),
+                  "mul_p": In(data.ArrayLayout(signed(spec.w_bits + spec.in_bits), self.lanes)),
+                  } if spec.multipliers == "shared" else {}
+        super().__init__({**learning, **shared,
             "start": In(1), "done": Out(1), "busy": Out(1),
             "x_addr": Out(data.ArrayLayout(range(max(self.n_in, 2)), spec.segments)),
             "x_data": In(data.ArrayLayout(signed(spec.in_bits), spec.segments)),
@@ -246,6 +256,7 @@ class DenseUnit(wiring.Component):
                 rp = mem.read_port(transparent_for=())
                 wp = mem.write_port()
                 operand = Mux(pad1[s], 0, self.x_data[s])
+                mac = valid1 & ~updating  # this lane multiplies and accumulates in this cycle
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, g * length + j, w_word)),
                              wp.addr.eq(w_word), wp.data.eq(self.w_data), wp.en.eq(port_write)]
@@ -265,8 +276,13 @@ class DenseUnit(wiring.Component):
                     m.d.comb += [bp.addr.eq(g), start.eq(Mux(first1, bp.data, acc))]
                 else:
                     m.d.comb += start.eq(Mux(first1, 0, acc))
-                with m.If(valid1 & ~updating):
-                    m.d.sync += acc.eq(start + rp.data * operand)
+                if spec.multipliers == "shared":  # operands out while the lane works (zero otherwise), product in
+                    m.d.comb += [self.mul_a[lane].eq(Mux(mac, rp.data, 0)), self.mul_b[lane].eq(Mux(mac, operand, 0))]
+                    product: Value = self.mul_p[lane]
+                else:
+                    product = rp.data * operand
+                with m.If(mac):
+                    m.d.sync += acc.eq(start + product)
                 accs.append(acc)
             total = Signal(signed(spec.acc_bits + (segs - 1).bit_length()), name=f"sum{q}")
             with m.If(store[0]):

@@ -17,6 +17,10 @@ In steady state one inference takes ``Σ (groups · L + 5) + 1`` cycles, or the 
 input in or the ``n_out + 1`` of sending a result out where those are longer (:func:`period`); a bank that fills
 at the very cycle the layers finish starts at once.
 
+Layers whose multipliers are "shared" (``LayerSpec.multipliers``, decided by the ``share-multipliers`` pass) take
+their forward products from one set of multipliers, one per lane of the widest of them: they run one after
+another, so a lane's multiplier serves whichever layer runs (the cycle counts do not change).
+
 Between inferences the weight port writes or reads any weight of any layer. With a learning engine
 (:class:`LearnSpec`) and ``train`` high (changed only while ``idle``), every input is followed by its label: the
 prediction leaves on ``o`` as usual, then the error path (:mod:`circuits.digital.error_unit`) forms each layer's
@@ -26,6 +30,9 @@ live) comes from the :class:`LayerSpec` list the backend translates from the IR.
 """
 
 from __future__ import annotations
+
+import functools
+import operator
 
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
@@ -135,6 +142,8 @@ class Network(wiring.Component):
             for s in range(unit.spec.segments):
                 m.d.comb += unit.x_data[s].eq(outputs[k].read(unit.x_addr[s]))
 
+        self._shared_multipliers(m)
+
         # Sender: the result leaves one word per transfer, from a buffer the next inference does not touch: a copy
         # of the last layer's registers, or the half of its double-buffered block RAM it is not writing.
         ovalid = Signal()
@@ -198,6 +207,23 @@ class Network(wiring.Component):
                 self._learning_states(m, engine, stepping, labels[rbank], full, rbank)
         m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~full[0] & ~full[1] & ~ovalid & (count_in == 0))
         return m
+
+    def _shared_multipliers(self, m: Module) -> None:
+        """One multiplier per lane of the widest "shared" layer (``LayerSpec.multipliers``), as wide as the widest
+        operands: a layer drives its lanes' operands only while it multiplies (zero otherwise), and the layers run
+        one after another, so OR combines them."""
+        users = [u for u in self.units if u.spec.multipliers == "shared"]
+        if not users:
+            return
+        a_bits, b_bits = max(u.spec.w_bits for u in users), max(u.spec.in_bits for u in users)
+        for lane in range(max(u.lanes for u in users)):
+            on = [u for u in users if lane < u.lanes]
+            a, b = Signal(signed(a_bits), name=f"mul{lane}_a"), Signal(signed(b_bits), name=f"mul{lane}_b")
+            product = Signal(signed(a_bits + b_bits), name=f"mul{lane}_p")
+            m.d.comb += [a.eq(functools.reduce(operator.or_, [u.mul_a[lane] for u in on])),
+                         b.eq(functools.reduce(operator.or_, [u.mul_b[lane] for u in on])),
+                         product.eq(a * b)]
+            m.d.comb += [u.mul_p[lane].eq(product) for u in on]
 
     def _next_input(self, m: Module, full: Array, rbank: Signal) -> None:
         """Release the bank just used and start on the other one if it is already full."""

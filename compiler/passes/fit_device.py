@@ -6,6 +6,7 @@ With ``lanes="auto"`` the pass tries every lane count from 1 to :data:`MAX_AUTO_
 (:mod:`backends.fpga.resources`); ties go to fewer lanes. With a number it checks that mapping. A design that
 cannot fit is an error naming the resource, what the design needs, what the device has, and a lane count that
 fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
+multipliers, the layers share one set (``share-multipliers``: they run one after another). Where it runs short of
 block RAM only because ``place-memories`` put bias tables or layer outputs there, the pass moves them back to
 logic (biases first), and records that too; on a family whose small memories belong in logic
 (``Family.small_memories_in_bram``: the ECP5) it moves them all. The board goes into the graph's metadata
@@ -23,6 +24,7 @@ from backends.fpga.resources import shortfall
 from circuits.digital.network import period, training_period
 from compiler.passes.base import Pass
 from compiler.passes.map_lanes import MapLanes
+from compiler.passes.share_multipliers import ShareMultipliers
 from errors import LoweringError
 from ir import Graph
 from ir.dialects import digital
@@ -30,11 +32,17 @@ from ir.dialects import digital
 MAX_AUTO_LANES = 64
 
 
-def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str]]) -> None:
-    """Map the layers onto ``lanes`` with their memories where ``place-memories`` put them (``placed``)."""
+def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], board: Board) -> None:
+    """Map the layers onto ``lanes`` with their memories and multipliers as ``placed`` says, then fit the
+    multipliers and the memories to ``board``."""
     MapLanes(lanes=lanes).run(graph)
-    for node, (store, bias_store) in placed.items():
-        graph.replace(node, replace(graph.op_as(node, digital.Dense), store=store, bias_store=bias_store))
+    for node, (store, bias_store, multipliers) in placed.items():
+        graph.replace(node, replace(graph.op_as(node, digital.Dense), store=store, bias_store=bias_store,
+                                    multipliers=multipliers))
+    lack = shortfall(layer_specs(graph)[0], board)
+    if lack is not None and lack[0] == board.family.dsp and len(placed) > 1:
+        ShareMultipliers().run(graph)
+    _fit_memories(graph, board)
 
 
 def _fit_memories(graph: Graph, board: Board) -> None:
@@ -72,20 +80,19 @@ class FitDevice(Pass):
         board = get_board(self.board)
         if self.lanes != "auto" and not (isinstance(self.lanes, int) and not isinstance(self.lanes, bool)):
             raise LoweringError(f"--pe must be a lane count or 'auto', not {self.lanes!r}")
-        placed = {n: (op.store, op.bias_store) for n, op in graph.nodes() if isinstance(op, digital.Dense)}
+        dense = [(n, op) for n, op in graph.nodes() if isinstance(op, digital.Dense)]
+        placed = {n: (op.store, op.bias_store, "") for n, op in dense}  # sharing multipliers is this pass's call
         if not board.family.small_memories_in_bram:
-            placed = {n: ("registers", "logic") for n in placed}
+            placed = {n: ("registers", "logic", "") for n in placed}
         options: list[tuple[int, int]] = []
         for lanes in range(1, MAX_AUTO_LANES + 1):
-            _map(graph, lanes, placed)
-            _fit_memories(graph, board)
+            _map(graph, lanes, placed, board)
             cycles, lack = _assess(graph, board)
             if lack is None:
                 options.append((cycles, lanes))
         best = min(options) if options else None
         chosen = best[1] if self.lanes == "auto" and best is not None else self.lanes
-        _map(graph, 1 if not isinstance(chosen, int) else chosen, placed)
-        _fit_memories(graph, board)
+        _map(graph, 1 if not isinstance(chosen, int) else chosen, placed, board)
         _, lack = _assess(graph, board)
         if lack is None:
             graph.meta["board"] = board.name  # what ``neurocc build`` builds for unless told otherwise

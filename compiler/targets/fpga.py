@@ -131,8 +131,8 @@ class FpgaTarget:
                 raise ConfigError(f"model {graph.name!r} is already compiled for the fpga target: --learn and "
                                   "--weight-bits apply to a float model")
             place: list[Pass] = [PlaceMemories()] if not all(op.store and op.bias_store for op in dense) else []
-            if fit:
-                return [*place, *fit]
+            if fit:  # placed afresh: an earlier fit's moves were for its board and lane count
+                return [PlaceMemories(), *fit]
             if options.pe is not None or not all(op.mapped for op in dense):
                 return [MapLanes(lanes=lanes), *place]
             return place

@@ -52,6 +52,8 @@ STORES = ("", "registers", "memory")
 """Where a ``digital.dense`` layer's outputs may live (see ``Dense.store``)."""
 BIAS_STORES = ("", "logic", "memory")
 """Where its biases may live (see ``Dense.bias_store``)."""
+MULTIPLIERS = ("", "own", "shared")
+"""Whose multipliers its forward pass uses (see ``Dense.multipliers``)."""
 
 
 def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
@@ -103,6 +105,10 @@ class Dense(Op):
     ``place-memories`` decides."""
     bias_store: str = ""
     """Where the biases live: "memory" (block RAM) or "logic" (a read-only table in LUTs; also "", not decided)."""
+    multipliers: str = ""
+    """Whose multipliers the forward pass's lanes use: "own" (the layer's; also "") or "shared" (the network's
+    shared ones, which every "shared" layer takes in turn: the layers run one after another);
+    ``share-multipliers`` decides."""
 
     @property
     def acc_frac(self) -> int:
@@ -126,6 +132,9 @@ class Dense(Op):
         if self.bias_store not in BIAS_STORES:
             raise VerifyError(f"bias_store must be one of {', '.join(map(repr, BIAS_STORES))}, not "
                               f"{self.bias_store!r}")
+        if self.multipliers not in MULTIPLIERS:
+            raise VerifyError(f"multipliers must be one of {', '.join(map(repr, MULTIPLIERS))}, not "
+                              f"{self.multipliers!r}")
         if (self.lanes, self.slots, self.segments) != (0, 0, 0):
             if not isinstance(self.lanes, int) or not 1 <= self.lanes <= 1 << 16:
                 raise VerifyError(f"lanes must be an integer in [1, 65536] (or 0: not mapped), not {self.lanes!r}")
