@@ -13,6 +13,7 @@ from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
 from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
+from compiler.passes.serialize_outputs import SerializeOutputs
 
 
 def spice_pipeline(calibration: np.ndarray, **options: Any) -> list[Pass]:
@@ -34,6 +35,7 @@ def fpga_pipeline(calibration: np.ndarray, weight_bits: int = 8, act_bits: int =
         *quantize_pipeline(calibration, weight_bits, act_bits),
         MapLanes(lanes=lanes),                                            # each layer's share of the lanes
         PlaceMemories(),                                                   # layer outputs in block RAM
+        SerializeOutputs(),                                                # one requantizer per layer where it keeps up
     ]
 
 
@@ -48,4 +50,5 @@ def learning_pipeline(calibration: np.ndarray, rule: str, lr_shift: int = 7, wei
         OnChipLearning(rule=rule, lr_shift=lr_shift, seed=seed),   # error format, feedback matrices, coefficients
         MapLanes(lanes=lanes),                                     # each layer's share of the lanes
         PlaceMemories(),                                            # outputs the engine reads stay in registers
+        SerializeOutputs(),                                         # one requantizer per layer where it keeps up
     ]

@@ -73,21 +73,22 @@ def small_graph() -> Graph:
 
 
 def mapped(graph: Graph, lanes: int, store: str | None = None, bias_store: str | None = None,
-           shared: bool = False) -> Graph:
+           shared: bool = False, serial: bool = False) -> Graph:
     """A copy of a quantized graph with its layers mapped onto ``lanes`` multipliers and their memories placed (the
     ``map-lanes`` and ``place-memories`` passes); ``store`` and ``bias_store`` override where the layers' outputs
-    and biases live; ``shared`` makes the layers share their forward multipliers (``share-multipliers``)."""
+    and biases live; ``shared`` makes the layers share their forward multipliers (``share-multipliers``);
+    ``serial`` gives the layers a serial writeback where it keeps up (``serialize-outputs``)."""
     import copy
     from dataclasses import replace
 
     from compiler.passes import PassManager
     from compiler.passes.map_lanes import MapLanes
     from compiler.passes.place_memories import PlaceMemories
+    from compiler.passes.serialize_outputs import SerializeOutputs
     from compiler.passes.share_multipliers import ShareMultipliers
     from ir.dialects import digital
 
-    share = [ShareMultipliers()] if shared else []
-    out = PassManager([MapLanes(lanes=lanes), PlaceMemories(), *share]).run(copy.deepcopy(graph))
+    out = PassManager([MapLanes(lanes=lanes), PlaceMemories()]).run(copy.deepcopy(graph))
     if store is not None:  # "memory", "registers", or "mixed": layers alternate, the first in memory
         dense = [n for n in out.toposort() if isinstance(out.op(n), digital.Dense)]
         for k, node in enumerate(dense):
@@ -97,4 +98,5 @@ def mapped(graph: Graph, lanes: int, store: str | None = None, bias_store: str |
         for node, op in out.nodes():
             if isinstance(op, digital.Dense):
                 out.replace(node, replace(op, bias_store=bias_store))
-    return out
+    later = [*([ShareMultipliers()] if shared else []), *([SerializeOutputs()] if serial else [])]
+    return PassManager(later).run(out)

@@ -37,14 +37,16 @@ def reference_words(g, x):
        ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 9),
        seed=st.integers(0, 999),
        bits=st.sampled_from([(8, 8), (6, 5), (4, 8)]), store=st.sampled_from(["memory", "registers", "mixed"]),
-       bias_store=st.sampled_from(["logic", "memory"]), shared=st.booleans())
-def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits, store, bias_store, shared):
+       bias_store=st.sampled_from(["logic", "memory"]), shared=st.booleans(), serial=st.booleans())
+def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits, store, bias_store, shared,
+                                                          serial):
     g, x = quantized(sizes, acts, seed, *bits)
     codes, words = reference_words(g, x[:3])
-    (run,) = simulate_amaranth(build_network(mapped(g, lanes, store, bias_store, shared)), [Infer(codes)])
+    hardware = mapped(g, lanes, store, bias_store, shared, serial)
+    (run,) = simulate_amaranth(build_network(hardware), [Infer(codes)])
     hw, cycles = run.words, run.cycles
     np.testing.assert_array_equal(hw, words)
-    specs, _ = layer_specs(mapped(g, lanes, store, bias_store, shared))
+    specs, _ = layer_specs(hardware)
     assert cycles[0] == latency(specs) and min(cycles[1:]) >= period(specs)
 
 
@@ -68,6 +70,23 @@ def test_manifest_cycles_match_the_hardware_and_verilog_is_deterministic(tmp_pat
     lines = (out / "mem" / "layer0_lane1_weights.hex").read_text().split()
     assert len(lines) == 3 * 9 and all(len(v) == 2 for v in lines)
     assert [int(v, 16) - 256 * (int(v, 16) >= 128) for v in lines[:9]] == w[1].tolist()
+
+
+@pytest.mark.parametrize("store", ["memory", "registers"])
+def test_a_serial_writeback_is_bit_exact_and_costs_a_cycle_per_extra_slot(store):
+    """Layer 0 (9 inputs, 12 outputs on 4 slots) has 9 cycles per group for its 4 outputs: one requantizer serves
+    them, and the layer takes 3 cycles more; layer 1 (1 slot) has nothing to serialize."""
+    from ir.dialects import digital
+
+    g, x = quantized((9, 12, 5), ("relu",), 4)
+    codes, words = reference_words(g, x[:4])
+    parallel, serial = mapped(g, 4, store), mapped(g, 4, store, serial=True)
+    assert [op.writeback for n in serial.toposort() if isinstance(op := serial.op(n), digital.Dense)] == \
+        ["serial", "parallel"]
+    (run,) = simulate_amaranth(build_network(serial), [Infer(codes)])
+    np.testing.assert_array_equal(run.words, words)
+    specs, before = layer_specs(serial)[0], layer_specs(parallel)[0]
+    assert run.cycles == [latency(specs)] + [period(specs)] * 3 and period(specs) == period(before) + 3
 
 
 def test_bad_lane_count():

@@ -10,6 +10,7 @@ from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
 from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
+from compiler.passes.serialize_outputs import SerializeOutputs
 from compiler.passes.share_multipliers import ShareMultipliers
 from ir import LoweringError, interp
 from ir.dialects import nn
@@ -19,7 +20,8 @@ from tests.conftest import make_mlp_graph
 def test_registry_is_explicit():
     assert PASSES == {"fit-device": FitDevice, "fold-identity": FoldIdentity, "lower-analog": LowerAnalog,
                       "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "place-memories": PlaceMemories,
-                      "quantize": Quantize, "share-multipliers": ShareMultipliers}
+                      "quantize": Quantize, "serialize-outputs": SerializeOutputs,
+                      "share-multipliers": ShareMultipliers}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
 
@@ -120,3 +122,30 @@ def test_fit_device_shares_multipliers_between_layers_where_the_device_has_too_f
     with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to share multipliers between: "
                                             r"run quantize first$"):
         ShareMultipliers().run(make_mlp_graph([3, 2], []))
+
+
+def test_serialize_outputs_where_a_group_takes_as_many_cycles_as_it_has_slots():
+    from dataclasses import replace
+
+    from ir import VerifyError
+    from ir.dialects import digital
+
+    def writebacks(g):
+        return [op.writeback for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)]
+
+    # 2 lanes: 12-64 has 2 slots and 12 cycles a group (serial); 64-3 splits its inputs (1 slot: nothing to drain)
+    assert writebacks(_placed((12, 64, 3))) == ["serial", "parallel"]
+    assert writebacks(_placed((12, 64, 3), "dfa")) == ["serial", "parallel"]
+    # Oja's update pass reads a group of the layer's own outputs at once: from block RAM, one bank cannot serve it
+    assert writebacks(_placed((12, 64, 3), "oja")) == ["parallel", "parallel"]
+    g = _placed((3, 12, 2))  # 3 inputs on 2 slots: 3 cycles a group, enough; 12 inputs on 2 slots too
+    assert writebacks(g) == ["serial", "serial"]
+    MapLanes(lanes=8).run(g)  # a remap forgets the writeback: it depends on the mapping
+    assert writebacks(g) == ["", ""]
+    SerializeOutputs().run(g)  # 3-12 is 2 slots × 3 segments, 1 cycle a group; 12-2 2 × 4, 3 cycles
+    assert writebacks(g) == ["parallel", "serial"]
+    with pytest.raises(VerifyError, match=r"a serial writeback needs a lane mapping with at least as many cycles per "
+                                          r"group as slots, not 2×3 on 3 inputs$"):
+        replace(g.op_as("fc1", digital.Dense), writeback="serial").verify()
+    with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to serialize outputs for"):
+        SerializeOutputs().run(make_mlp_graph([3, 2], []))

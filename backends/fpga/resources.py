@@ -7,9 +7,9 @@ the way yosys maps them.
   ``synth_ecp5``) gives a product to multiplier cells when it is at least 11 bits wide, one cell per
   ``dsp_width``-bit slice of each operand.
 - Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output
-  banks it put there (a bank per slot, a copy per read port; the last layer's double-buffered), a hidden DFA
-  layer's delta memory (a bank per slot; DFA's ±1 feedback table stays in logic), the
-  double-buffered input memory and the host link's receive FIFO
+  banks it put there (a bank per slot, or one for a serial writeback; a copy per read port; the last layer's
+  double-buffered), a hidden DFA layer's delta memory (a bank per slot; DFA's ±1 feedback table stays in logic),
+  the double-buffered input memory and the host link's receive FIFO
   (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best shape for its depth
   and width. Bias tables left in logic and the activation tables (read in the same cycle) are LUTs. The output
   banks and the bias tables are marked ``ram_style = "block"``; yosys builds the smallest unmarked memories (a
@@ -70,10 +70,12 @@ def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
         dfa_hidden = spec.learn == "delta" and not last
         if dfa_hidden:  # the delta memory: a bank per slot
             bram += spec.slots * memory_blocks(family, spec.groups, spec.coef_bits)
-        if spec.store == "memory":  # a bank per slot, a copy per read port: the next layer's segments (or the
-            # sender), the delta phase's (DFA) or the update pass's (Oja, Hebbian: the layer's own outputs)
+        if spec.store == "memory":  # a bank per slot (one for a serial writeback), a copy per read port: the next
+            # layer's segments (or the sender), the delta phase's (DFA) or the update pass's (Oja, Hebbian: the
+            # layer's own outputs)
             readers = 1 if last else specs[k + 1].segments + (1 if spec.learn else 0)
-            bram += spec.slots * readers * memory_blocks(family, (2 if last else 1) * spec.groups, spec.out_bits)
+            banks, words = (1, spec.groups * spec.slots) if spec.writeback == "serial" else (spec.slots, spec.groups)
+            bram += banks * readers * memory_blocks(family, (2 if last else 1) * words, spec.out_bits)
     return {family.dsp: dsp, family.bram: bram}
 
 

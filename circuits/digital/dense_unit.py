@@ -16,8 +16,8 @@ later (a memory read port or a registered multiplexer). Each group's ``slots`` o
 registers (``y``) until the next run, for a learning engine that reads them all at once. With ``"memory"`` the
 network writes them into block RAM instead (:mod:`circuits.digital.network`).
 With ``spec.multipliers == "shared"`` the lanes' forward products come from outside: lane ``l`` drives its
-operands on ``mul_a[l]``/``mul_b[l]`` while it multiplies (zero otherwise) and takes ``mul_p[l] = mul_a[l] ·
-mul_b[l]`` back in the same cycle, from multipliers the network shares between layers.
+operands on ``mul_a[l]``/``mul_b[l]`` and takes ``mul_p[l] = mul_a[l] · mul_b[l]`` back in the same cycle, from
+multipliers the network shares between layers (it gives them to the layer that runs).
 While the unit is idle any weight can be written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``,
 one cycle after the address).
 
@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed
+from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -69,6 +69,8 @@ class LayerSpec:
     store: str = "registers"  # the outputs: in "registers" (``y``) or "memory" (the network's, fed by ``out_*``)
     bias_store: str = "logic"  # the biases: in "logic" (a table in LUTs) or "memory" (block RAM)
     multipliers: str = "own"  # the forward products: the lanes' "own" multipliers, or the network's "shared" ones
+    writeback: str = "parallel"  # a group's outputs: all at once ("parallel", a requantizer per slot) or one per
+    #                              cycle through one requantizer ("serial"; needs seg_len ≥ slots)
 
     @property
     def n_out(self) -> int:
@@ -87,8 +89,18 @@ class LayerSpec:
         return -(-self.n_out // self.slots)
 
     @property
+    def drain_cycles(self) -> int:
+        """The cycles a serial writeback adds: the last group's outputs leave one per cycle."""
+        return self.slots - 1 if self.writeback == "serial" else 0
+
+    @property
+    def out_ports(self) -> int:
+        """The outputs that leave in one cycle (``out_data``'s length)."""
+        return 1 if self.writeback == "serial" else self.slots
+
+    @property
     def cycles(self) -> int:
-        return self.groups * self.seg_len + PIPELINE
+        return self.groups * self.seg_len + PIPELINE + self.drain_cycles
 
     def lane_weights(self, q: int, s: int) -> list[int]:
         """Lane ``(q, s)``'s weight memory: word ``g·L + j`` holds ``W[g·slots + q, s·L + j]`` (0 past the edge)."""
@@ -128,7 +140,7 @@ def saturate(value: Value, bits: int) -> Value:
     return Mux(value > hi, hi, Mux(value < lo, lo, value))
 
 
-def _requantize(m: Module, acc: Signal, spec: LayerSpec, name: str) -> Signal:
+def _requantize(m: Module, acc: Value, spec: LayerSpec, name: str) -> Signal:
     """Requantization of ``acc`` in two stages: round half up by ``spec.shift`` into a register, then (from that
     register, combinationally) the activation and the saturation, or the table lookup."""
     width = len(acc) + 2
@@ -164,6 +176,11 @@ class DenseUnit(wiring.Component):
             raise ValueError(f"a layer's biases live in 'logic' or 'memory', not {spec.bias_store!r}")
         if spec.multipliers not in ("own", "shared"):
             raise ValueError(f"a layer's multipliers are its 'own' or 'shared', not {spec.multipliers!r}")
+        if spec.writeback not in ("parallel", "serial"):
+            raise ValueError(f"a layer's writeback is 'parallel' or 'serial', not {spec.writeback!r}")
+        if spec.writeback == "serial" and spec.seg_len < spec.slots:
+            raise ValueError(f"a serial writeback needs at least as many cycles per group as slots, not "
+                             f"{spec.seg_len} for {spec.slots}")
         if spec.slots < 1 or spec.segments < 1:
             raise ValueError(f"a layer needs at least one slot and one segment, not {spec.slots}×{spec.segments}")
         self.spec = spec
@@ -180,8 +197,8 @@ class DenseUnit(wiring.Component):
             "x_addr": Out(data.ArrayLayout(range(max(self.n_in, 2)), spec.segments)),
             "x_data": In(data.ArrayLayout(signed(spec.in_bits), spec.segments)),
             **({"y": Out(data.ArrayLayout(signed(spec.out_bits), self.n_out))} if spec.store == "registers" else {}),
-            "out_we": Out(1), "out_group": Out(range(max(spec.groups, 2))),
-            "out_data": Out(data.ArrayLayout(signed(spec.out_bits), spec.slots)),
+            "out_we": Out(1), "out_group": Out(range(max(spec.groups, 2))), "out_slot": Out(range(max(spec.slots, 2))),
+            "out_data": Out(data.ArrayLayout(signed(spec.out_bits), spec.out_ports)),
             "w_row": In(range(max(self.n_out, 2))), "w_col": In(range(max(self.n_in, 2))),
             "w_data": In(signed(spec.w_bits)), "w_we": In(1), "w_rdata": Out(signed(spec.w_bits)),
         })
@@ -227,13 +244,14 @@ class DenseUnit(wiring.Component):
         group = [Signal.like(g, name=f"group{k}") for k in (2, 3, 4)]
         m.d.sync += [store[0].eq(valid1 & last1 & ~updating), group[0].eq(group1)]
         m.d.sync += [store[k + 1].eq(store[k]) for k in range(2)] + [group[k + 1].eq(group[k]) for k in range(2)]
-        pass_end = [Signal(name=f"end{k}") for k in (2, 3, 4)]  # the run's last group has left stage k
+        # the run's last group has left stage k (a serial writeback: and its outputs one per cycle after that)
+        pass_end = [Signal(name=f"end{k}") for k in range(2, 5 + spec.drain_cycles)]
         m.d.sync += [pass_end[0].eq(valid1 & last1 & (group1 == groups - 1))]
-        m.d.sync += [pass_end[k + 1].eq(pass_end[k]) for k in range(2)]
+        m.d.sync += [pass_end[k + 1].eq(pass_end[k]) for k in range(len(pass_end) - 1)]
         addr1 = Signal(range(max(words, 2)))
         m.d.sync += addr1.eq(g * length + j)
         m.d.comb += self.busy.eq(running | valid1 | Cat(*pass_end).any())
-        m.d.sync += self.done.eq(pass_end[2])
+        m.d.sync += self.done.eq(pass_end[-1])
 
         # The weight port: row r, column c live in lane (r mod slots, c // L) at word (r // slots)·L + c mod L.
         w_lane = Signal(range(max(self.lanes, 2)))
@@ -245,7 +263,7 @@ class DenseUnit(wiring.Component):
 
         if spec.learn:
             m.d.comb += self.coef_group.eq(g)
-        outs = []
+        totals = []
         for q in range(slots):
             coef = self._coefficient(q, group1) if spec.learn else None
             accs = []
@@ -276,8 +294,8 @@ class DenseUnit(wiring.Component):
                     m.d.comb += [bp.addr.eq(g), start.eq(Mux(first1, bp.data, acc))]
                 else:
                     m.d.comb += start.eq(Mux(first1, 0, acc))
-                if spec.multipliers == "shared":  # operands out while the lane works (zero otherwise), product in
-                    m.d.comb += [self.mul_a[lane].eq(Mux(mac, rp.data, 0)), self.mul_b[lane].eq(Mux(mac, operand, 0))]
+                if spec.multipliers == "shared":  # operands out, the product back in the same cycle
+                    m.d.comb += [self.mul_a[lane].eq(rp.data), self.mul_b[lane].eq(operand)]
                     product: Value = self.mul_p[lane]
                 else:
                     product = rp.data * operand
@@ -287,15 +305,40 @@ class DenseUnit(wiring.Component):
             total = Signal(signed(spec.acc_bits + (segs - 1).bit_length()), name=f"sum{q}")
             with m.If(store[0]):
                 m.d.sync += total.eq(sum(accs[1:], accs[0]))
-            outs.append(_requantize(m, total, spec, f"rq{q}"))
-
-        m.d.comb += [self.out_we.eq(store[2]), self.out_group.eq(group[2])]
-        m.d.comb += [self.out_data[q].eq(out) for q, out in enumerate(outs)]
+            totals.append(total)
+        if spec.writeback == "serial":
+            self._serial_writeback(m, totals, store[0], group[0])
+        else:
+            outs = [_requantize(m, total, spec, f"rq{q}") for q, total in enumerate(totals)]
+            m.d.comb += [self.out_we.eq(store[2]), self.out_group.eq(group[2])]
+            m.d.comb += [self.out_data[q].eq(out) for q, out in enumerate(outs)]
         if spec.store == "registers":
+            serial = spec.writeback == "serial"
             for o in range(self.n_out):
-                with m.If(store[2] & (group[2] == o // slots)):
-                    m.d.sync += self.y[o].eq(outs[o % slots])
+                mine = (self.out_slot == o % slots) if serial else 1  # serial: the slot leaving now is o's
+                with m.If(self.out_we & (self.out_group == o // slots) & mine):
+                    m.d.sync += self.y[o].eq(self.out_data[0 if serial else o % slots])
         return m
+
+    def _serial_writeback(self, m: Module, totals: list[Signal], latched: Signal, group: Signal) -> None:
+        """One requantizer for every slot: the cycle after a group's totals are latched (``latched``), slot 0's
+        goes to the rounding stage, then slot 1's, and so on; each leaves on ``out_data[0]`` two cycles after it
+        went in (as a parallel writeback's outputs do), with ``out_slot`` saying whose it is."""
+        slots = self.spec.slots
+        draining, slot = Signal(), Signal(range(max(slots, 2)))
+        held = Signal.like(group)  # the group being drained
+        with m.If(draining):
+            with m.If(slot == slots - 1):
+                m.d.sync += draining.eq(0)
+            with m.Else():
+                m.d.sync += slot.eq(slot + 1)
+        with m.If(latched):  # the next group's totals are latched no sooner than the last slot went in
+            m.d.sync += [draining.eq(1), slot.eq(0), held.eq(group)]
+        out = _requantize(m, Array(totals)[slot], self.spec, "rq")
+        valid, out_slot, out_group = Signal(), Signal.like(slot), Signal.like(group)
+        m.d.sync += [valid.eq(draining), out_slot.eq(slot), out_group.eq(held)]
+        m.d.comb += [self.out_we.eq(valid), self.out_slot.eq(out_slot), self.out_group.eq(out_group),
+                     self.out_data[0].eq(out)]
 
     def _coefficient(self, q: int, group: Signal) -> Value:
         """The coefficient of the row slot ``q`` works on in ``group`` (0 for a padding row of the last group)."""

@@ -31,9 +31,6 @@ live) comes from the :class:`LayerSpec` list the backend translates from the IR.
 
 from __future__ import annotations
 
-import functools
-import operator
-
 from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -210,20 +207,26 @@ class Network(wiring.Component):
 
     def _shared_multipliers(self, m: Module) -> None:
         """One multiplier per lane of the widest "shared" layer (``LayerSpec.multipliers``), as wide as the widest
-        operands: a layer drives its lanes' operands only while it multiplies (zero otherwise), and the layers run
-        one after another, so OR combines them."""
+        operands. The layers run one after another, and a layer's lanes multiply only between its ``start`` and
+        its ``done``, so the multipliers take the operands of the layer started last (``mac_layer``)."""
         users = [u for u in self.units if u.spec.multipliers == "shared"]
         if not users:
             return
+        mac_layer = Signal(range(max(len(users), 2)))
+        for k, unit in enumerate(users):
+            with m.If(unit.start):
+                m.d.sync += mac_layer.eq(k)
         a_bits, b_bits = max(u.spec.w_bits for u in users), max(u.spec.in_bits for u in users)
         for lane in range(max(u.lanes for u in users)):
-            on = [u for u in users if lane < u.lanes]
             a, b = Signal(signed(a_bits), name=f"mul{lane}_a"), Signal(signed(b_bits), name=f"mul{lane}_b")
             product = Signal(signed(a_bits + b_bits), name=f"mul{lane}_p")
-            m.d.comb += [a.eq(functools.reduce(operator.or_, [u.mul_a[lane] for u in on])),
-                         b.eq(functools.reduce(operator.or_, [u.mul_b[lane] for u in on])),
-                         product.eq(a * b)]
-            m.d.comb += [u.mul_p[lane].eq(product) for u in on]
+            with m.Switch(mac_layer):
+                for k, unit in enumerate(users):
+                    if lane < unit.lanes:
+                        with m.Case(k):
+                            m.d.comb += [a.eq(unit.mul_a[lane]), b.eq(unit.mul_b[lane])]
+            m.d.comb += product.eq(a * b)
+            m.d.comb += [u.mul_p[lane].eq(product) for u in users if lane < u.lanes]
 
     def _next_input(self, m: Module, full: Array, rbank: Signal) -> None:
         """Release the bank just used and start on the other one if it is already full."""

@@ -10,9 +10,11 @@ from compiler.passes.map_lanes import MapLanes
 from compiler.passes.onchip import OnChipLearning
 from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
+from compiler.passes.serialize_outputs import SerializeOutputs
 from compiler.passes.share_multipliers import ShareMultipliers
 
 PASSES: dict[str, type[Pass]] = pass_table(FitDevice, FoldIdentity, LowerAnalog, MapLanes, OnChipLearning,
-                                              PlaceMemories, Quantize, ShareMultipliers)
+                                              PlaceMemories, Quantize, SerializeOutputs,
+                                              ShareMultipliers)
 
 __all__ = ["PASSES", "Pass", "PassManager"]

@@ -6,7 +6,8 @@ With ``lanes="auto"`` the pass tries every lane count from 1 to :data:`MAX_AUTO_
 (:mod:`backends.fpga.resources`); ties go to fewer lanes. With a number it checks that mapping. A design that
 cannot fit is an error naming the resource, what the design needs, what the device has, and a lane count that
 fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
-multipliers, the layers share one set (``share-multipliers``: they run one after another). Where it runs short of
+multipliers, the layers share one set (``share-multipliers``: they run one after another). Every mapping gets
+its writeback decided afresh (``serialize-outputs``: it depends on the mapping). Where it runs short of
 block RAM only because ``place-memories`` put bias tables or layer outputs there, the pass moves them back to
 logic (biases first), and records that too; on a family whose small memories belong in logic
 (``Family.small_memories_in_bram``: the ECP5) it moves them all. The board goes into the graph's metadata
@@ -24,6 +25,7 @@ from backends.fpga.resources import shortfall
 from circuits.digital.network import period, training_period
 from compiler.passes.base import Pass
 from compiler.passes.map_lanes import MapLanes
+from compiler.passes.serialize_outputs import SerializeOutputs
 from compiler.passes.share_multipliers import ShareMultipliers
 from errors import LoweringError
 from ir import Graph
@@ -39,10 +41,12 @@ def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], boar
     for node, (store, bias_store, multipliers) in placed.items():
         graph.replace(node, replace(graph.op_as(node, digital.Dense), store=store, bias_store=bias_store,
                                     multipliers=multipliers))
+    SerializeOutputs().run(graph)
     lack = shortfall(layer_specs(graph)[0], board)
     if lack is not None and lack[0] == board.family.dsp and len(placed) > 1:
         ShareMultipliers().run(graph)
     _fit_memories(graph, board)
+    SerializeOutputs().run(graph)  # outputs moved to registers may now leave serially too
 
 
 def _fit_memories(graph: Graph, board: Board) -> None:

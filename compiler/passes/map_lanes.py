@@ -45,4 +45,5 @@ class MapLanes(Pass):
                                 "first")
         for node, op in dense:
             slots, segments = lane_mapping(op.in_features, op.out_features, self.lanes)
-            graph.replace(node, replace(op, lanes=self.lanes, slots=slots, segments=segments))
+            # a writeback decided for another mapping may not suit this one: serialize-outputs decides it again
+            graph.replace(node, replace(op, lanes=self.lanes, slots=slots, segments=segments, writeback=""))

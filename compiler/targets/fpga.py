@@ -27,6 +27,7 @@ from compiler.passes import Pass
 from compiler.passes.fit_device import FitDevice
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.place_memories import PlaceMemories
+from compiler.passes.serialize_outputs import SerializeOutputs
 from compiler.pipelines import fpga_pipeline, learning_pipeline
 from compiler.plots import onchip_curves, write_plot
 from errors import ConfigError, ModelFormatError
@@ -134,7 +135,7 @@ class FpgaTarget:
             if fit:  # placed afresh: an earlier fit's moves were for its board and lane count
                 return [PlaceMemories(), *fit]
             if options.pe is not None or not all(op.mapped for op in dense):
-                return [MapLanes(lanes=lanes), *place]
+                return [MapLanes(lanes=lanes), *place, SerializeOutputs()]  # the writeback depends on the mapping
             return place
         if options.learn is not None:
             weight_bits = 16 if options.weight_bits is None else options.weight_bits

@@ -54,6 +54,8 @@ BIAS_STORES = ("", "logic", "memory")
 """Where its biases may live (see ``Dense.bias_store``)."""
 MULTIPLIERS = ("", "own", "shared")
 """Whose multipliers its forward pass uses (see ``Dense.multipliers``)."""
+WRITEBACKS = ("", "parallel", "serial")
+"""How a group's outputs leave (see ``Dense.writeback``)."""
 
 
 def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
@@ -109,6 +111,10 @@ class Dense(Op):
     """Whose multipliers the forward pass's lanes use: "own" (the layer's; also "") or "shared" (the network's
     shared ones, which every "shared" layer takes in turn: the layers run one after another);
     ``share-multipliers`` decides."""
+    writeback: str = ""
+    """How a group of ``slots`` outputs leaves: "parallel" (a requantizer per slot, all in one cycle; also "") or
+    "serial" (one requantizer, one output per cycle: it needs ``⌈in_features / segments⌉ ≥ slots`` cycles per
+    group); ``serialize-outputs`` decides."""
 
     @property
     def acc_frac(self) -> int:
@@ -132,6 +138,11 @@ class Dense(Op):
         if self.bias_store not in BIAS_STORES:
             raise VerifyError(f"bias_store must be one of {', '.join(map(repr, BIAS_STORES))}, not "
                               f"{self.bias_store!r}")
+        if self.writeback not in WRITEBACKS:
+            raise VerifyError(f"writeback must be one of {', '.join(map(repr, WRITEBACKS))}, not {self.writeback!r}")
+        if self.writeback == "serial" and (not self.mapped or -(-self.in_features // self.segments) < self.slots):
+            raise VerifyError(f"a serial writeback needs a lane mapping with at least as many cycles per group as "
+                              f"slots, not {self.slots}×{self.segments} on {self.in_features} inputs")
         if self.multipliers not in MULTIPLIERS:
             raise VerifyError(f"multipliers must be one of {', '.join(map(repr, MULTIPLIERS))}, not "
                               f"{self.multipliers!r}")
