@@ -18,8 +18,9 @@ network writes them into block RAM instead (:mod:`circuits.digital.network`).
 With ``spec.multipliers == "shared"`` the lanes' forward products come from outside: lane ``l`` drives its
 operands on ``mul_a[l]``/``mul_b[l]`` and takes ``mul_p[l] = mul_a[l] · mul_b[l]`` back in the same cycle, from
 multipliers the network shares between layers (it gives them to the layer that runs).
-While the unit is idle any weight can be written (``w_row``/``w_col``/``w_data``/``w_we``) or read (``w_rdata``,
-one cycle after the address).
+While the unit is idle any weight can be written (``w_lane``/``w_word``/``w_data``/``w_we``) or read
+(``w_rdata``, one cycle after the address); :meth:`DenseUnit.weight_address` says where row ``r``, column ``c``
+lives (the network decodes it ahead of its register, so no division sits in front of the memories).
 
 A learning layer (``spec.learn``) also runs an update pass on ``update``: the same issue loop reads every weight
 and its input again, and one cycle later writes back ``saturate(w + Δw)`` with ``Δw`` computed from the row's
@@ -199,7 +200,7 @@ class DenseUnit(wiring.Component):
             **({"y": Out(data.ArrayLayout(signed(spec.out_bits), self.n_out))} if spec.store == "registers" else {}),
             "out_we": Out(1), "out_group": Out(range(max(spec.groups, 2))), "out_slot": Out(range(max(spec.slots, 2))),
             "out_data": Out(data.ArrayLayout(signed(spec.out_bits), spec.out_ports)),
-            "w_row": In(range(max(self.n_out, 2))), "w_col": In(range(max(self.n_in, 2))),
+            "w_lane": In(range(max(self.lanes, 2))), "w_word": In(range(max(spec.groups * spec.seg_len, 2))),
             "w_data": In(signed(spec.w_bits)), "w_we": In(1), "w_rdata": Out(signed(spec.w_bits)),
         })
 
@@ -253,11 +254,7 @@ class DenseUnit(wiring.Component):
         m.d.comb += self.busy.eq(running | valid1 | Cat(*pass_end).any())
         m.d.sync += self.done.eq(pass_end[-1])
 
-        # The weight port: row r, column c live in lane (r mod slots, c // L) at word (r // slots)·L + c mod L.
-        w_lane = Signal(range(max(self.lanes, 2)))
-        w_word = Signal(range(max(words, 2)))
-        m.d.comb += [w_lane.eq((self.w_row % slots) * segs + self.w_col // length),
-                     w_word.eq((self.w_row // slots) * length + self.w_col % length)]
+        w_lane, w_word = self.w_lane, self.w_word  # the weight port's address
         read_lane = Signal.like(w_lane)
         m.d.sync += read_lane.eq(w_lane)
 
@@ -339,6 +336,13 @@ class DenseUnit(wiring.Component):
         m.d.sync += [valid.eq(draining), out_slot.eq(slot), out_group.eq(held)]
         m.d.comb += [self.out_we.eq(valid), self.out_slot.eq(out_slot), self.out_group.eq(out_group),
                      self.out_data[0].eq(out)]
+
+    def weight_address(self, row: Value, col: Value) -> tuple[Value, Value]:
+        """The weight port's ``(w_lane, w_word)`` for row ``row``, column ``col``: lane ``(row mod slots, col // L)``
+        at word ``(row // slots) · L + col mod L``."""
+        spec = self.spec
+        slots, length = spec.slots, spec.seg_len
+        return (row % slots) * spec.segments + col // length, (row // slots) * length + col % length
 
     def _coefficient(self, q: int, group: Signal) -> Value:
         """The coefficient of the row slot ``q`` works on in ``group`` (0 for a padding row of the last group)."""

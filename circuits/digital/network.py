@@ -263,15 +263,16 @@ class Network(wiring.Component):
 
     def _weight_port(self, m: Module) -> None:
         """The weight port's inputs are registered once here (so nothing inside the layers hangs combinationally
-        off the pins); read data appears two cycles after the address."""
-        layer, row, col = Signal.like(self.w_layer), Signal.like(self.w_row), Signal.like(self.w_col)
-        wdata, we = Signal.like(self.w_data), Signal()
-        m.d.sync += [layer.eq(self.w_layer), row.eq(self.w_row), col.eq(self.w_col), wdata.eq(self.w_data),
-                     we.eq(self.w_we)]
+        off the pins), each layer's row and column already decoded to its lane and word (the division by a
+        segment length that is no power of two is logic: it sits ahead of the register, not in front of the
+        memories); read data appears two cycles after the address."""
+        layer, wdata, we = Signal.like(self.w_layer), Signal.like(self.w_data), Signal()
+        m.d.sync += [layer.eq(self.w_layer), wdata.eq(self.w_data), we.eq(self.w_we)]
         read_layer = Signal.like(self.w_layer)
         m.d.sync += read_layer.eq(layer)
         for k, unit in enumerate(self.units):
-            m.d.comb += [unit.w_row.eq(row), unit.w_col.eq(col), unit.w_data.eq(wdata),
-                         unit.w_we.eq(we & (layer == k))]
+            lane, word = unit.weight_address(self.w_row, self.w_col)
+            m.d.sync += [unit.w_lane.eq(lane), unit.w_word.eq(word)]
+            m.d.comb += [unit.w_data.eq(wdata), unit.w_we.eq(we & (layer == k))]
             with m.If(read_layer == k):
                 m.d.comb += self.w_rdata.eq(unit.w_rdata)
