@@ -73,11 +73,12 @@ def small_graph() -> Graph:
 
 
 def mapped(graph: Graph, lanes: int, store: str | None = None, bias_store: str | None = None,
-           shared: bool = False, serial: bool = False) -> Graph:
+           shared: bool = False, serial: bool = False, mac_registers: int = 0) -> Graph:
     """A copy of a quantized graph with its layers mapped onto ``lanes`` multipliers and their memories placed (the
     ``map-lanes`` and ``place-memories`` passes); ``store`` and ``bias_store`` override where the layers' outputs
     and biases live; ``shared`` makes the layers share their forward multipliers (``share-multipliers``);
-    ``serial`` gives the layers a serial writeback where it keeps up (``serialize-outputs``)."""
+    ``serial`` gives the layers a serial writeback where it keeps up (``serialize-outputs``); ``mac_registers``
+    puts that many registers around every lane's multiplier (as ``fit-device`` does for an ECP5)."""
     import copy
     from dataclasses import replace
 
@@ -94,9 +95,8 @@ def mapped(graph: Graph, lanes: int, store: str | None = None, bias_store: str |
         for k, node in enumerate(dense):
             where = ("memory", "registers")[k % 2] if store == "mixed" else store
             out.replace(node, replace(out.op_as(node, digital.Dense), store=where))
-    if bias_store is not None:
-        for node, op in out.nodes():
-            if isinstance(op, digital.Dense):
-                out.replace(node, replace(op, bias_store=bias_store))
+    for node, op in out.nodes():
+        if isinstance(op, digital.Dense):
+            out.replace(node, replace(op, bias_store=bias_store or op.bias_store, mac_registers=mac_registers))
     later = [*([ShareMultipliers()] if shared else []), *([SerializeOutputs()] if serial else [])]
     return PassManager(later).run(out)

@@ -37,12 +37,13 @@ def reference_words(g, x):
        ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 9),
        seed=st.integers(0, 999),
        bits=st.sampled_from([(8, 8), (6, 5), (4, 8)]), store=st.sampled_from(["memory", "registers", "mixed"]),
-       bias_store=st.sampled_from(["logic", "memory"]), shared=st.booleans(), serial=st.booleans())
+       bias_store=st.sampled_from(["logic", "memory"]), shared=st.booleans(), serial=st.booleans(),
+       mac_registers=st.sampled_from([0, 2]))
 def test_random_networks_are_bit_exact_for_any_lane_count(sizes, acts, lanes, seed, bits, store, bias_store, shared,
-                                                          serial):
+                                                          serial, mac_registers):
     g, x = quantized(sizes, acts, seed, *bits)
     codes, words = reference_words(g, x[:3])
-    hardware = mapped(g, lanes, store, bias_store, shared, serial)
+    hardware = mapped(g, lanes, store, bias_store, shared, serial, mac_registers)
     (run,) = simulate_amaranth(build_network(hardware), [Infer(codes)])
     hw, cycles = run.words, run.cycles
     np.testing.assert_array_equal(hw, words)

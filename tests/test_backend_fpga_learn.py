@@ -86,9 +86,11 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
 @given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4), rule=st.sampled_from(["dfa", "oja", "hebbian"]),
        act=st.sampled_from(["relu", "hardtanh", "identity"]), lanes=st.integers(1, 7), seed=st.integers(0, 999),
        lr_shift=st.integers(0, 5), weight_bits=st.sampled_from([16, 10]),
-       store=st.sampled_from([None, "registers"]), shared=st.booleans(), serial=st.booleans())
+       store=st.sampled_from([None, "registers"]), shared=st.booleans(), serial=st.booleans(),
+       mac_registers=st.sampled_from([0, 2]))
 def test_hardware_training_is_bit_exact_with_the_reference_trainer(sizes, rule, act, lanes, seed, lr_shift,
-                                                                   weight_bits, store, shared, serial):
+                                                                   weight_bits, store, shared, serial,
+                                                                   mac_registers):
     """Hidden layers' outputs where ``place-memories`` puts them (block RAM), or all in registers; the layers'
     own multipliers, or one shared set; parallel or (where it keeps up) serial writebacks."""
     g, codes = learner(sizes, [act], rule, seed, lr_shift, weight_bits)
@@ -96,13 +98,14 @@ def test_hardware_training_is_bit_exact_with_the_reference_trainer(sizes, rule, 
     reference = copy.deepcopy(g)
     trainer = Trainer(reference)
     predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
-    trained, read, inferred = simulate_amaranth(build_network(mapped(g, lanes, store, shared=shared, serial=serial)),
+    hardware = mapped(g, lanes, store, shared=shared, serial=serial, mac_registers=mac_registers)
+    trained, read, inferred = simulate_amaranth(build_network(hardware),
                                                 [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:9])])
     np.testing.assert_array_equal(trained.words, np.array(predictions))
     for hw, ref in zip(read, weights(reference), strict=True):
         np.testing.assert_array_equal(hw, ref)
     np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:9])[1][-1])  # inference after training
-    specs, _ = layer_specs(mapped(g, lanes, store, shared=shared, serial=serial))
+    specs, _ = layer_specs(hardware)
     assert trained.cycles[1:] == [training_period(specs, learn_spec(g))] * 5
     assert inferred.cycles[1:] == [period(specs)] * 2
 

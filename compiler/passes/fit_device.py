@@ -7,9 +7,10 @@ With ``lanes="auto"`` the pass tries every lane count from 1 to :data:`MAX_AUTO_
 cannot fit is an error naming the resource, what the design needs, what the device has, and a lane count that
 fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
 multipliers, the layers share one set (``share-multipliers``: they run one after another). Every mapping gets
-its writeback decided afresh (``serialize-outputs``: it depends on the mapping). Where it runs short of
-block RAM only because ``place-memories`` put bias tables or layer outputs there, the pass moves them back to
-logic (biases first), and records that too; on a family whose small memories belong in logic
+its writeback decided afresh (``serialize-outputs``: it depends on the mapping), and every layer the registers
+around its multipliers that the family wants (``Family.mac_registers``; inference designs only, see ``_map``).
+Where it runs short of block RAM only because ``place-memories`` put bias tables or layer outputs there, the
+pass moves them back to logic (biases first), and records that too; on a family whose small memories belong in logic
 (``Family.small_memories_in_bram``: the ECP5) it moves them all. The board goes into the graph's metadata
 (``board``): ``neurocc build`` builds for it unless told otherwise.
 """
@@ -30,6 +31,7 @@ from compiler.passes.share_multipliers import ShareMultipliers
 from errors import LoweringError
 from ir import Graph
 from ir.dialects import digital
+from ir.interp_learn import learn_op
 
 MAX_AUTO_LANES = 64
 
@@ -38,9 +40,12 @@ def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], boar
     """Map the layers onto ``lanes`` with their memories and multipliers as ``placed`` says, then fit the
     multipliers and the memories to ``board``."""
     MapLanes(lanes=lanes).run(graph)
+    # No registers around a learning design's multipliers: YoWASP's yosys 0.70 fails on the ECP5 on-chip DFA
+    # design with them (an assertion in abc9's reintegration, rtlil.cc:3091), which meets its target without.
+    registers = board.family.mac_registers if learn_op(graph) is None else 0
     for node, (store, bias_store, multipliers) in placed.items():
         graph.replace(node, replace(graph.op_as(node, digital.Dense), store=store, bias_store=bias_store,
-                                    multipliers=multipliers))
+                                    multipliers=multipliers, mac_registers=registers))
     SerializeOutputs().run(graph)
     lack = shortfall(layer_specs(graph)[0], board)
     if lack is not None and lack[0] == board.family.dsp and len(placed) > 1:

@@ -115,6 +115,10 @@ class Dense(Op):
     """How a group of ``slots`` outputs leaves: "parallel" (a requantizer per slot, all in one cycle; also "") or
     "serial" (one requantizer, one output per cycle: it needs ``⌈in_features / segments⌉ ≥ slots`` cycles per
     group); ``serialize-outputs`` decides."""
+    mac_registers: int = 0
+    """Registers around each lane's multiplier: 0 (a memory's output feeds the multiplier, the product the
+    accumulator) or 2 (the operands, then the product: two cycles more per layer pass); ``fit-device`` decides
+    from the device family."""
 
     @property
     def acc_frac(self) -> int:
@@ -143,6 +147,8 @@ class Dense(Op):
         if self.writeback == "serial" and (not self.mapped or -(-self.in_features // self.segments) < self.slots):
             raise VerifyError(f"a serial writeback needs a lane mapping with at least as many cycles per group as "
                               f"slots, not {self.slots}×{self.segments} on {self.in_features} inputs")
+        if self.mac_registers not in (0, 2):
+            raise VerifyError(f"mac_registers must be 0 or 2, not {self.mac_registers!r}")
         if self.multipliers not in MULTIPLIERS:
             raise VerifyError(f"multipliers must be one of {', '.join(map(repr, MULTIPLIERS))}, not "
                               f"{self.multipliers!r}")
