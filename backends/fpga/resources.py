@@ -9,7 +9,7 @@ the way yosys maps them.
 - Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output
   banks it put there (a bank per slot, or one for a serial writeback; a copy per read port; the last layer's
   double-buffered), a hidden DFA layer's delta memory (a bank per slot; DFA's ±1 feedback table stays in logic),
-  the double-buffered input memory and the host link's receive FIFO
+  the double-buffered input memory (a copy per segment of the first layer) and the host link's receive FIFO
   (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best shape for its depth
   and width. Bias tables left in logic and the activation tables (read in the same cycle) are LUTs. The output
   banks and the bias tables are marked ``ram_style = "block"``; yosys builds the smallest unmarked memories (a
@@ -53,7 +53,8 @@ def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
     if shared:  # one set for all of them
         dsp = max(s.slots * s.segments for s in shared) * multiplier_cells(
             family, max(s.w_bits for s in shared), max(s.in_bits for s in shared))
-    bram = memory_blocks(family, 2 * specs[0].n_in, specs[0].in_bits) + memory_blocks(family, RX_FIFO_DEPTH, 8)
+    bram = specs[0].segments * memory_blocks(family, 2 * specs[0].n_in, specs[0].in_bits) + \
+        memory_blocks(family, RX_FIFO_DEPTH, 8)  # the input memory has a read port per segment of the first layer
     for spec in specs:
         lanes = spec.slots * spec.segments
         per_lane = multiplier_cells(family, spec.w_bits, spec.in_bits) if spec.multipliers == "own" else 0

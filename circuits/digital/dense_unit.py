@@ -5,7 +5,9 @@ widths, the lane mapping, the activation table) comes from its :class:`LayerSpec
 ``segments``: lane ``(q, s)`` owns the output rows ``o ≡ q (mod slots)`` and the ``s``-th slice of ``L = ⌈in /
 segments⌉`` inputs, so a narrow layer can still keep every lane busy. One group of ``slots`` outputs takes ``L``
 cycles; a pipeline (issue → multiply-accumulate → sum the segments → round → activation and saturation) overlaps
-the groups, so the whole layer takes ``groups · L + 5`` cycles from ``start`` to ``done``. The last three stages
+the groups, so the whole layer takes ``groups · L + 5`` cycles from ``start`` to ``done`` (plus
+``spec.mac_registers`` with registers around the multipliers, and ``slots − 1`` with a serial writeback, where
+one requantizer takes a group's outputs one per cycle: ``LayerSpec.cycles``). The last three stages
 are registered apart because together they were the longest path of the design on an iCE40 (nextpnr's
 critical-path report: accumulators → segment sum → rounding adder → saturation → output register, 50 ns).
 Accumulators never overflow (the quantize pass sized them for the whole sum), so the partial sums add up exactly.
