@@ -13,6 +13,16 @@ from typing import ClassVar
 
 from errors import LoweringError, VerifyError
 from ir import Graph
+from ir.dialects import digital
+
+
+def dense_layers(graph: Graph, purpose: str) -> list[str]:
+    """The graph's ``digital.dense`` nodes in order; a graph without any is an error naming what a pass wanted them
+    ``purpose`` for (quantize makes them)."""
+    dense = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
+    if not dense:
+        raise LoweringError(f"graph {graph.name!r} has no digital.dense layer {purpose}: run quantize first")
+    return dense
 
 
 @dataclass(frozen=True)

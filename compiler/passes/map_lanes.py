@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from compiler.passes.base import Pass
+from compiler.passes.base import Pass, dense_layers
 from errors import LoweringError
 from ir import Graph
 from ir.dialects import digital
@@ -39,11 +39,8 @@ class MapLanes(Pass):
     def run(self, graph: Graph) -> None:
         if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) or not 1 <= self.lanes <= 1024:
             raise LoweringError(f"--pe must be an integer in [1, 1024], not {self.lanes!r}")
-        dense = [(n, op) for n, op in graph.nodes() if isinstance(op, digital.Dense)]
-        if not dense:
-            raise LoweringError(f"graph {graph.name!r} has no digital.dense layer to map onto lanes: run quantize "
-                                "first")
-        for node, op in dense:
+        for node in dense_layers(graph, "to map onto lanes"):
+            op = graph.op_as(node, digital.Dense)
             slots, segments = lane_mapping(op.in_features, op.out_features, self.lanes)
             # a writeback decided for another mapping may not suit this one: serialize-outputs decides it again
             graph.replace(node, replace(op, lanes=self.lanes, slots=slots, segments=segments, writeback=""))

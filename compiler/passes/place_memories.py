@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from circuits.digital.dense_unit import signed_width
-from compiler.passes.base import Pass
-from errors import LoweringError
+from compiler.passes.base import Pass, dense_layers
 from ir import Graph
 from ir.dialects import digital
 from ir.interp_learn import learn_op
@@ -33,10 +32,7 @@ class PlaceMemories(Pass):
     name: ClassVar[str] = "place-memories"
 
     def run(self, graph: Graph) -> None:
-        dense = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
-        if not dense:
-            raise LoweringError(f"graph {graph.name!r} has no digital.dense layer to place memories for: run "
-                                "quantize first")
+        dense = dense_layers(graph, "to place memories for")
         read_at_once = {dense[-1]} if learn_op(graph) is not None else set()  # the error reads every prediction
         for node in dense:
             op = graph.op_as(node, digital.Dense)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from compiler.passes.base import Pass
+from compiler.passes.base import Pass, dense_layers
 from errors import LoweringError
 from ir import Graph
 from ir.dialects import digital
@@ -30,8 +30,7 @@ READS_OWN_GROUP = ("oja", "hebbian")
 
 def serial_fits(op: digital.Dense, rule: str) -> bool:
     """Whether a serial writeback serves ``op`` (mapped) under learning rule ``rule`` ("" without one)."""
-    return op.slots > 1 and -(-op.in_features // op.segments) >= op.slots and \
-        not (op.store == "memory" and rule in READS_OWN_GROUP)
+    return op.slots > 1 and op.seg_len >= op.slots and not (op.store == "memory" and rule in READS_OWN_GROUP)
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,7 @@ class SerializeOutputs(Pass):
     name: ClassVar[str] = "serialize-outputs"
 
     def run(self, graph: Graph) -> None:
-        dense = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
-        if not dense:
-            raise LoweringError(f"graph {graph.name!r} has no digital.dense layer to serialize outputs for: run "
-                                "quantize first")
+        dense = dense_layers(graph, "to serialize outputs for")
         rules = {r.node: r.kind for r in layer_rules(graph)} if learn_op(graph) is not None else {}
         for node in dense:
             op = graph.op_as(node, digital.Dense)

@@ -3,11 +3,10 @@
 The layers of a network run one after another (a layer starts when the one before it is done), so in any cycle
 at most one layer multiplies weights by inputs. With ``share=True`` every ``digital.dense`` gets
 ``multipliers="shared"``: the hardware builds one multiplier per lane of the widest layer, as wide as the widest
-weights and inputs, and each layer's lanes feed it their operands while that layer runs (zero otherwise, so the
-operands of the layers combine by OR). A layer needs ``lanes`` multipliers of its own otherwise ("own"): the
-digits network at 8 lanes needs 16 multiplier cells, an iCE40 UP5K has 8. Sharing costs a selector per operand
-bit in logic and changes no cycle count. A learning layer's update pass multiplies too, but every layer updates
-at once, so those products stay the layer's own.
+weights and inputs, and gives them to the layer started last. A layer needs ``lanes`` multipliers of its own
+otherwise ("own"): the digits network at 8 lanes needs 16 multiplier cells, an iCE40 UP5K has 8. Sharing costs
+a selector per operand bit in logic and changes no cycle count. A learning layer's update pass multiplies too,
+but every layer updates at once, so those products stay the layer's own.
 
 ``fit-device`` runs this pass where a device runs short of multipliers. The fpga backend reads
 ``digital.dense.multipliers`` and decides nothing.
@@ -18,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from compiler.passes.base import Pass
+from compiler.passes.base import Pass, dense_layers
 from errors import LoweringError
 from ir import Graph
 from ir.dialects import digital
@@ -32,10 +31,6 @@ class ShareMultipliers(Pass):
     def run(self, graph: Graph) -> None:
         if not isinstance(self.share, bool):
             raise LoweringError(f"share-multipliers: share must be true or false, not {self.share!r}")
-        dense = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
-        if not dense:
-            raise LoweringError(f"graph {graph.name!r} has no digital.dense layer to share multipliers between: run "
-                                "quantize first")
-        for node in dense:
+        for node in dense_layers(graph, "to share multipliers between"):
             graph.replace(node, replace(graph.op_as(node, digital.Dense),
                                         multipliers="shared" if self.share else "own"))

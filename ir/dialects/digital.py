@@ -125,6 +125,11 @@ class Dense(Op):
         return self.w_frac + self.in_frac
 
     @property
+    def seg_len(self) -> int:
+        """Inputs per segment, the cycles a group of outputs takes (``LayerSpec.seg_len`` in hardware)."""
+        return -(-self.in_features // max(self.segments, 1))
+
+    @property
     def mapped(self) -> bool:
         return self.lanes > 0
 
@@ -144,7 +149,7 @@ class Dense(Op):
                               f"{self.bias_store!r}")
         if self.writeback not in WRITEBACKS:
             raise VerifyError(f"writeback must be one of {', '.join(map(repr, WRITEBACKS))}, not {self.writeback!r}")
-        if self.writeback == "serial" and (not self.mapped or -(-self.in_features // self.segments) < self.slots):
+        if self.writeback == "serial" and (not self.mapped or self.seg_len < self.slots):
             raise VerifyError(f"a serial writeback needs a lane mapping with at least as many cycles per group as "
                               f"slots, not {self.slots}×{self.segments} on {self.in_features} inputs")
         if self.mac_registers not in (0, 2):
