@@ -75,7 +75,10 @@ def test_a_flag_of_the_other_target_is_named(model, tmp_path, capsys):
     sp = tmp_path / "sp"
     assert main(["compile", str(model), "-o", str(sp)]) == 0
     assert main(["simulate", str(sp), "--simulator", "amaranth"]) == 1
-    assert capsys.readouterr().err.endswith("error: --simulator is an option of the fpga target, not of spice\n")
+    assert capsys.readouterr().err.endswith("error: --simulator amaranth does not simulate spice folders: they take "
+                                            "fast or ngspice\n")
+    assert main(["verify", str(sp), "--learn-steps", "3"]) == 1
+    assert capsys.readouterr().err.endswith("error: --learn-steps is an option of the fpga target, not of spice\n")
 
 
 def test_a_third_target_is_one_module_and_one_row(model, tmp_path, capsys, monkeypatch):

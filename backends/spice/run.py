@@ -1,4 +1,5 @@
-"""Simulate an emitted SPICE folder in ngspice over a batch of inputs."""
+"""Simulate an emitted SPICE folder over a batch of inputs: in neurocc's fast simulator (the default, for whole
+data sets) or in ngspice, on the same checked netlist text."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 from backends.folder import check_derived, read_folder
 from backends.spice.emit import LAYOUT, MANIFEST_VERSION, derive
 from circuits.analog.cards import CheckedNetlist, check_netlist
+from circuits.analog.fast import FastCircuit, NewtonError
 from circuits.analog.ngspice import run_batch
 from circuits.analog.ngspice_shared import run_batch_shared
 from errors import ModelFormatError, NeuroccError, SimulationError
@@ -59,21 +61,35 @@ RUNNERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
     "shared": run_batch_shared,  # in-process, PySpice's libngspice interface
     "subprocess": run_batch,     # ngspice -b, one process per batch
 }
+SIMULATORS = ("fast", "ngspice")
 
 
 def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool = True,
-             runner: str = "shared") -> dict[str, np.ndarray]:
-    """ngspice's outputs for inputs ``x`` (n, features): ``logits`` (through the ADC scale), ``volts`` at the ADC
-    inputs and ``linear`` (the first crossbar's outputs). ``runner``: one of :data:`RUNNERS`."""
+             runner: str = "shared", simulator: str = "ngspice") -> dict[str, np.ndarray]:
+    """The circuit's outputs for inputs ``x`` (n, features): ``logits`` (through the ADC scale), ``volts`` at the
+    ADC inputs and ``linear`` (the first crossbar's outputs). ``simulator``: ``fast`` (:mod:`circuits.analog.fast`,
+    the whole batch at once) or ``ngspice`` (``chunk`` inputs per run of ``runner``, one of :data:`RUNNERS`)."""
+    if simulator not in SIMULATORS:
+        raise SimulationError(f"unknown simulator {simulator!r}: must be one of {', '.join(SIMULATORS)}")
     if runner not in RUNNERS:
         raise SimulationError(f"unknown ngspice runner {runner!r}: must be one of {', '.join(RUNNERS)}")
-    run = RUNNERS[runner]
     m = folder.manifest
     sources, scale = m["inputs"]["sources"], m["inputs"]["scale"]
     if x.shape[1] != len(sources):
         raise SimulationError(f"circuit {folder.path.name!r} takes {len(sources)} inputs, not {x.shape[1]}")
     out_probes, lin_probes = m["outputs"]["probes"], m["linear_probes"]["probes"]
     probes = list(dict.fromkeys(out_probes + lin_probes))
+    if simulator == "fast":
+        try:
+            got = FastCircuit(folder.netlist).run(probes, {s: scale * x[:, i] for i, s in enumerate(sources)},
+                                                 progress=progress)
+        except NewtonError as e:
+            raise SimulationError(f"test input {e.where.sample} of circuit {folder.path.name!r}: the fast "
+                                  f"simulator's Newton iteration did not converge at {e.where.element}"
+                                  f"{_place(folder, e.where.element[1:])} (last residual: a Newton step of "
+                                  f"{e.where.residual:.3e} V)") from e
+        return _outputs(folder, {p: [got[p]] for p in probes})
+    run = RUNNERS[runner]
     results: dict[str, list[np.ndarray]] = {p: [] for p in probes}
     starts = range(0, len(x), chunk)
     for start in tqdm(starts, desc="ngspice", unit="batch", disable=not progress, leave=False):
@@ -85,9 +101,27 @@ def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool
             raise
         for p in probes:
             results[p].append(got[p])
-    volts = np.stack([np.concatenate(results[p]) for p in out_probes], axis=1)
+    return _outputs(folder, results)
+
+
+def _outputs(folder: SpiceFolder, results: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    m = folder.manifest
+    volts = np.stack([np.concatenate(results[p]) for p in m["outputs"]["probes"]], axis=1)
     return {"volts": volts, "logits": volts * m["outputs"]["scale"],
-            "linear": np.stack([np.concatenate(results[p]) for p in lin_probes], axis=1)}
+            "linear": np.stack([np.concatenate(results[p]) for p in m["linear_probes"]["probes"]], axis=1)}
+
+
+def _place(folder: SpiceFolder, name: str) -> str:
+    """Where the node or element (less its letter) ``name`` sits in the model: `` in tile T of crossbar 'fc1'``
+    or `` of analog.activation node 'relu1'`` (empty when its prefix is no node's)."""
+    nodes = {prefix: node for node, prefix in folder.manifest["names"].items()}
+    tile = _TILE_NODE.match(name)
+    if tile and tile.group(1) in nodes:
+        return f" in tile {tile.group(2)} of crossbar {nodes[tile.group(1)]!r}"
+    prefix = re.match(r"([a-z]+\d+)_", name)
+    if prefix and prefix.group(1) in nodes:
+        return f" of {folder.graph.op(nodes[prefix.group(1)]).kind} node {nodes[prefix.group(1)]!r}"
+    return ""
 
 
 def _name_failing_input(run: Callable[..., dict[str, np.ndarray]], folder: SpiceFolder, probes: list[str],
@@ -97,10 +131,7 @@ def _name_failing_input(run: Callable[..., dict[str, np.ndarray]], folder: Spice
         try:
             run(folder.netlist, probes, {s: scale * part[j:j + 1, i] for i, s in enumerate(sources)})
         except SimulationError as e:
-            where = ""
             tile = _TILE_NODE.search(str(e))
-            nodes = {prefix: node for node, prefix in folder.manifest["names"].items()}
-            if tile and tile.group(1) in nodes:
-                where = f" in tile {tile.group(2)} of crossbar {nodes[tile.group(1)]!r}"
+            where = _place(folder, tile.group(0)) if tile else ""
             raise SimulationError(f"ngspice found no operating point for test input {start + j} of circuit "
                                   f"{folder.path.name!r}{where}: {e}") from e

@@ -19,10 +19,32 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from backends.folder import Layout
-from compiler.options import Options
+from compiler.options import Choice, Options, option
 from compiler.passes import Pass
+from errors import ConfigError
 from ir import Graph
 from learning.datasets import Dataset
+
+SIMULATORS: dict[str, tuple[str, ...]] = {"spice": ("fast", "ngspice"), "fpga": ("verilator", "amaranth")}
+"""Each target's simulators, its default first. ``--simulator`` is one flag for every target's folders."""
+
+
+def simulator_option() -> Any:
+    """The ``simulator`` field of a target's simulate or verify options (one flag, every target's names)."""
+    names = [name for own in SIMULATORS.values() for name in own]
+    text = "; ".join(f"{t}: {' or '.join(own)} (default {own[0]})" for t, own in SIMULATORS.items())
+    return option(None, Choice(*names), text)
+
+
+def check_simulator(target: str, simulator: str | None) -> str:
+    """``simulator`` (or the target's default when ``None``), if it is one of ``target``'s."""
+    own = SIMULATORS[target]
+    if simulator is None:
+        return own[0]
+    if simulator not in own:
+        raise ConfigError(f"--simulator {simulator} does not simulate {target} folders: they take "
+                          f"{' or '.join(own)}")
+    return simulator
 
 
 class Target(Protocol):

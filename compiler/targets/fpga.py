@@ -21,7 +21,7 @@ from backends.fpga.build import describe as describe_build
 from backends.fpga.emit import LAYOUT
 from backends.fpga.learn import train_on_chip, verify_learning
 from backends.fpga.remote import SIMULATED_PORT, run_over_link
-from backends.fpga.run import SIMULATORS, FpgaFolder, run_hardware
+from backends.fpga.run import FpgaFolder, run_hardware
 from compiler.options import Choice, Flag, Int, Lanes, NumOrAuto, Options, Text, option
 from compiler.passes import Pass
 from compiler.passes.fit_device import FitDevice
@@ -30,6 +30,7 @@ from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.serialize_outputs import SerializeOutputs
 from compiler.pipelines import fpga_pipeline, learning_pipeline
 from compiler.plots import onchip_curves, write_plot
+from compiler.targets.base import check_simulator, simulator_option
 from errors import ConfigError, ModelFormatError
 from ir import Graph
 from ir.dialects import digital, learn
@@ -61,18 +62,22 @@ class FpgaOptions(Options):
 
 @dataclass(frozen=True)
 class FpgaSimulateOptions(Options):
-    simulator: str = option("verilator", Choice(*SIMULATORS),
-                            "fpga: verilator (default, on the emitted Verilog) or amaranth")
+    simulator: str | None = simulator_option()
     train: bool = option(False, Flag(), "fpga with --learn: train on chip, then test")
     epochs: int = option(5, Int(1, 10_000), "simulate --train: passes over the training set (5)")
+
+    def check(self) -> None:
+        check_simulator("fpga", self.simulator)
 
 
 @dataclass(frozen=True)
 class FpgaVerifyOptions(Options):
-    simulator: str = option("verilator", Choice(*SIMULATORS),
-                            "fpga: verilator (default, on the emitted Verilog) or amaranth")
+    simulator: str | None = simulator_option()
     learn_steps: int | None = option(None, Int(1, 10_000_000), "fpga with --learn: train K samples in hardware and "
                                                                "in the reference trainer, compare every weight")
+
+    def check(self) -> None:
+        check_simulator("fpga", self.simulator)
 
 
 @dataclass(frozen=True)
@@ -175,18 +180,20 @@ class FpgaTarget:
 
     def simulate(self, loaded: FpgaFolder, data: Dataset, limit: int | None, options: Any, progress: bool,
                  plot: str | None) -> dict[str, Any]:
+        simulator = check_simulator("fpga", options.simulator)
         if not options.train:
-            return self._inference(loaded, data, limit, options.simulator)
-        report = train_on_chip(loaded, data, options.epochs, options.simulator, limit, progress=progress)
+            return self._inference(loaded, data, limit, simulator)
+        report = train_on_chip(loaded, data, options.epochs, simulator, limit, progress=progress)
         written = write_plot(plot, loaded.path / "learning.png", onchip_curves, report,
                              f"on-chip {report['rule']} on {report['dataset']} ({report['simulator']})")
         return {**report, "plot": written}
 
     def verify(self, loaded: FpgaFolder, data: Dataset, limit: int | None, options: Any, progress: bool,
                plot: str | None) -> dict[str, Any]:
+        simulator = check_simulator("fpga", options.simulator)
         if options.learn_steps is not None:
-            return verify_learning(loaded, data, options.learn_steps, options.simulator, progress)
-        return self._inference(loaded, data, limit, options.simulator)
+            return verify_learning(loaded, data, options.learn_steps, simulator, progress)
+        return self._inference(loaded, data, limit, simulator)
 
     def build(self, loaded: FpgaFolder, options: Any, progress: bool) -> dict[str, Any]:
         board = get_board(options.board or _compiled_board(loaded))

@@ -22,7 +22,8 @@ from compiler.options import SEED_MAX, Choice, Int, Num, Options, option
 from compiler.passes import Pass
 from compiler.pipelines import spice_pipeline
 from compiler.plots import conductance_maps, verify_scatter, write_plot
-from compiler.verify import verify_spice
+from compiler.targets.base import check_simulator, simulator_option
+from compiler.verify import SPICE_SAMPLE, verify_spice
 from errors import ConfigError
 from ir import Graph
 from ir.dialects import analog
@@ -55,18 +56,31 @@ class SpiceOptions(Options):
                               f"{self.stuck_on + self.stuck_off:g}: together they must be at most 1")
 
 
+RUNNER_HELP = "spice, ngspice: shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)"
+
+
 @dataclass(frozen=True)
-class SpiceRunOptions(Options):
-    runner: str = option("shared", Choice("shared", "subprocess"),
-                         "spice: shared (PySpice's libngspice interface, default) or subprocess (ngspice -b)")
+class SpiceSimulateOptions(Options):
+    simulator: str | None = simulator_option()
+    runner: str = option("shared", Choice("shared", "subprocess"), RUNNER_HELP)
+
+    def check(self) -> None:
+        check_simulator("spice", self.simulator)
+
+
+@dataclass(frozen=True)
+class SpiceVerifyOptions(Options):
+    runner: str = option("shared", Choice("shared", "subprocess"), RUNNER_HELP)
+    spice_sample: int = option(SPICE_SAMPLE, Int(0, 10_000_000), "spice: the test inputs (spread evenly over the "
+                               f"set) that also run in ngspice, to judge the fast simulator; 0: none ({SPICE_SAMPLE})")
 
 
 class SpiceTarget:
     name: ClassVar[str] = "spice"
     layout: ClassVar[Layout] = LAYOUT
     options: ClassVar[type[Options]] = SpiceOptions
-    simulate_options: ClassVar[type[Options]] = SpiceRunOptions
-    verify_options: ClassVar[type[Options]] = SpiceRunOptions
+    simulate_options: ClassVar[type[Options]] = SpiceSimulateOptions
+    verify_options: ClassVar[type[Options]] = SpiceVerifyOptions
 
     def pipeline(self, graph: Graph, options: Any, calibration: Callable[[], np.ndarray]) -> list[Pass]:
         if graph.find("analog.crossbar"):  # already lowered: its circuit is decided
@@ -99,18 +113,20 @@ class SpiceTarget:
     def simulate(self, loaded: SpiceFolder, data: Dataset, limit: int | None, options: Any, progress: bool,
                  plot: str | None) -> dict[str, Any]:
         x = data.x_test[:limit]
-        sim = simulate(loaded, x.astype(np.float64), progress=progress, runner=options.runner)
+        simulator = check_simulator("spice", options.simulator)
+        sim = simulate(loaded, x.astype(np.float64), progress=progress, runner=options.runner, simulator=simulator)
         acc = float((sim["logits"].argmax(axis=1) == data.y_test[: len(x)]).mean())
-        return {"dataset": data.name, "samples": len(x), "spice_accuracy": acc}
+        return {"dataset": data.name, "samples": len(x), "simulator": simulator, "accuracy": acc}
 
     def verify(self, loaded: SpiceFolder, data: Dataset, limit: int | None, options: Any, progress: bool,
                plot: str | None) -> dict[str, Any]:
         float_logits = None
         if "source.ncm" in loaded.manifest["files"]:  # the float model: decisions are compared with it too
             float_logits = single_output(ir.load(loaded.path / "source.ncm"), data.x_test[:limit])
-        result = verify_spice(loaded, data, float_logits, limit, progress=progress, runner=options.runner)
+        result = verify_spice(loaded, data, float_logits, limit, progress=progress, runner=options.runner,
+                              spice_sample=options.spice_sample)
         written = write_plot(plot, loaded.path / "verify.png", verify_scatter, result.ref_volts, result.sim_volts,
-                             f"ngspice vs reference ({result.report['samples']} inputs)")
+                             f"fast simulator vs reference ({result.report['samples']} inputs)")
         return {**result.report, "plot": written}
 
     def describe(self, command: str, report: dict[str, Any]) -> list[str]:
@@ -118,13 +134,19 @@ class SpiceTarget:
         if command == "compile":
             return [f"compiled {r['model']} for spice: {r['elements']} elements in {r['output']}/circuit.cir"]
         if command == "simulate":
-            return [f"ngspice on {r['samples']} {r['dataset']} test inputs: accuracy {r['spice_accuracy']:.4f}"]
-        lines = [f"linear stage: max {r['linear_max_rel_error']:.2e}, mean {r['linear_mean_rel_error']:.2e} of full "
+            return [f"{r['simulator']} on {r['samples']} {r['dataset']} test inputs: accuracy {r['accuracy']:.4f}"]
+        lines = [f"fast simulator against the reference on {r['samples']} inputs:",
+                 f"  linear stage: max {r['linear_max_rel_error']:.2e}, mean {r['linear_mean_rel_error']:.2e} of full "
                  f"scale (tolerance {r['linear_tolerance']:.0e})",
-                 f"outputs: max {r['output_max_error_volts']:.2e} V, mean {r['output_mean_error_volts']:.2e} V "
-                 f"(budget {r['output_tolerance_volts']:.2e} V)"]
-        lines.append(f"decisions agree with the reference on {r['decision_agreement_with_reference']:.2%}; accuracy "
-                     f"{r['spice_accuracy']:.4f} in ngspice, {r['reference_accuracy']:.4f} reference")
+                 f"  outputs: max {r['output_max_error_volts']:.2e} V, mean {r['output_mean_error_volts']:.2e} V "
+                 f"(budget {r['output_tolerance_volts']:.2e} V)",
+                 f"  decisions agree on {r['decision_agreement_with_reference']:.2%}; accuracy "
+                 f"{r['circuit_accuracy']:.4f} in the circuit, {r['reference_accuracy']:.4f} reference"]
+        if "ngspice" in r:
+            n = r["ngspice"]
+            lines.append(f"fast simulator against ngspice on {n['samples']} of them: outputs max "
+                         f"{n['output_max_rel_error']:.2e}, linear stage max {n['linear_max_rel_error']:.2e} of full "
+                         f"scale (tolerance {n['tolerance']:.0e}); decisions agree on {n['decision_agreement']:.2%}")
         if "float_accuracy" in r:
             lines.append(f"against the float network (reported, not checked): decisions agree on "
                          f"{r['decision_agreement_with_float']:.2%}, accuracy {r['float_accuracy']:.4f} float")
@@ -142,4 +164,9 @@ class SpiceTarget:
         if not checks["decisions"]:
             why.append(f"decisions agree with the reference on {r['decision_agreement_with_reference']:.2%}, "
                        f"below {r['min_agreement']:.0%}")
+        if not checks.get("ngspice", True):
+            n = r["ngspice"]
+            worst = max(n["output_max_rel_error"], n["linear_max_rel_error"])
+            why.append(f"the fast simulator and ngspice differ by up to {worst:.3e} of full scale (tolerance "
+                       f"{n['tolerance']:.0e}), decisions agree on {n['decision_agreement']:.2%}")
         return "verification failed: " + "; ".join(why)

@@ -1,0 +1,397 @@
+"""neurocc's own DC circuit simulator: the netlist ngspice is given, solved exactly and for whole batches at once.
+
+It reads the checked text of a netlist (:mod:`circuits.analog.parse`), so it solves exactly what ngspice solves,
+and it uses ngspice's device equations: a diode is ``IS·(e^(V/nV_T) − 1)`` forward and
+``−IS·(1 + (3nV_T/(eV))³)`` below ``−3nV_T`` (SPICE3's reverse form), with ``GMIN`` = 1e-12 S across the
+junction, ``V_T`` = kT/q at 27 °C; a behavioural source is its template (tanh, sigmoid, hardtanh, relu).
+
+How it is fast (modified nodal analysis, ``A x = b``):
+
+1. The linear part — resistors, voltage sources, VCVS, each diode's ``GMIN``, each behavioural source as a
+   voltage source of unknown value — is assembled with array operations and LU-factorized once (SuperLU).
+2. Everything a batch needs is a few columns of ``A⁻¹``: the observed voltages (probes and the controls of the
+   nonlinear elements) are ``y = y₀ + H_s s + H_q q`` for the swept sources ``s`` and the nonlinear elements'
+   outputs ``q`` (diode currents, behavioural voltages). The response matrices come from one solve per swept
+   source and per nonlinear element (or per observed voltage, by transposed solves, whichever is fewer), or
+   from one solve per input when the batch is smaller than that; a batch is then matrix products.
+3. The nonlinear elements satisfy ``u = y_lin + M q(u)`` (``u`` their controls, ``M`` = the rows of ``H_q``
+   they observe). ``M`` couples them in small blocks (a rectifier's two diodes) that feed each other one way (a
+   layer's activations feed the next through ideal drivers): Newton's method (SPICE's junction limiting) runs
+   on each block, all blocks of a level and every input of the batch at once, the levels in order. The full
+   system's residual is checked at the end, so a dropped tiny coupling costs another sweep, never accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from circuits.analog.cards import CheckedNetlist
+from circuits.analog.parse import parse
+from errors import SimulationError
+
+if TYPE_CHECKING:
+    from scipy.sparse import csc_matrix, csr_matrix
+
+GMIN = 1e-12
+"""S across every junction (ngspice's default ``gmin``)."""
+BOLTZMANN, CHARGE, KELVIN = 1.38064852e-23, 1.6021766208e-19, 300.15  # ngspice's constants and 27 °C
+THERMAL_VOLTAGE = BOLTZMANN * KELVIN / CHARGE
+MAX_ITERATIONS = 200
+"""Newton steps per block and sweep."""
+MAX_SWEEPS = 6
+STEP_TOLERANCE = 1e-9
+"""A Newton step below this fraction of ``1 V + |u|`` has converged: Newton converges quadratically, and the
+op-amps' gain (1e6) makes the blocks' Jacobians so ill-conditioned that steps stall near 1e-10 V."""
+CHUNK = 64
+"""Right-hand sides per solve call (bounds the memory of a response to ``CHUNK`` dense vectors)."""
+BATCH = 2048
+"""Inputs solved at once (bounds the memory of Newton's arrays)."""
+COUPLING = 1e-12
+"""Entries of ``M`` below this fraction of their row's largest do not join blocks (the final residual check
+keeps the result exact)."""
+
+
+@dataclass(frozen=True)
+class NonConvergence:
+    """Where Newton's method stopped short: input, element, and the last residual (its Newton step, volts)."""
+    sample: int
+    element: str
+    residual: float
+
+
+class FastCircuit:
+    """A netlist, parsed, checked for floating nodes and factorized; :meth:`run` solves batches of inputs."""
+
+    def __init__(self, netlist: CheckedNetlist) -> None:
+        c = self.circuit = parse(netlist)
+        self.title = c.title
+        self.n = len(c.nodes)
+        rows = [self.n + k for k in range(len(c.v) + len(c.e) + len(c.b))]
+        self.v_rows = {name: rows[k] for k, name in enumerate(c.v.names)}
+        self.b_rows = np.array(rows[len(c.v) + len(c.e):], dtype=np.int64)
+        self.size = self.n + len(rows)
+        self._check_floating()
+        self.matrix, self.rhs0 = self._assemble()
+        import scipy.sparse.linalg as spla  # here: scipy costs half a second to import
+
+        try:
+            self.lu = spla.splu(self.matrix, permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError as e:
+            raise SimulationError(f"circuit {self.title!r} is singular ({e}): a loop of voltage sources, or a "
+                                  "source or amplifier shorted") from e
+        # The nonlinear elements: diodes, then behavioural sources. Each observes a control (a row of ``obs``)
+        # and injects its output (a column of ``inj``).
+        d, b = c.d, c.b
+        self.elements = d.names + b.names
+        nd, nb = len(d), len(b)
+        self.nd = nd
+        obs_r = np.concatenate([np.arange(nd), np.arange(nd), nd + np.arange(nb)])
+        obs_c = np.concatenate([d.nodes[:, 0], d.nodes[:, 1], b.ctrl])
+        obs_v = np.concatenate([np.ones(nd), -np.ones(nd), np.ones(nb)])
+        inj_r = np.concatenate([d.nodes[:, 0], d.nodes[:, 1], self.b_rows])
+        inj_v = np.concatenate([-np.ones(nd), np.ones(nd), np.ones(nb)])
+        self._controls = (obs_r, obs_c, obs_v)
+        keep = inj_r >= 0  # a terminal on ground injects nothing
+        self._injections = (inj_r[keep], obs_r[keep], inj_v[keep])
+        self.vte = THERMAL_VOLTAGE * c.emission
+        self.i_sat = d.values
+        self.vcrit = self.vte * np.log(self.vte / (np.sqrt(2.0) * np.where(self.i_sat > 0, self.i_sat, 1.0)))
+
+    # -- assembly -------------------------------------------------------------------------------------------------
+
+    def _check_floating(self) -> None:
+        """Every node must reach ground through elements that carry current (controls draw none)."""
+        import scipy.sparse as sp
+        from scipy.sparse.csgraph import connected_components
+
+        c = self.circuit
+        ends = [c.r.nodes, c.d.nodes, c.v.nodes, c.e.nodes[:, :2], c.b.nodes]
+        pairs = np.concatenate([x.reshape(-1, 2) for x in ends]) if self.n else np.zeros((0, 2), np.int64)
+        pairs = np.where(pairs < 0, self.n, pairs)  # ground is node n here
+        graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(self.n + 1, self.n + 1))
+        _, labels = connected_components(graph, directed=False)
+        floating = np.flatnonzero(labels[: self.n] != labels[self.n])
+        if len(floating):
+            raise SimulationError(f"node {c.nodes[floating[0]]!r} of circuit {self.title!r} floats: no path of "
+                                  f"elements to ground ({len(floating)} such node{'s' if len(floating) > 1 else ''})")
+
+    def _assemble(self) -> tuple[csc_matrix, np.ndarray]:
+        import scipy.sparse as sp
+
+        c = self.circuit
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+
+        def put(r: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+            keep = (r >= 0) & (k >= 0)
+            rows.append(r[keep])
+            cols.append(k[keep])
+            vals.append(np.broadcast_to(v, r.shape)[keep])
+
+        if len(c.r) and not np.all(c.r.values != 0):
+            bad = int(np.flatnonzero(c.r.values == 0)[0])
+            raise SimulationError(f"resistor {c.r.names[bad]} of circuit {self.title!r} has 0 ohms")
+        for nodes, g in ((c.r.nodes, 1.0 / c.r.values), (c.d.nodes, np.full(len(c.d), GMIN))):
+            a, b = nodes[:, 0], nodes[:, 1]
+            for r, k, s in ((a, a, 1.0), (b, b, 1.0), (a, b, -1.0), (b, a, -1.0)):
+                put(r, k, s * g)
+        rhs = np.zeros(self.size)
+        start = self.n
+        for part in (c.v.nodes, c.e.nodes[:, :2], c.b.nodes):
+            branch = start + np.arange(len(part))
+            p, m = part[:, 0], part[:, 1]
+            for r, k, s in ((p, branch, 1.0), (m, branch, -1.0), (branch, p, 1.0), (branch, m, -1.0)):
+                put(r, k, np.full(len(part), s))
+            start += len(part)
+        rhs[self.n: self.n + len(c.v)] = c.v.values
+        e_rows = self.n + len(c.v) + np.arange(len(c.e))
+        put(e_rows, c.e.nodes[:, 2], -c.e.values)
+        put(e_rows, c.e.nodes[:, 3], c.e.values)
+        matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                               shape=(self.size, self.size))
+        return matrix, rhs
+
+    # -- responses ------------------------------------------------------------------------------------------------
+
+    def _observe(self, probes: Sequence[str]) -> csr_matrix:
+        """The observation matrix: the nonlinear controls, then the probes' node voltages."""
+        import scipy.sparse as sp
+
+        obs_r, obs_c, obs_v = self._controls
+        m = len(self.elements)
+        idx = np.array([self.circuit.index(p) for p in probes], dtype=np.int64)
+        r = np.concatenate([obs_r, m + np.arange(len(idx))])
+        k = np.concatenate([obs_c, idx])
+        v = np.concatenate([obs_v, np.ones(len(idx))])
+        keep = k >= 0  # ground: a row of zeros
+        return sp.csr_matrix((v[keep], (r[keep], k[keep])), shape=(m + len(idx), self.size))
+
+    def _response(self, obs: csr_matrix, columns: object) -> np.ndarray:
+        """``obs · A⁻¹ · columns`` (dense), by right or transposed solves, whichever are fewer."""
+        import scipy.sparse as sp
+
+        cols = sp.csc_matrix(columns)  # type: ignore[call-overload]
+        out = np.zeros((obs.shape[0], cols.shape[1]))
+        if cols.shape[1] <= obs.shape[0]:
+            for s in range(0, cols.shape[1], CHUNK):
+                x = self.lu.solve(cols[:, s: s + CHUNK].toarray())
+                out[:, s: s + CHUNK] = obs @ x
+        else:
+            for s in range(0, obs.shape[0], CHUNK):
+                t = self.lu.solve(obs[s: s + CHUNK].T.toarray(), trans="T")  # type: ignore[call-overload]
+                out[s: s + CHUNK] = (cols.T @ t).T
+        if not np.all(np.isfinite(out)):
+            raise SimulationError(f"circuit {self.title!r} is singular: its solution is not finite")
+        return out
+
+    # -- the nonlinear elements -----------------------------------------------------------------------------------
+
+    def _outputs(self, u: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``q(u)`` and ``q'(u)`` of elements ``which`` (columns of ``u``)."""
+        q, dq = np.zeros_like(u), np.zeros_like(u)
+        diode = which < self.nd
+        if diode.any():
+            j = which[diode]
+            vd, vte, isat = u[:, diode], self.vte[j], self.i_sat[j]
+            forward = vd >= -3 * vte
+            ev = np.exp(np.minimum(vd, 3 * vte * 200) / vte)  # finite: limiting keeps vd far below this
+            arg = (3 * vte / (np.where(forward, -1.0, vd) * np.e)) ** 3
+            q[:, diode] = np.where(forward, isat * (ev - 1), -isat * (1 + arg))
+            dq[:, diode] = np.where(forward, isat * ev / vte, isat * 3 * arg / np.where(forward, -1.0, vd))
+        if (~diode).any():
+            k = which[~diode] - self.nd
+            b = self.circuit.b
+            x = u[:, ~diode] * b.g[k]
+            fns = np.array(b.fn)[k]
+            val, slope = np.zeros_like(x), np.zeros_like(x)
+            for fn, (f, df) in _FUNCTIONS.items():
+                sel = fns == fn
+                if sel.any():
+                    val[:, sel], slope[:, sel] = f(x[:, sel]), df(x[:, sel])
+            q[:, ~diode] = b.a[k] * val
+            dq[:, ~diode] = b.a[k] * b.g[k] * slope
+        return q, dq
+
+    def _limit(self, new: np.ndarray, old: np.ndarray, which: np.ndarray) -> np.ndarray:
+        """SPICE's junction limiting on the diodes' voltages (behavioural controls pass unchanged)."""
+        diode = which < self.nd
+        if not diode.any():
+            return new
+        j = which[diode]
+        vte, vcrit = self.vte[j], self.vcrit[j]
+        vn, vo = new[:, diode], old[:, diode]
+        big = (vn > vcrit) & (np.abs(vn - vo) > 2 * vte)
+        arg = 1 + (vn - vo) / vte
+        up = np.where(vo > 0, np.where(arg > 0, vo + vte * np.log(np.maximum(arg, 1e-300)), vcrit),
+                      vte * np.log(np.maximum(vn, 1e-300) / vte))
+        floor = np.where(vo > 0, -vo - 1, 2 * vo - 1)
+        limited = np.where(big, up, np.where((vn < 0) & (vn < floor), floor, vn))
+        out = new.copy()
+        out[:, diode] = limited
+        return out
+
+    def _blocks(self, m: np.ndarray) -> list[np.ndarray]:
+        """The nonlinear elements in groups to solve one after another: strongly connected blocks of ``M``'s
+        significant entries, in dependency order, blocks of one size and level together."""
+        from scipy.sparse.csgraph import connected_components
+
+        size = len(m)
+        scale = np.abs(m).max(axis=1, keepdims=True)
+        coupled = np.abs(m) > COUPLING * np.where(scale > 0, scale, 1.0)
+        np.fill_diagonal(coupled, True)
+        count, label = connected_components(coupled, directed=True, connection="strong")
+        # level of a block: 1 + the deepest level of the blocks it depends on (j → i where M[i, j] couples)
+        depends: list[set[int]] = [set() for _ in range(count)]
+        for i, j in zip(*np.nonzero(coupled), strict=True):
+            if label[i] != label[j]:
+                depends[label[i]].add(int(label[j]))
+        level = [-1] * count
+        for start in range(count):
+            stack = [start]
+            while stack:
+                blk = stack[-1]
+                pending = [d for d in depends[blk] if level[d] < 0]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                stack.pop()
+                level[blk] = 1 + max((level[d] for d in depends[blk]), default=-1)
+        sizes = np.bincount(label, minlength=count)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for blk in range(count):
+            groups.setdefault((level[blk], int(sizes[blk])), []).append(blk)
+        order = np.argsort(label, kind="stable")
+        members = np.split(order, np.cumsum(sizes)[:-1]) if size else []
+        return [np.stack([members[blk] for blk in blks]) for _, blks in sorted(groups.items())]
+
+    def _newton(self, y_lin: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``u`` and ``q(u)`` with ``u = y_lin + M q(u)`` for every row (input) of ``y_lin``: block Newton steps,
+        the groups in order, swept until a whole sweep's first steps are all below the tolerance (the first sweep
+        solves; the second confirms, with every other element's final output)."""
+        k, size = y_lin.shape
+        u = np.zeros((k, size))
+        q = np.zeros((k, size))
+        groups = self._blocks(m)
+        for _sweep in range(MAX_SWEEPS):
+            settled = True
+            for group in groups:  # (blocks, block size): element indices
+                flat = group.reshape(-1)
+                nblk, b = group.shape
+                others = np.ones(size, dtype=bool)
+                others[flat] = False
+                known = y_lin[:, flat] + q[:, others] @ m[np.ix_(flat, others)].T
+                own = m[np.ix_(flat, flat)]
+                block = m[group[:, :, None], group[:, None, :]]  # (nblk, b, b)
+                uu = u[:, flat]
+                for step_number in range(MAX_ITERATIONS):
+                    qq, dq = self._outputs(uu, flat)
+                    resid = uu - known - qq @ own.T
+                    jac = np.eye(b) - block[None] * dq.reshape(k, nblk, 1, b)
+                    step = np.linalg.solve(jac, resid.reshape(k, nblk, b, 1))[..., 0].reshape(k, -1)
+                    new = self._limit(uu - step, uu, flat)
+                    change = np.abs(new - uu)
+                    uu = new
+                    small = change <= STEP_TOLERANCE * (1.0 + np.abs(uu))
+                    if step_number == 0 and not small.all():
+                        settled = False
+                    if small.all():
+                        break
+                else:
+                    worst = np.unravel_index(np.argmax(change), change.shape)
+                    raise _Stalled(NonConvergence(int(worst[0]), self.elements[flat[worst[1]]],
+                                                  float(change.max())))
+                u[:, flat] = uu
+                q[:, flat] = self._outputs(uu, flat)[0]
+            if settled:
+                return u, q
+        worst = np.unravel_index(np.argmax(change), change.shape)
+        raise _Stalled(NonConvergence(int(worst[0]), self.elements[flat[worst[1]]], float(change.max())))
+
+    # -- batches --------------------------------------------------------------------------------------------------
+
+    def run(self, probes: Sequence[str], sources: Mapping[str, np.ndarray] | None = None,
+            progress: bool = False) -> dict[str, np.ndarray]:
+        """Node voltages at ``probes`` for each column of ``sources`` (``{vsource name: values (k,)}``; the others
+        keep their netlist values), as ``{probe: array (k,)}``: the interface of the ngspice runners. Inputs go
+        through in batches of :data:`BATCH` (a progress bar over them with ``progress``)."""
+        import scipy.sparse as sp
+        from tqdm.auto import tqdm
+
+        sources = dict(sources or {})
+        k = len(next(iter(sources.values()))) if sources else 1
+        rows = []
+        for name in sources:
+            row = self.v_rows.get(name.lower())
+            if row is None:
+                raise SimulationError(f"circuit {self.title!r} has no voltage source {name!r}")
+            rows.append(row)
+        values = np.stack([np.asarray(v, dtype=np.float64).reshape(k) for v in sources.values()]) if rows else \
+            np.zeros((0, k))
+        base = self.rhs0.copy()
+        base[rows] = 0.0
+        observe = self._observe(probes)
+        inj_r, inj_c, inj_v = self._injections
+        nl = len(self.elements)
+        injections = sp.csc_matrix((inj_v, (inj_r, inj_c)), shape=(self.size, nl))
+        if k <= len(rows):  # fewer inputs than swept sources: one solve per input
+            rhs = np.repeat(base[:, None], k, axis=1)
+            rhs[rows] = values
+            resp = self._response(observe, sp.hstack([sp.csc_matrix(rhs), injections]))
+            offset, h_s, h_q = resp[:, :k].T, None, resp[:, k:]
+        else:  # the response to each swept source, then matrix products
+            swept = sp.csc_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(self.size, len(rows)))
+            resp = self._response(observe, sp.hstack([sp.csc_matrix(base[:, None]), swept, injections]))
+            offset, h_s, h_q = resp[:, 0][None, :], resp[:, 1: 1 + len(rows)], resp[:, 1 + len(rows):]
+        out = np.zeros((k, len(probes)))
+        for start in tqdm(range(0, k, BATCH), desc="fast", unit="batch", disable=not progress, leave=False):
+            stop = min(start + BATCH, k)
+            linear = offset[start:stop] if h_s is None else offset + values[:, start:stop].T @ h_s.T
+            if nl:
+                try:
+                    _, q = self._newton(linear[:, :nl], h_q[:nl])
+                except _Stalled as e:
+                    where = NonConvergence(start + e.where.sample, e.where.element, e.where.residual)
+                    raise NewtonError(self.title, where) from None
+                linear = linear + q @ h_q.T
+            out[start:stop] = linear[:, nl:]
+        return {p: out[:, i].copy() for i, p in enumerate(probes)}
+
+
+class _Stalled(Exception):
+    def __init__(self, where: NonConvergence) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+class NewtonError(SimulationError):
+    """Newton's method did not converge; ``where`` says for which input and element."""
+
+    def __init__(self, title: str, where: NonConvergence) -> None:
+        super().__init__(f"the fast simulator's Newton iteration did not converge on circuit {title!r} for input "
+                         f"{where.sample} at {where.element} (last residual: a Newton step of {where.residual:.3e} V)")
+        self.where = where
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+_Fn = Callable[[np.ndarray], np.ndarray]
+_FUNCTIONS: dict[str, tuple[_Fn, _Fn]] = {
+    "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
+    "sigmoid": (_sigmoid, lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))),
+    "hardtanh": (lambda x: np.clip(x, -1.0, 1.0), lambda x: (np.abs(x) < 1).astype(np.float64)),
+    "relu": (lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(np.float64)),
+}
+"""Each behavioural template's function and derivative (``circuits.analog.netlist.BEHAVIOURS``)."""
+
+
+def run_fast(netlist: CheckedNetlist, probes: Sequence[str],
+             sources: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """One batch through :class:`FastCircuit` (the interface of the ngspice runners)."""
+    return FastCircuit(netlist).run(probes, sources)
