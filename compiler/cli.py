@@ -1,4 +1,4 @@
-"""The ``neurocc`` command line: train, inspect, eval, compile, simulate, verify, build, run, rules.
+"""The ``neurocc`` command line: train, inspect, eval, compile, simulate, verify, sweep, build, run, rules.
 
 Every command takes ``--json`` for machine-readable output on stdout. A :class:`NeuroccError` prints
 ``error: <message>`` on stderr and exits 1; nothing is left half-written.
@@ -224,6 +224,28 @@ def cmd_run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def cmd_sweep(args: argparse.Namespace) -> dict[str, Any]:
+    from compiler.sweep import parse_params, sweep
+
+    report = sweep(args.model, parse_params(args.param), args.seeds, args.output, dataset=args.dataset,
+                   limit=args.limit, scheduler=args.scheduler, workers=args.workers, progress=_progress(args))
+    if not args.json:
+        print(f"sweep of {report['tasks']} tasks ({report['computed']} computed, {report['cached']} from earlier "
+              f"runs): {report['output']}/table.json, table.csv and {len(report['plots'])} plot(s)")
+        names = [k for k in report["rows"][0] if k not in ("accuracy_mean", "accuracy_std", "seeds")]
+        for row in report["rows"]:
+            shown = ", ".join(f"{n}={row[n]}" for n in names)
+            print(f"  {shown}: accuracy {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} "
+                  f"({row['seeds']} seeds)")
+    return report
+
+
+def _scheduler(text: str) -> str:
+    if text in ("local", "serial") or text.startswith("tcp://"):
+        return text
+    raise argparse.ArgumentTypeError(f"must be local, serial or tcp://HOST:PORT, not {text[:80]!r}")
+
+
 def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
@@ -326,6 +348,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run, trust_edits=False)
     _add_target_flags(p, "run")
+
+    p = sub.add_parser("sweep", help="accuracy of a model's analog circuit over a grid of circuit options and seeds "
+                                     "(the fast simulator, every task on Dask; a folder resumes where it stopped)")
+    p.add_argument("model")
+    p.add_argument("--param", action="append", required=True, metavar="NAME=V1,V2,...",
+                   help="a circuit option (a spice compile flag: r_wire, tile, variation, stuck_off, ...) and its "
+                        "values; repeat for a grid")
+    p.add_argument("--seeds", type=integer(1, 10_000), default=3, help="seeds of the device non-idealities per "
+                                                                       "grid point (3)")
+    p.add_argument("-o", "--output", required=True, help="results folder: new, empty, or an earlier sweep's")
+    p.add_argument("--dataset", help="default: the model's")
+    p.add_argument("--limit", type=integer(1), help="only the first N test inputs")
+    p.add_argument("--scheduler", type=_scheduler, default="local",
+                   help="local (a Dask LocalCluster here, default), serial (this process) or tcp://HOST:8786")
+    p.add_argument("--workers", type=integer(1, 1024), default=2, help="LocalCluster worker processes (2)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("rules", help="list the learning rules with their defaults and options")
     p.set_defaults(func=cmd_rules)

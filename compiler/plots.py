@@ -108,6 +108,29 @@ def onchip_curves(report: dict[str, Any], title: str, path: str | os.PathLike[st
     _save(fig, Path(path))
 
 
+def sweep_curves(rows: list[dict[str, Any]], names: list[str], swept: str, path: str | os.PathLike[str]) -> None:
+    """Accuracy (mean ± standard deviation over seeds) against option ``swept``: one line per combination of the
+    other options, up to eight of them (the first eight in grid order)."""
+    plt = _pyplot()
+    others = [n for n in names if n != swept]
+    lines: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        lines.setdefault(tuple(row[n] for n in others), []).append(row)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, points in list(lines.items())[:8]:
+        xs = [p[swept] for p in points]
+        ax.errorbar(xs, [p["accuracy_mean"] for p in points], yerr=[p["accuracy_std"] for p in points],
+                    marker="o", capsize=3, label=", ".join(f"{n}={v}" for n, v in zip(others, label, strict=True))
+                    or None)
+    ax.set_xlabel(swept.replace("_", " "))
+    ax.set_ylabel("test accuracy (mean ± std over seeds)")
+    ax.set_title(f"accuracy against {swept.replace('_', ' ')}")
+    if others:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, Path(path))
+
+
 def write_plot(explicit: str | None, default: Path, draw: Callable[..., None], *data: Any) -> str | None:
     """Draw a plot to ``explicit`` (``--plot``, checked when parsed; a failure is an error) or else to ``default``
     inside a compiled folder (which may be read-only, as a folder someone sent can be: then a warning, and no

@@ -69,46 +69,66 @@ def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool
     """The circuit's outputs for inputs ``x`` (n, features): ``logits`` (through the ADC scale), ``volts`` at the
     ADC inputs and ``linear`` (the first crossbar's outputs). ``simulator``: ``fast`` (:mod:`circuits.analog.fast`,
     the whole batch at once) or ``ngspice`` (``chunk`` inputs per run of ``runner``, one of :data:`RUNNERS`)."""
+    try:
+        return simulate_netlist(folder.netlist, folder.manifest, x, chunk, progress, runner, simulator,
+                                folder.path.name)
+    except NewtonError as e:
+        raise SimulationError(f"test input {e.where.sample} of circuit {folder.path.name!r}: the fast "
+                              f"simulator's Newton iteration did not converge at {e.where.element}"
+                              f"{_place(folder, e.where.element[1:])} (last residual: a Newton step of "
+                              f"{e.where.residual:.3e} V)") from e
+    except NgspiceFailure as e:
+        tile = _TILE_NODE.search(str(e.error))
+        raise NgspiceFailure(e.sample, e.name, e.error, _place(folder, tile.group(0)) if tile else "") from e.error
+
+
+def simulate_netlist(netlist: CheckedNetlist, manifest: dict[str, Any], x: np.ndarray, chunk: int = 40,
+                     progress: bool = False, runner: str = "shared", simulator: str = "fast",
+                     name: str = "circuit") -> dict[str, np.ndarray]:
+    """:func:`simulate` on a netlist and the manifest that describes it (no folder: what a sweep compiles)."""
     if simulator not in SIMULATORS:
         raise SimulationError(f"unknown simulator {simulator!r}: must be one of {', '.join(SIMULATORS)}")
     if runner not in RUNNERS:
         raise SimulationError(f"unknown ngspice runner {runner!r}: must be one of {', '.join(RUNNERS)}")
-    m = folder.manifest
+    m = manifest
     sources, scale = m["inputs"]["sources"], m["inputs"]["scale"]
     if x.shape[1] != len(sources):
-        raise SimulationError(f"circuit {folder.path.name!r} takes {len(sources)} inputs, not {x.shape[1]}")
+        raise SimulationError(f"circuit {name!r} takes {len(sources)} inputs, not {x.shape[1]}")
     out_probes, lin_probes = m["outputs"]["probes"], m["linear_probes"]["probes"]
     probes = list(dict.fromkeys(out_probes + lin_probes))
     if simulator == "fast":
-        try:
-            got = FastCircuit(folder.netlist).run(probes, {s: scale * x[:, i] for i, s in enumerate(sources)},
-                                                 progress=progress)
-        except NewtonError as e:
-            raise SimulationError(f"test input {e.where.sample} of circuit {folder.path.name!r}: the fast "
-                                  f"simulator's Newton iteration did not converge at {e.where.element}"
-                                  f"{_place(folder, e.where.element[1:])} (last residual: a Newton step of "
-                                  f"{e.where.residual:.3e} V)") from e
-        return _outputs(folder, {p: [got[p]] for p in probes})
+        got = FastCircuit(netlist).run(probes, {s: scale * x[:, i] for i, s in enumerate(sources)},
+                                       progress=progress)
+        return _outputs(manifest, {p: [got[p]] for p in probes})
     run = RUNNERS[runner]
     results: dict[str, list[np.ndarray]] = {p: [] for p in probes}
     starts = range(0, len(x), chunk)
     for start in tqdm(starts, desc="ngspice", unit="batch", disable=not progress, leave=False):
         part = x[start:start + chunk]
         try:
-            got = run(folder.netlist, probes, {s: scale * part[:, i] for i, s in enumerate(sources)})
+            got = run(netlist, probes, {s: scale * part[:, i] for i, s in enumerate(sources)})
         except SimulationError:
-            _name_failing_input(run, folder, probes, sources, scale, part, start)
+            _name_failing_input(run, netlist, probes, sources, scale, part, start, name)
             raise
         for p in probes:
             results[p].append(got[p])
-    return _outputs(folder, results)
+    return _outputs(manifest, results)
 
 
-def _outputs(folder: SpiceFolder, results: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
-    m = folder.manifest
+def _outputs(manifest: dict[str, Any], results: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
+    m = manifest
     volts = np.stack([np.concatenate(results[p]) for p in m["outputs"]["probes"]], axis=1)
     return {"volts": volts, "logits": volts * m["outputs"]["scale"],
             "linear": np.stack([np.concatenate(results[p]) for p in m["linear_probes"]["probes"]], axis=1)}
+
+
+class NgspiceFailure(SimulationError):
+    """ngspice found no operating point for input ``sample`` (``error``: its complaint)."""
+
+    def __init__(self, sample: int, name: str, error: SimulationError, where: str = "") -> None:
+        super().__init__(f"ngspice found no operating point for test input {sample} of circuit {name!r}{where}: "
+                         f"{error}")
+        self.sample, self.name, self.error = sample, name, error
 
 
 def _place(folder: SpiceFolder, name: str) -> str:
@@ -124,14 +144,11 @@ def _place(folder: SpiceFolder, name: str) -> str:
     return ""
 
 
-def _name_failing_input(run: Callable[..., dict[str, np.ndarray]], folder: SpiceFolder, probes: list[str],
-                        sources: list[str], scale: float, part: np.ndarray, start: int) -> None:
+def _name_failing_input(run: Callable[..., dict[str, np.ndarray]], netlist: CheckedNetlist, probes: list[str],
+                        sources: list[str], scale: float, part: np.ndarray, start: int, name: str) -> None:
     """Rerun a failed batch one input at a time and raise naming the first input ngspice cannot solve."""
     for j in range(len(part)):
         try:
-            run(folder.netlist, probes, {s: scale * part[j:j + 1, i] for i, s in enumerate(sources)})
+            run(netlist, probes, {s: scale * part[j:j + 1, i] for i, s in enumerate(sources)})
         except SimulationError as e:
-            tile = _TILE_NODE.search(str(e))
-            where = _place(folder, tile.group(0)) if tile else ""
-            raise SimulationError(f"ngspice found no operating point for test input {start + j} of circuit "
-                                  f"{folder.path.name!r}{where}: {e}") from e
+            raise NgspiceFailure(start + j, name, e) from e

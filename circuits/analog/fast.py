@@ -43,9 +43,10 @@ THERMAL_VOLTAGE = BOLTZMANN * KELVIN / CHARGE
 MAX_ITERATIONS = 200
 """Newton steps per block and sweep."""
 MAX_SWEEPS = 6
-STEP_TOLERANCE = 1e-9
-"""A Newton step below this fraction of ``1 V + |u|`` has converged: Newton converges quadratically, and the
-op-amps' gain (1e6) makes the blocks' Jacobians so ill-conditioned that steps stall near 1e-10 V."""
+STEP_TOLERANCE = 1e-8
+"""A Newton step below this fraction of ``1 V + |u|`` has converged: Newton converges quadratically (the step
+before such a one was the last to matter), and the op-amps' gain (1e6) makes the blocks' Jacobians so
+ill-conditioned that steps stall at 1e-10 to 2e-9 V, the rounding of ``M q`` (volts of 1e5 cancelling)."""
 CHUNK = 64
 """Right-hand sides per solve call (bounds the memory of a response to ``CHUNK`` dense vectors)."""
 BATCH = 2048

@@ -157,9 +157,9 @@ def parse(netlist: CheckedNetlist) -> ParsedCircuit:
     tokens = " ".join(by_kind["r"]).split()
     terminals = _interleave(tokens[1::4], tokens[2::4])
     order.extend(n for n in dict.fromkeys(terminals) if n != GROUND)  # numbered in order of appearance
-    index.update((n, i) for i, n in enumerate(order))
+    index.update(zip(order, range(len(order)), strict=True))
     ends = operator.itemgetter(*terminals)(index) if terminals else ()
-    r = Elements(tokens[0::4], np.array(ends, dtype=np.int64).reshape(-1, 2),
+    r = Elements(tokens[0::4], np.fromiter(ends, dtype=np.int64, count=len(terminals)).reshape(-1, 2),
                  _numbers(tokens[3::4])) if tokens else Elements()
 
     def two_terminal(rows: list[list[str]], value_at: int) -> Elements:

@@ -1,0 +1,169 @@
+"""The fast simulator against ngspice (the same netlist text), against the nodal solver (hypothesis), and its
+errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import circuits.analog.fast as fast
+from backends.spice import emit
+from backends.spice.run import SpiceFolder, simulate
+from circuits.analog.cards import check_netlist
+from circuits.analog.crossbar import Crossbar, add_crossbar
+from circuits.analog.fast import GMIN, THERMAL_VOLTAGE, FastCircuit
+from circuits.analog.netlist import Netlist
+from circuits.analog.ngspice import checked
+from circuits.analog.ngspice_shared import run_batch_shared
+from circuits.analog.solver import NodalSolver
+from compiler.passes import PassManager
+from compiler.pipelines import spice_pipeline
+from ir import SimulationError, interp
+from tests.conftest import make_mlp_graph
+
+
+def tile(n: int, m: int, seed: int = 0, variation: float = 0.0, **kw) -> tuple[Netlist, list[str]]:
+    """A crossbar tile with random conductances (lognormal ``variation`` on top) behind ideal drivers."""
+    rng = np.random.default_rng(seed)
+    g_pos, g_neg = (rng.uniform(1e-6, 1e-4, (n, m)) * np.exp(variation * rng.standard_normal((n, m)))
+                    for _ in range(2))
+    net = Netlist("tile")
+    plus, minus = [f"in{i}" for i in range(n)], [f"inn{i}" for i in range(n)]
+    for i in range(n):
+        net.vsource(f"in{i}", plus[i], "0", 0.0)
+        net.vcvs(f"inv{i}", minus[i], "0", plus[i], "0", -1.0)
+    return net, add_crossbar(net, "t0", Crossbar(g_pos, g_neg, r_feedback=1e3, **kw), plus, minus)
+
+
+def inputs(n: int, k: int, seed: int = 1) -> dict[str, np.ndarray]:
+    v = np.random.default_rng(seed).uniform(-0.2, 0.2, (k, n))
+    return {f"vin{i}": v[:, i] for i in range(n)}
+
+
+def relative(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    x, y = (np.stack([d[p] for p in sorted(a)]) for d in (a, b))
+    return float(np.abs(x - y).max() / np.abs(y).max())
+
+
+@pytest.mark.parametrize("n,wires", [(4, {}), (4, {"r_wire": 2.0}), (8, {"r_wire": 1.0, "r_source": 10.0}),
+                                     (16, {"r_wire": 1.0, "r_sense": 10.0}),
+                                     (32, {"r_wire": 0.5, "r_source": 5.0, "r_sense": 5.0, "tile_rows": 16})])
+def test_linear_tiles_agree_with_ngspice(n, wires):
+    net, outs = tile(n, n, seed=n, variation=0.3, **wires)
+    text = checked(net)
+    src = inputs(n, 3)
+    assert relative(FastCircuit(text).run(outs, src), run_batch_shared(text, outs, src)) <= 1e-9
+
+
+@pytest.mark.slow
+def test_a_64x64_tile_with_1_ohm_wires_agrees_with_ngspice():
+    net, outs = tile(64, 64, variation=0.1, r_wire=1.0)
+    text = checked(net)
+    src = inputs(64, 1)
+    assert relative(FastCircuit(text).run(outs, src), run_batch_shared(text, outs, src)) <= 1e-9
+
+
+def lowered_folder(tmp_path, sizes, acts, seed=0, **options):
+    g = make_mlp_graph(sizes, acts, seed=seed)
+    x = np.random.default_rng(seed + 1).uniform(0, 1, (25, sizes[0]))
+    PassManager(spice_pipeline(x, **options)).run(g)
+    return SpiceFolder.load(emit(g, tmp_path / "sp")), x
+
+
+@pytest.mark.parametrize("acts,options", [
+    (["relu"], {}),
+    (["relu", "tanh"], {"r_wire": 1.0, "tile": 4}),
+    (["sigmoid", "hardtanh"], {"r_source": 20.0, "variation": 0.2}),
+])
+def test_whole_networks_with_rectifiers_and_behavioural_sources_agree_with_ngspice(tmp_path, acts, options):
+    folder, x = lowered_folder(tmp_path, [6, 7, 5, 3], acts, **options)
+    a = simulate(folder, x, progress=False, simulator="fast")
+    b = simulate(folder, x, progress=False, simulator="ngspice")
+    fullscale = folder.manifest["fullscale_volts"]
+    assert np.abs(a["volts"] - b["volts"]).max() <= 1e-6 * fullscale
+    assert np.abs(a["linear"] - b["linear"]).max() <= 1e-9 * fullscale
+    assert (a["logits"].argmax(1) == b["logits"].argmax(1)).all()
+
+
+def test_the_rectifier_is_simulated_not_assumed(tmp_path):
+    """A weak op-amp makes the precision rectifier visibly non-ideal: the fast simulator follows ngspice, not the
+    ideal ReLU."""
+    folder, x = lowered_folder(tmp_path, [5, 6, 3], ["relu"], opamp_gain=30.0)
+    a = simulate(folder, x, progress=False, simulator="fast")
+    b = simulate(folder, x, progress=False, simulator="ngspice")
+    ideal = interp.run(folder.graph, x)[folder.manifest["output_name"]] / folder.manifest["outputs"]["scale"]
+    fullscale = folder.manifest["fullscale_volts"]
+    assert np.abs(a["volts"] - b["volts"]).max() <= 1e-6 * fullscale
+    assert np.abs(a["volts"] - ideal).max() >= 1e-3 * fullscale
+
+
+@pytest.mark.parametrize("volts", [1.0, 0.3, -0.05, -2.0])  # forward, and both sides of the −3 nV_T switch
+def test_diode_follows_ngspices_equations(volts):
+    net = Netlist("diode")
+    net.model("dm", "d", n=1.5, **{"is": 1e-12})
+    net.vsource("s", "a", "0", volts)
+    net.resistor("1", "a", "k", 1e3)
+    net.diode("1", "k", "0", "dm")
+    text = checked(net)
+    v = FastCircuit(text).run(["k"])["k"][0]
+    vte = 1.5 * THERMAL_VOLTAGE
+    i = 1e-12 * (np.exp(v / vte) - 1) if v >= -3 * vte else -1e-12 * (1 + (3 * vte / (v * np.e)) ** 3)
+    assert (volts - v) / 1e3 == pytest.approx(i + GMIN * v, rel=1e-9, abs=1e-18)  # 1e-15 V: the last bits of v
+    assert v == pytest.approx(run_batch_shared(text, ["k"], {})["k"][0], rel=1e-7, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 7), st.integers(1, 6), st.integers(2, 5), st.sampled_from([0.0, 0.5, 3.0]),
+       st.sampled_from([0.0, 7.0]), st.sampled_from([1e2, 1e6]), st.integers(1, 9), st.integers(0, 99))
+def test_fast_equals_the_nodal_solver_on_random_tiles(rows, cols, tile_size, r_wire, r_sense, gain, k, seed):
+    net, outs = tile(rows, cols, seed=seed, variation=0.5, r_wire=r_wire, r_sense=r_sense, opamp_gain=gain,
+                     tile_rows=tile_size, tile_cols=tile_size)
+    src = inputs(rows, k, seed)
+    assert relative(FastCircuit(checked(net)).run(outs, src), NodalSolver(net).solve(src)) <= 1e-9
+
+
+def test_spice_numbers_and_a_hand_edit_are_read_as_ngspice_reads_them():
+    text = "* edited\nv1 a 0 dc 2\nr1 a b 1k\nr2 b 0 3meg\n.end\n"
+    got = FastCircuit(check_netlist(text, "x")).run(["b"])["b"][0]
+    assert got == pytest.approx(2 * 3e6 / (3e6 + 1e3), rel=1e-14)
+
+
+def test_a_floating_node_is_named():
+    text = "* float\nv1 a 0 dc 1\nr1 a 0 1\nr2 b c 1\n.end\n"
+    with pytest.raises(SimulationError, match=r"^node 'b' of circuit 'float' floats: no path of elements to ground "
+                                              r"\(2 such nodes\)$"):
+        FastCircuit(check_netlist(text, "x"))
+
+
+def test_a_node_only_read_by_an_amplifier_floats():
+    text = "* open\ne1 o 0 c 0 2\nr1 o 0 1\n.end\n"
+    with pytest.raises(SimulationError, match=r"^node 'c' of circuit 'open' floats"):
+        FastCircuit(check_netlist(text, "x"))
+
+
+def test_a_loop_of_voltage_sources_is_singular():
+    text = "* loop\nv1 a 0 dc 1\nv2 a 0 dc 2\n.end\n"
+    with pytest.raises(SimulationError, match=r"^circuit 'loop' is singular \(.*\): a loop of voltage sources"):
+        FastCircuit(check_netlist(text, "x"))
+
+
+def test_unknown_source_probe_and_diode_parameter():
+    net, outs = tile(2, 2)
+    circuit = FastCircuit(checked(net))
+    with pytest.raises(SimulationError, match=r"^circuit 'tile' has no voltage source 'vx'$"):
+        circuit.run(outs, {"vx": np.zeros(1)})
+    with pytest.raises(SimulationError, match=r"^circuit 'tile' has no node 'nowhere'$"):
+        circuit.run(["nowhere"])
+    text = "* d\n.model dm d(is=1e-14 rs=5)\nv1 a 0 dc 1\nd1 a 0 dm\n.end\n"
+    with pytest.raises(SimulationError, match=r"^netlist 'd': diode model 'dm' sets 'rs', which the fast simulator "
+                                              r"does not model \(it takes is, n\): use --simulator ngspice$"):
+        FastCircuit(check_netlist(text, "x"))
+
+
+def test_newton_that_does_not_converge_names_the_input_the_element_and_the_residual(tmp_path, monkeypatch):
+    folder, x = lowered_folder(tmp_path, [4, 5, 2], ["relu"])
+    monkeypatch.setattr(fast, "MAX_ITERATIONS", 1)
+    with pytest.raises(SimulationError, match=r"^test input 0 of circuit 'sp': the fast simulator's Newton iteration "
+                                              r"did not converge at dact3_\d+_d[12] of analog\.activation node 'act1' "
+                                              r"\(last residual: a Newton step of \d\.\d{3}e[-+]\d+ V\)$"):
+        simulate(folder, x, progress=False, simulator="fast")
