@@ -1,7 +1,8 @@
 """Reference kernels of the ``analog`` dialect: the circuit equations, exact.
 
-A crossbar without wire, source or sense resistance follows the finite-gain transimpedance equation in closed
-form; otherwise the reference is the exact nodal solution of the very network the SPICE backend writes (both
+A crossbar without wire, source or sense resistance and with linear devices follows the finite-gain
+transimpedance equation in closed form; otherwise (nonlinear devices included) the reference is the exact nodal
+solution of the very network the SPICE backend writes (both
 built by ``circuits.analog.crossbar``), factorized once per batch.
 """
 
@@ -21,7 +22,8 @@ from ir.op import Op
 
 def crossbar_circuit(op: analog.Crossbar, params: Mapping[str, np.ndarray]) -> Crossbar:
     return Crossbar(params[op.g_pos].astype(np.float64), params[op.g_neg].astype(np.float64), op.r_feedback,
-                    op.opamp_gain, op.tile_rows, op.tile_cols, op.r_wire, op.r_source, op.r_sense)
+                    op.opamp_gain, op.tile_rows, op.tile_cols, op.r_wire, op.r_source, op.r_sense, op.device,
+                    op.device_v0)
 
 
 def row_voltages(op: analog.Crossbar, v: np.ndarray) -> np.ndarray:

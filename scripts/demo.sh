@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end demo on the built-in default data (scikit-learn digits):
 # train backprop and direct feedback alignment, lower each to the IR, print the IR, evaluate with the reference,
-# then compile the DFA network to a SPICE crossbar circuit, simulate the whole test set in ngspice and verify it,
+# then compile the DFA network to a SPICE crossbar circuit and verify the whole test set (the fast simulator, ngspice
+# judging a sample), sweep its accuracy over wire resistance and device variation on Dask,
 # and compile it to fixed-point FPGA hardware (Verilog) and verify every output word in Verilator; fit it to the
 # iCEBreaker board, build its bitstream and run the test set over the UART host link (in Verilator); then build
 # the untrained network with the DFA learning engine on chip, verify its weights after 300 samples, train it 5 epochs.
@@ -23,8 +24,11 @@ for rule in bp dfa; do
 done
 echo "== compile the DFA network to a SPICE crossbar netlist"
 neurocc compile "$out/digits-dfa.ncm" --target spice -o "$out/digits-dfa-spice"
-echo "== simulate and verify the whole digits test set in ngspice against the analog reference"
+echo "== verify the whole digits test set in the fast simulator against the analog reference, and 32 inputs in ngspice"
 neurocc verify "$out/digits-dfa-spice" --dataset digits
+echo "== sweep wire resistance and device variation, 3 seeds each, on a Dask LocalCluster (plots: $out/sweep/)"
+neurocc sweep "$out/digits-dfa.ncm" --param r_wire=0,2,5,10,20 --param variation=0,0.1,0.2,0.4 --seeds 3 \
+  -o "$out/sweep" --quiet
 echo "== compile the DFA network to FPGA hardware (8 MAC lanes, 8-bit weights and activations)"
 neurocc compile "$out/digits-dfa.ncm" --target fpga --pe 8 -o "$out/digits-dfa-fpga"
 echo "== run the whole digits test set through the Verilog in Verilator against the integer reference"

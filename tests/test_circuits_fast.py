@@ -55,6 +55,27 @@ def test_linear_tiles_agree_with_ngspice(n, wires):
     assert relative(FastCircuit(text).run(outs, src), run_batch_shared(text, outs, src)) <= 1e-9
 
 
+@pytest.mark.parametrize("device,n,wires", [("sinh", 4, {}), ("cubic", 6, {"r_wire": 1.0}),
+                                            ("sinh", 12, {"r_wire": 2.0, "r_sense": 10.0, "tile_rows": 8})])
+def test_nonlinear_device_tiles_agree_with_ngspice_and_the_nodal_solver(device, n, wires):
+    net, outs = tile(n, n, seed=n, variation=0.2, device=device, device_v0=0.2, **wires)
+    text = checked(net)
+    assert text.text.count(" i = ") == 2 * n * n  # every device is a behavioural current
+    src = inputs(n, 3)
+    got = FastCircuit(text).run(outs, src)
+    assert relative(got, run_batch_shared(text, outs, src)) <= 1e-9
+    assert relative(got, NodalSolver(net).solve(src)) <= 1e-9
+    linear, outs_linear = tile(n, n, seed=n, variation=0.2, **wires)
+    assert relative(got, NodalSolver(linear).solve(src)) >= 1e-3  # the nonlinearity is real
+
+
+def test_a_device_card_must_read_its_own_terminals():
+    text = "* d\nv1 a 0 dc 1\nr1 a c 1\nb1 c 0 i = 1e-4*sinh((v(a)-v(0))*4)\n.end\n"
+    with pytest.raises(SimulationError, match=r"^netlist 'd': device b1 must carry the current of its own terminals "
+                                              r"c, 0, not of v\(a\)-v\(0\)$"):
+        FastCircuit(check_netlist(text, "x"))
+
+
 @pytest.mark.slow
 def test_a_64x64_tile_with_1_ohm_wires_agrees_with_ngspice():
     net, outs = tile(64, 64, variation=0.1, r_wire=1.0)
@@ -74,6 +95,8 @@ def lowered_folder(tmp_path, sizes, acts, seed=0, **options):
     (["relu"], {}),
     (["relu", "tanh"], {"r_wire": 1.0, "tile": 4}),
     (["sigmoid", "hardtanh"], {"r_source": 20.0, "variation": 0.2}),
+    (["relu"], {"device": "sinh", "device_v0": 0.25, "r_wire": 1.0, "tile": 4}),
+    (["relu", "tanh"], {"device": "cubic"}),
 ])
 def test_whole_networks_with_rectifiers_and_behavioural_sources_agree_with_ngspice(tmp_path, acts, options):
     folder, x = lowered_folder(tmp_path, [6, 7, 5, 3], acts, **options)
@@ -141,9 +164,17 @@ def test_a_node_only_read_by_an_amplifier_floats():
         FastCircuit(check_netlist(text, "x"))
 
 
-def test_a_loop_of_voltage_sources_is_singular():
-    text = "* loop\nv1 a 0 dc 1\nv2 a 0 dc 2\n.end\n"
-    with pytest.raises(SimulationError, match=r"^circuit 'loop' is singular \(.*\): a loop of voltage sources"):
+def test_a_loop_of_voltage_sources_is_singular_and_named():
+    text = "* loop\nv1 a 0 dc 1\nr1 a b 1\ne1 b 0 a 0 2\nv2 a 0 dc 2\n.end\n"
+    with pytest.raises(SimulationError, match=r"^circuit 'loop' is singular: v2 closes a loop of voltage sources at "
+                                              r"node '0' \(its voltage is fixed by the others already\)$"):
+        FastCircuit(check_netlist(text, "x"))
+
+
+def test_a_singular_matrix_without_a_loop_is_still_an_error():
+    text = "* short\ne1 a 0 a 0 1\nr1 a 0 1\n.end\n"  # V(a) = V(a): a unity-gain amplifier reading itself
+    with pytest.raises(SimulationError, match=r"^circuit 'short' is singular \(.*\): a loop of voltage sources, or a "
+                                              r"source or amplifier shorted$"):
         FastCircuit(check_netlist(text, "x"))
 
 

@@ -169,6 +169,8 @@ def test_verify_whole_test_set_of_64x64_tiles_with_1_ohm_wires(digits_model, tmp
     (["--g-min", "1e-4", "--g-max", "1e-6"], r"--g-min 0\.0001 must be below --g-max 1e-06"),
     (["--tile", "1"], r"--tile must be an integer in \[2, 1024\], not 1"),
     (["--target", "verilog"], r"--target must be one of spice, fpga, not verilog"),
+    (["--device", "memristor"], r"--device must be one of linear, sinh, cubic, not memristor"),
+    (["--device", "sinh", "--device-v0", "0"], r"--device-v0 must be positive, not 0"),
 ])
 def test_compile_errors(digits_model, tmp_path, capsys, argv, message):
     import re

@@ -9,7 +9,8 @@ reaches it through neurocc must consist of nothing but the cards neurocc's write
 - ``.model <name> d(<param>=<number> ...)`` (diode models only);
 - elements ``r`` (two nodes and a value), ``v`` (two nodes, ``dc`` and a value), ``e`` (four nodes and a gain),
   ``d`` (two nodes and a model name) and ``b`` (two nodes and ``v = `` one of the behavioural templates of
-  :data:`~circuits.analog.netlist.BEHAVIOURS`, with numbers and a ``v(<node>)`` filled in);
+  :data:`~circuits.analog.netlist.BEHAVIOURS`, with numbers and a ``v(<node>)`` filled in, or a nonlinear
+  device's current ``i = `` one of :data:`~circuits.analog.netlist.DEVICES`);
 
 names are ``[a-z0-9_]+`` and numbers plain decimals with an optional exponent or SPICE scale suffix (so a hand
 edit may write ``1k``). Upper case is refused outright: the writer never produces it, and ``.CONTROL`` is
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from circuits.analog.netlist import BEHAVIOURS
+from circuits.analog.netlist import BEHAVIOURS, DEVICES
 from errors import SimulationError
 
 _N = r"[a-z0-9_]+"
@@ -35,12 +36,20 @@ def _behaviour(template: str) -> str:
     return re.escape(template).replace(re.escape("{a}"), _NUM).replace(re.escape("{x}"), x)
 
 
+def _device(template: str) -> str:
+    out = re.escape(template)
+    for field, pattern in (("g", _NUM), ("k", _NUM), ("a", _N), ("b", _N)):
+        out = out.replace(re.escape("{" + field + "}"), pattern)
+    return out
+
+
 _CARDS: dict[str, re.Pattern[str]] = {
     "r": re.compile(rf"r{_N}{_S}{_N}{_S}{_N}{_S}{_NUM} *"),
     "v": re.compile(rf"v{_N}{_S}{_N}{_S}{_N}{_S}dc{_S}{_NUM} *"),
     "e": re.compile(rf"e{_N}(?:{_S}{_N}){{4}}{_S}{_NUM} *"),
     "d": re.compile(rf"d{_N}{_S}{_N}{_S}{_N}{_S}{_N} *"),
-    "b": re.compile(rf"b{_N}{_S}{_N}{_S}{_N}{_S}v = (?:{'|'.join(_behaviour(t) for t in BEHAVIOURS.values())}) *"),
+    "b": re.compile(rf"b{_N}{_S}{_N}{_S}{_N}{_S}(?:v = (?:{'|'.join(_behaviour(t) for t in BEHAVIOURS.values())})|"
+                    rf"{'|'.join(_device(t) for t in DEVICES.values())}) *"),
     ".": re.compile(rf"\.model {_N} d\((?:{_N}={_NUM}(?: {_N}={_NUM})*)?\)|\.end"),
 }
 _TITLE = re.compile(r"\*(?: [a-z0-9_ ]*)?")

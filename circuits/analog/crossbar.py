@@ -7,6 +7,9 @@ is subtracted by the circuit itself. The row tiles of one column all end on the 
 op-amp of finite gain ``A`` (a VCVS) with feedback resistor ``R_f``: their partial currents add by Kirchhoff's
 law, and the inverting transimpedance stage gives ``V_out = −R_f I`` for infinite gain.
 
+The devices are linear conductances, or nonlinear (``device``: a sinh or cubic I–V of small-signal conductance
+``G`` and characteristic voltage ``device_v0``, :data:`circuits.analog.netlist.DEVICES`).
+
 Wire resistance ``r_wire`` sits between neighbouring cells on every row and column line of a tile (rows driven
 from the tile's first column, columns read out below its last row); ``r_source`` in series with each row line's
 driver and ``r_sense`` between each tile's column and the op-amp.
@@ -33,6 +36,8 @@ class Crossbar:
     r_wire: float = 0.0
     r_source: float = 0.0
     r_sense: float = 0.0
+    device: str = "linear"  # or a model of circuits.analog.netlist.DEVICES: sinh, cubic
+    device_v0: float = 0.25  # their characteristic voltage
 
     def __post_init__(self) -> None:
         if self.g_pos.shape != self.g_neg.shape or self.g_pos.ndim != 2:
@@ -51,7 +56,8 @@ class Crossbar:
 
     @property
     def ideal(self) -> bool:
-        return self.r_wire == 0 and self.r_source == 0 and self.r_sense == 0
+        """No wire, source or sense resistance and linear devices: the closed form of :meth:`ideal_output`."""
+        return self.r_wire == 0 and self.r_source == 0 and self.r_sense == 0 and self.device == "linear"
 
     def tiles(self) -> list[tuple[int, int, int, int]]:
         """``(row_start, row_stop, col_start, col_stop)`` of every tile, row tiles first."""
@@ -115,7 +121,10 @@ def _add_tile(net: Netlist, prefix: str, xb: Crossbar, box: tuple[int, int, int,
             line = np.repeat(head, cols, axis=1)
         devices = g[r0:r1, c0:c1]
         present = devices > 0
-        net.resistor_grid(f"{prefix}_g{sign}", line, col, 1.0 / np.where(present, devices, 1.0), present)
+        if xb.device == "linear":
+            net.resistor_grid(f"{prefix}_g{sign}", line, col, 1.0 / np.where(present, devices, 1.0), present)
+        else:
+            net.device_grid(f"{prefix}_g{sign}", line, col, devices, present, xb.device, xb.device_v0)
     if wired:
         net.resistor_grid(f"{prefix}_wc", col.T[:, :-1], col.T[:, 1:], np.full((cols, rows - 1), xb.r_wire))
     if xb.r_sense > 0:

@@ -19,6 +19,10 @@ How it is fast (modified nodal analysis, ``A x = b``):
    layer's activations feed the next through ideal drivers): Newton's method (SPICE's junction limiting) runs
    on each block, all blocks of a level and every input of the batch at once, the levels in order. The full
    system's residual is checked at the end, so a dropped tiny coupling costs another sweep, never accuracy.
+4. Nonlinear crossbar devices (behavioural currents ``i = g·sinh(k·V)`` or ``g·V·(1 + k·V²)`` between their own
+   terminals, :data:`circuits.analog.netlist.DEVICES`) are far too many for step 3: the linear system holds them
+   at their small-signal conductance and what they carry beyond it is injected at their terminals, found by a
+   fixed-point (chord) iteration whose every step is one batch of solves with the same factorization.
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ CHUNK = 64
 """Right-hand sides per solve call (bounds the memory of a response to ``CHUNK`` dense vectors)."""
 BATCH = 2048
 """Inputs solved at once (bounds the memory of Newton's arrays)."""
+DEVICE_TOLERANCE = 1e-13
+"""The devices' iteration has converged when no device current changes by more than this fraction of the
+largest."""
+DENSE_BUDGET = 4e7
+"""Doubles of full solution vectors held at once with nonlinear devices (a batch is this over the unknowns)."""
 COUPLING = 1e-12
 """Entries of ``M`` below this fraction of their row's largest do not join blocks (the final residual check
 keeps the result exact)."""
@@ -110,7 +119,7 @@ class FastCircuit:
         from scipy.sparse.csgraph import connected_components
 
         c = self.circuit
-        ends = [c.r.nodes, c.d.nodes, c.v.nodes, c.e.nodes[:, :2], c.b.nodes]
+        ends = [c.r.nodes, c.d.nodes, c.v.nodes, c.e.nodes[:, :2], c.b.nodes, c.devices.nodes]
         pairs = np.concatenate([x.reshape(-1, 2) for x in ends]) if self.n else np.zeros((0, 2), np.int64)
         pairs = np.where(pairs < 0, self.n, pairs)  # ground is node n here
         graph = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(self.n + 1, self.n + 1))
@@ -119,6 +128,29 @@ class FastCircuit:
         if len(floating):
             raise SimulationError(f"node {c.nodes[floating[0]]!r} of circuit {self.title!r} floats: no path of "
                                   f"elements to ground ({len(floating)} such node{'s' if len(floating) > 1 else ''})")
+        self._check_source_loops()
+
+    def _check_source_loops(self) -> None:
+        """Voltage sources, amplifier outputs and behavioural sources that close a loop fix one voltage twice (the
+        matrix is singular): name them and the node where the loop closes."""
+        c = self.circuit
+        parent = list(range(self.n + 1))  # union-find over nodes; ground is n
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        named = [*c.v.names, *c.e.names, *c.b.names]
+        ends = np.concatenate([c.v.nodes, c.e.nodes[:, :2], c.b.nodes]).reshape(-1, 2)
+        for name, (p, m) in zip(named, np.where(ends < 0, self.n, ends).tolist(), strict=True):
+            a, b = root(p), root(m)
+            if a == b:
+                node = "0" if m == self.n else c.nodes[m]
+                raise SimulationError(f"circuit {self.title!r} is singular: {name} closes a loop of voltage sources "
+                                      f"at node {node!r} (its voltage is fixed by the others already)")
+            parent[a] = b
 
     def _assemble(self) -> tuple[csc_matrix, np.ndarray]:
         import scipy.sparse as sp
@@ -137,7 +169,9 @@ class FastCircuit:
         if len(c.r) and not np.all(c.r.values != 0):
             bad = int(np.flatnonzero(c.r.values == 0)[0])
             raise SimulationError(f"resistor {c.r.names[bad]} of circuit {self.title!r} has 0 ohms")
-        for nodes, g in ((c.r.nodes, 1.0 / c.r.values), (c.d.nodes, np.full(len(c.d), GMIN))):
+        small_signal = c.devices.current(np.zeros(len(c.devices)))[1]  # nonlinear devices at 0 V: G
+        for nodes, g in ((c.r.nodes, 1.0 / c.r.values), (c.d.nodes, np.full(len(c.d), GMIN)),
+                         (c.devices.nodes, small_signal)):
             a, b = nodes[:, 0], nodes[:, 1]
             for r, k, s in ((a, a, 1.0), (b, b, 1.0), (a, b, -1.0), (b, a, -1.0)):
                 put(r, k, s * g)
@@ -349,6 +383,8 @@ class FastCircuit:
             resp = self._response(observe, sp.hstack([sp.csc_matrix(base[:, None]), swept, injections]))
             offset, h_s, h_q = resp[:, 0][None, :], resp[:, 1: 1 + len(rows)], resp[:, 1 + len(rows):]
         out = np.zeros((k, len(probes)))
+        if len(self.circuit.devices):
+            return self._run_devices(probes, rows, values, base, observe, injections, h_q, progress)
         for start in tqdm(range(0, k, BATCH), desc="fast", unit="batch", disable=not progress, leave=False):
             stop = min(start + BATCH, k)
             linear = offset[start:stop] if h_s is None else offset + values[:, start:stop].T @ h_s.T
@@ -360,6 +396,61 @@ class FastCircuit:
                     raise NewtonError(self.title, where) from None
                 linear = linear + q @ h_q.T
             out[start:stop] = linear[:, nl:]
+        return {p: out[:, i].copy() for i, p in enumerate(probes)}
+
+
+    def _run_devices(self, probes: Sequence[str], rows: list[int], values: np.ndarray, base: np.ndarray,
+                     observe: csr_matrix, injections: csc_matrix, h_q: np.ndarray,
+                     progress: bool) -> dict[str, np.ndarray]:
+        """:meth:`run` with nonlinear crossbar devices: the linear system holds them at their small-signal
+        conductance ``G``; what they carry beyond ``G·V`` is a current injected at their terminals, found by a
+        fixed-point (chord) iteration, each step a batch of solves with the one factorization and, for the diodes
+        and behavioural sources, the block Newton of :meth:`_newton` as without devices."""
+        import scipy.sparse as sp
+        from tqdm.auto import tqdm
+
+        dev = self.circuit.devices
+        nd, nl = len(dev), len(self.elements)
+        a, b = dev.nodes[:, 0], dev.nodes[:, 1]
+        keep_a, keep_b = a >= 0, b >= 0
+        p_dev = sp.csc_matrix((np.concatenate([-np.ones(keep_a.sum()), np.ones(keep_b.sum())]),
+                               (np.concatenate([a[keep_a], b[keep_b]]),
+                                np.concatenate([np.flatnonzero(keep_a), np.flatnonzero(keep_b)]))),
+                              shape=(self.size, nd))
+        g0 = dev.current(np.zeros(nd))[1]
+        k = values.shape[1]
+        batch = max(1, min(BATCH, int(DENSE_BUDGET // max(self.size, 1))))
+        out = np.zeros((k, len(probes)))
+        for start in tqdm(range(0, k, batch), desc="fast", unit="batch", disable=not progress, leave=False):
+            stop = min(start + batch, k)
+            rhs = np.repeat(base[:, None], stop - start, axis=1)
+            rhs[rows] = values[:, start:stop]
+            extra = np.zeros((nd, stop - start))  # each device's current beyond G·V
+            volts = np.zeros_like(extra)
+            for _ in range(MAX_ITERATIONS):
+                before = volts
+                x = self.lu.solve(rhs + p_dev @ extra)
+                if nl:
+                    try:
+                        _, q = self._newton((observe @ x)[:nl].T, h_q[:nl])
+                    except _Stalled as e:
+                        where = NonConvergence(start + e.where.sample, e.where.element, e.where.residual)
+                        raise NewtonError(self.title, where) from None
+                    x = x + self.lu.solve(injections @ q.T)
+                volts = np.where(keep_a[:, None], x[np.maximum(a, 0)], 0.0) - \
+                    np.where(keep_b[:, None], x[np.maximum(b, 0)], 0.0)
+                current = dev.current(volts.T)[0].T
+                new = current - g0[:, None] * volts
+                change = float(np.abs(new - extra).max())
+                extra = new
+                if change <= DEVICE_TOLERANCE * (float(np.abs(current).max()) + 1e-30):
+                    break
+            else:
+                moved = np.abs(volts - before)
+                worst = np.unravel_index(np.argmax(moved), moved.shape)
+                raise NewtonError(self.title, NonConvergence(start + int(worst[1]), dev.names[int(worst[0])],
+                                                             float(moved.max())))
+            out[start:stop] = (observe @ x)[nl:].T
         return {p: out[:, i].copy() for i, p in enumerate(probes)}
 
 

@@ -36,7 +36,7 @@ _PADDED_BYTES = _SAFE_BYTES.copy()
 _PADDED_BYTES[0] = True  # the NUL padding of a numpy byte string
 GROUND = "0"
 
-__all__ = ["GROUND", "Netlist", "ResistorGrid", "check_name", "fmt", "safe_name"]
+__all__ = ["DEVICES", "GROUND", "DeviceGrid", "Netlist", "ResistorGrid", "check_name", "fmt", "safe_name"]
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -61,6 +61,24 @@ BEHAVIOURS = {
     "relu": "{a}*max({x},0)",
 }
 """Templates of the behavioural sources (``x`` is the scaled control voltage)."""
+
+DEVICES = {
+    "sinh": "i = {g}*sinh((v({a})-v({b}))*{k})",
+    "cubic": "i = {g}*(v({a})-v({b}))*(1+{k}*(v({a})-v({b}))*(v({a})-v({b})))",
+}
+"""Nonlinear crossbar devices as behavioural current sources between their terminals ``a`` and ``b``: for a
+device of small-signal conductance ``G`` and characteristic voltage ``v0``, ``I = G v0 sinh(V / v0)`` (``g = G
+v0``, ``k = 1 / v0``) or ``I = G V (1 + V² / v0²)`` (``g = G``, ``k = 1 / v0²``); both have ``dI/dV = G`` at 0."""
+
+
+def device_coefficients(model: str, conductance: np.ndarray, v0: float) -> tuple[np.ndarray, float]:
+    """``(g, k)`` of :data:`DEVICES`' template ``model`` for devices of conductance ``conductance``."""
+    if model == "sinh":
+        return conductance * v0, 1.0 / v0
+    if model == "cubic":
+        return conductance, 1.0 / (v0 * v0)
+    raise BackendError(f"device model must be one of {', '.join(DEVICES)}, not {model!r}")
+
 
 Element = tuple[str, str, tuple[str, ...], "float | str"]
 """``(letter, name, nodes, value)``: value is a number (R, V, E), a model name (D) or an expression (B)."""
@@ -138,6 +156,33 @@ class ResistorGrid:
         if self.mask.all():
             return self.a.reshape(-1), self.b.reshape(-1), self.ohms.reshape(-1)
         return self.a[self.mask], self.b[self.mask], self.ohms[self.mask]
+
+
+@dataclass(frozen=True)
+class DeviceGrid(ResistorGrid):
+    """Nonlinear devices ``b<stem><i>_<j>`` from ``a[i, j]`` to ``b[i, j]`` (:data:`DEVICES`' ``model`` with
+    characteristic voltage ``v0``); ``ohms`` holds ``1 / G``, their small-signal resistance."""
+    model: str = "sinh"
+    v0: float = 1.0
+
+    def _lines(self) -> list[str]:
+        a, b, ohms = self._present()
+        g, k = device_coefficients(self.model, 1.0 / ohms, self.v0)
+        template = DEVICES[self.model].replace("{k}", fmt(k))
+        numbers = number_field(g).tolist()
+        return [f"b{n} {x} {y} " + template.format(g=v.decode("ascii").strip(), a=x, b=y)
+                for n, x, y, v in zip(self.names().astype(str).tolist(), a.astype(str).tolist(),
+                                      b.astype(str).tolist(), numbers, strict=True)]
+
+    def text(self, numbers: np.ndarray | None = None) -> str:
+        return "\n".join(self._lines())
+
+    def elements(self) -> list[Element]:
+        out: list[Element] = []
+        for line in self._lines():
+            name, x, y, expr = line.split(" ", 3)
+            out.append(("B", name[1:], (x, y), expr))
+        return out
 
 
 def _single_lines(elements: list[Element]) -> list[str]:
@@ -219,6 +264,21 @@ class Netlist:
         self.count += len(grid)
         return len(grid)
 
+    def device_grid(self, stem: str, a: np.ndarray, b: np.ndarray, conductance: np.ndarray, mask: np.ndarray,
+                    model: str, v0: float) -> int:
+        """Add nonlinear devices ``b<stem><i>_<j>`` (:data:`DEVICES`' ``model``, small-signal conductance
+        ``conductance[i, j]``, characteristic voltage ``v0``) wherever ``mask``; as :meth:`resistor_grid`."""
+        if model not in DEVICES:
+            raise BackendError(f"device model must be one of {', '.join(DEVICES)}, not {model!r}")
+        if not (v0 > 0 and math.isfinite(v0)):
+            raise BackendError(f"device grid b{stem}: v0 must be a positive finite voltage, not {v0!r}")
+        ohms = 1.0 / np.where(mask, conductance, 1.0)
+        count = self.resistor_grid(stem, a, b, ohms, mask)  # every check of a grid, then the part it added
+        grid = self.parts.pop()
+        assert isinstance(grid, ResistorGrid)
+        self.parts.append(DeviceGrid(grid.stem, grid.a, grid.b, grid.ohms, grid.mask, model, float(v0)))
+        return count
+
     def resistor(self, name: str, a: str, b: str, ohms: float) -> str:
         if not ohms > 0 or not math.isfinite(ohms):
             raise BackendError(f"resistor r{name} must have a positive finite resistance, not {ohms!r}")
@@ -249,7 +309,7 @@ class Netlist:
 
     def _grid_numbers(self) -> dict[int, np.ndarray]:
         """Every grid's values as text, formatted in one :func:`number_field` call (a uniform grid: one value)."""
-        grids = [p for p in self.parts if isinstance(p, ResistorGrid)]
+        grids = [p for p in self.parts if isinstance(p, ResistorGrid) and not isinstance(p, DeviceGrid)]
         values = [g._present()[2][:1] if g.uniform() else g._present()[2] for g in grids]
         if not grids:
             return {}
@@ -274,7 +334,9 @@ class Netlist:
                 continue
             out.extend(_single_lines(singles))
             singles = []
-            if isinstance(part, ResistorGrid):
+            if isinstance(part, DeviceGrid):
+                out.append(part.text())
+            elif isinstance(part, ResistorGrid):
                 out.append(part.text(numbers[id(part)]))
         if control:
             out += [".control", *control, ".endc"]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from circuits.analog.cards import CheckedNetlist
-from circuits.analog.netlist import BEHAVIOURS, GROUND
+from circuits.analog.netlist import BEHAVIOURS, DEVICES, GROUND
 from errors import SimulationError
 
 _SUFFIXES = {"meg": 1e6, "mil": 25.4e-6, "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3,
@@ -33,6 +34,17 @@ def _behaviour_pattern(template: str) -> re.Pattern[str]:
 
 
 _BEHAVIOURS = {fn: _behaviour_pattern(t) for fn, t in BEHAVIOURS.items()}
+
+
+def _device_pattern(template: str) -> re.Pattern[str]:
+    out = re.escape(template)
+    for name, pattern in (("g", _NUM), ("k", _NUM), ("a", "[a-z0-9_]+"), ("b", "[a-z0-9_]+")):
+        token = re.escape("{" + name + "}")
+        out = out.replace(token, f"(?P<{name}>{pattern})", 1).replace(token, f"(?P={name})")
+    return re.compile(out + r" *\Z")
+
+
+_DEVICES = {model: _device_pattern(t) for model, t in DEVICES.items()}
 
 
 def number(text: str) -> float:
@@ -82,6 +94,27 @@ class Behavioural:
 
 
 @dataclass
+class Devices:
+    """Nonlinear two-terminal devices: current ``g·sinh(k·V)`` or ``g·V·(1 + k·V²)`` from ``nodes[:, 0]`` to
+    ``nodes[:, 1]`` (``V`` between them), by ``model``."""
+    names: list[str] = field(default_factory=list)
+    nodes: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    g: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    k: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sinh: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # else cubic
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def current(self, volts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each device's current and its slope at ``volts`` (devices on the last axis)."""
+        kv = self.k * volts
+        sinh = np.where(self.sinh, self.g * np.sinh(kv), self.g * volts * (1 + kv * volts))
+        slope = np.where(self.sinh, self.g * self.k * np.cosh(kv), self.g * (1 + 3 * kv * volts))
+        return sinh, slope
+
+
+@dataclass
 class ParsedCircuit:
     """The circuit of one netlist: resistors, voltage sources, VCVS (nodes p, m, control +, control −; value the
     gain), diodes (values: saturation current; ``emission``: n) and behavioural sources."""
@@ -93,6 +126,7 @@ class ParsedCircuit:
     d: Elements
     emission: np.ndarray
     b: Behavioural
+    devices: Devices
     lookup: dict[str, int]  # node → index (ground: -1)
 
     def index(self, node: str) -> int:
@@ -150,7 +184,8 @@ def parse(netlist: CheckedNetlist) -> ParsedCircuit:
     cards: dict[str, list[list[str]]] = {}
     for kind in "ved":
         cards[kind] = [x.split() for x in by_kind[kind]]
-    cards["b"] = [x.split(" ", 3) for x in by_kind["b"]]
+    b_lines = [x.split(" ", 3) for x in by_kind["b"]]
+    cards["b"] = [x for x in b_lines if x[3].startswith("v")]
 
     # Resistors, nearly every line: every card has exactly four fields (the card check), so all of them are
     # split at once and the nodes numbered in one pass.
@@ -169,6 +204,7 @@ def parse(netlist: CheckedNetlist) -> ParsedCircuit:
         return Elements([r[0] for r in rows], nodes, _numbers([r[value_at] for r in rows]))
 
     v = two_terminal(cards["v"], 4)  # "v<name> p m dc <value>"
+    devices = _devices([x for x in b_lines if x[3].startswith("i")], node, where)
     e_rows = cards["e"]
     e = Elements([x[0] for x in e_rows],
                  np.array([[node(n) for n in x[1:5]] for x in e_rows], dtype=np.int64).reshape(-1, 4),
@@ -194,4 +230,26 @@ def parse(netlist: CheckedNetlist) -> ParsedCircuit:
     b = Behavioural([x[0] for x in cards["b"]],
                     np.array([[node(x[1]), node(x[2])] for x in cards["b"]], dtype=np.int64).reshape(-1, 2),
                     np.array(ctrl, dtype=np.int64), fns, np.array(a, dtype=np.float64), np.array(g, dtype=np.float64))
-    return ParsedCircuit(netlist.title, order, r, v, e, d, emission, b, index)
+    return ParsedCircuit(netlist.title, order, r, v, e, d, emission, b, devices, index)
+
+
+def _devices(rows: list[list[str]], node: Callable[[str], int], where: str) -> Devices:
+    """The nonlinear devices' cards (``b<name> a b i = ...``): each must read its own terminals."""
+    names, ends, g, k, sinh = [], [], [], [], []
+    for name, a, b, expr in rows:
+        found = [(model, m) for model, pattern in _DEVICES.items() if (m := pattern.match(expr))]
+        if not found:
+            raise SimulationError(f"{where}: behavioural source {name} is not one neurocc writes")
+        model, m = found[0]
+        if (m.group("a"), m.group("b")) != (a, b):
+            raise SimulationError(f"{where}: device {name} must carry the current of its own terminals {a}, {b}, "
+                                  f"not of v({m.group('a')})-v({m.group('b')})")
+        names.append(name)
+        ends.append((a, b))
+        g.append(number(m.group("g")))
+        k.append(number(m.group("k")))
+        sinh.append(model == "sinh")
+    if not names:
+        return Devices()
+    nodes = np.array([[node(a), node(b)] for a, b in ends], dtype=np.int64)
+    return Devices(names, nodes, np.array(g), np.array(k), np.array(sinh, dtype=bool))

@@ -1,8 +1,11 @@
-"""Exact nodal solution of a linear netlist (resistors, voltage sources, VCVS) by modified nodal analysis.
+"""Exact nodal solution of a netlist of resistors, voltage sources, VCVS and nonlinear crossbar devices by
+modified nodal analysis.
 
 The matrix is assembled once in scipy sparse form and LU-factorized (SuperLU); each further set of source values
-is one back-substitution, so a whole test set costs one factorization. This is the analog reference where wire
-and source resistance make the ideal circuit equations inexact: ngspice must agree with it to ~1e-6 relative.
+is one back-substitution, so a whole test set costs one factorization. With nonlinear devices
+(:class:`~circuits.analog.netlist.DeviceGrid`) each input is solved by Newton's method on the whole system, the
+Jacobian refactorized at every step. This is the analog reference where wire and source resistance or the
+devices make the ideal circuit equations inexact: ngspice must agree with it to ~1e-6 relative.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from circuits.analog.netlist import GROUND, Netlist
+from circuits.analog.netlist import GROUND, DeviceGrid, Netlist, device_coefficients
 from errors import BackendError, SimulationError
+
+NEWTON_STEPS = 100
 
 
 class NodalSolver:
@@ -33,9 +38,23 @@ class NodalSolver:
                 cols.append(c)
                 vals.append(v)
 
-        # Every V and E element adds a branch current unknown (and a row stating its voltage).
+        # Every V and E element adds a branch current unknown (and a row stating its voltage). Nonlinear devices
+        # are stamped at their small-signal conductance; Newton adds the rest.
         branches: list[tuple[str, str, tuple[int, ...], float]] = []
-        for letter, name, nodes, value in netlist.elements:
+        grids = [p for p in netlist.parts if isinstance(p, DeviceGrid)]
+        self.devices: list[tuple[np.ndarray, np.ndarray, np.ndarray, str, float]] = []
+        for grid in grids:
+            a_names, b_names, ohms = grid._present()
+            ia = np.array([idx(n.decode()) for n in a_names.tolist()], dtype=np.int64)
+            ib = np.array([idx(n.decode()) for n in b_names.tolist()], dtype=np.int64)
+            self.devices.append((ia, ib, 1.0 / ohms, grid.model, grid.v0))
+            for k, (x, y) in enumerate(zip(ia.tolist(), ib.tolist(), strict=True)):
+                g = 1.0 / float(ohms[k])
+                for r, c, v in ((x, x, g), (y, y, g), (x, y, -g), (y, x, -g)):
+                    put(r, c, v)
+        singles = [p for p in netlist.parts if not isinstance(p, DeviceGrid)]
+        plain = Netlist(netlist.title, parts=singles)
+        for letter, name, nodes, value in plain.elements:
             if letter == "R":
                 a, b = idx(nodes[0]), idx(nodes[1])
                 g = 1.0 / float(value)
@@ -64,7 +83,7 @@ class NodalSolver:
         import scipy.sparse as sp  # here, not at the top: scipy costs half a second to import, and ir imports this
         import scipy.sparse.linalg as spla  # module for every command, most of which solve nothing
 
-        matrix = sp.csc_matrix((vals, (rows, cols)), shape=(size, size))
+        self.matrix = matrix = sp.csc_matrix((vals, (rows, cols)), shape=(size, size))
         try:
             self.lu = spla.splu(matrix)
         except RuntimeError as e:
@@ -82,6 +101,49 @@ class NodalSolver:
                 raise BackendError(f"netlist has no voltage source {name!r}")
             rhs[row] = values
         x = self.lu.solve(rhs)
+        if self.devices:
+            x = np.stack([self._newton(rhs[:, i], x[:, i]) for i in range(k)], axis=1)
         if not np.all(np.isfinite(x)):
             raise SimulationError("the nodal solution is not finite: the circuit is singular")
         return {node: x[i] for node, i in self.nodes.items()}
+
+    def _newton(self, rhs: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The solution of ``A x + (I(V) − G V)`` injected by the devices ``= rhs`` from the linear one ``x``."""
+        import scipy.sparse as sp
+        import scipy.sparse.linalg as spla
+
+        for _ in range(NEWTON_STEPS):
+            residual = self.matrix @ x - rhs
+            jac_r: list[np.ndarray] = []
+            jac_c: list[np.ndarray] = []
+            jac_v: list[np.ndarray] = []
+            for ia, ib, g, model, v0 in self.devices:
+                va = np.where(ia >= 0, x[np.maximum(ia, 0)], 0.0)
+                vb = np.where(ib >= 0, x[np.maximum(ib, 0)], 0.0)
+                current, slope = device_current(model, g, v0, va - vb)
+                extra, dslope = current - g * (va - vb), slope - g
+                for node, sign in ((ia, 1.0), (ib, -1.0)):
+                    keep = node >= 0
+                    np.add.at(residual, node[keep], sign * extra[keep])
+                for r, c, s in ((ia, ia, 1.0), (ib, ib, 1.0), (ia, ib, -1.0), (ib, ia, -1.0)):
+                    keep = (r >= 0) & (c >= 0)
+                    jac_r.append(r[keep])
+                    jac_c.append(c[keep])
+                    jac_v.append(s * dslope[keep])
+            jac = self.matrix + sp.csc_matrix((np.concatenate(jac_v), (np.concatenate(jac_r), np.concatenate(jac_c))),
+                                              shape=self.matrix.shape)
+            step = spla.splu(jac.tocsc()).solve(residual)
+            x = x - step
+            if np.abs(step).max() <= 1e-14 * (1.0 + np.abs(x).max()):
+                return x
+        raise SimulationError(f"Newton's method on the nonlinear devices did not converge (last step "
+                              f"{np.abs(step).max():.3e})")
+
+
+def device_current(model: str, conductance: np.ndarray, v0: float, volts: np.ndarray) -> tuple[np.ndarray,
+                                                                                                np.ndarray]:
+    """A device's current and its slope ``dI/dV`` at ``volts`` (:data:`~circuits.analog.netlist.DEVICES`)."""
+    g, k = device_coefficients(model, conductance, v0)
+    if model == "sinh":
+        return g * np.sinh(volts * k), g * k * np.cosh(volts * k)
+    return g * volts * (1 + k * volts * volts), g * (1 + 3 * k * volts * volts)

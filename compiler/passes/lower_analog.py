@@ -9,7 +9,9 @@ For each dense layer ``y = W a + b`` with inputs at ``s`` volts per unit:
 - weights become differential conductance pairs within the device range: ``G± = g_min + k · max(±W', 0)`` with
   ``k = (g_max − g_min) / max|W'|`` (``G⁺ − G⁻ = k W'``, the ``g_min`` offsets cancel); then the programming
   non-idealities, seeded: ``levels``, lognormal ``variation``, ``stuck_on``/``stuck_off`` devices (the reference
-  and the netlist both use the programmed values, so verification holds and accuracy shows their cost);
+  and the netlist both use the programmed values, so verification holds and accuracy shows their cost); the
+  devices are linear, or nonlinear (``device``: sinh or cubic I–V whose small-signal conductance is the
+  programmed ``G``, characteristic voltage ``device_v0``);
 - the transimpedance stage's ``R_f = v_tia / (k s Y)`` brings the largest calibrated ``|y|`` (``Y``) to ``v_tia``
   volts (its output is ``−R_f k s y``: inverted);
 - the activation re-inverts and rescales so the next layer's inputs peak at ``v_read``
@@ -58,6 +60,10 @@ class LowerAnalog(Pass):
     stuck_off: float = 0.0
     """Fraction of devices stuck at g_min."""
     seed: int = 0
+    device: str = "linear"
+    """The devices' I–V (``analog.crossbar``'s ``device``): linear, sinh or cubic."""
+    device_v0: float = 0.25
+    """Their characteristic voltage."""
     budget_margin: float = 2.0
     """Inputs may exceed the calibration range: the rectifier bound is taken at this multiple of it."""
 
@@ -73,9 +79,19 @@ class LowerAnalog(Pass):
             raise LoweringError(f"conductance levels must be 0 (continuous) or at least 2, not {self.levels!r}")
         if not self.variation >= 0:
             raise LoweringError(f"device variation must be zero or positive, not {self.variation!r}")
+        if self.device not in analog.DEVICE_MODELS:
+            raise LoweringError(f"device must be one of {', '.join(analog.DEVICE_MODELS)}, not {self.device!r}")
+        if not self.device_v0 > 0:
+            raise LoweringError(f"device v0 must be positive, not {self.device_v0!r}")
         for name in ("stuck_on", "stuck_off"):
             if not 0 <= getattr(self, name) <= 1:
                 raise LoweringError(f"{name.replace('_', '-')} rate must be within [0, 1], not {getattr(self, name)!r}")
+
+    def slope(self) -> float:
+        """The most a device's slope ``dI/dV`` exceeds its conductance, at ``budget_margin`` times the read voltage
+        (how much more an input error moves a nonlinear crossbar's current)."""
+        x = self.budget_margin * self.v_read / self.device_v0
+        return {"linear": 1.0, "sinh": float(np.cosh(x)), "cubic": 1.0 + 3.0 * x * x}[self.device]
 
     def program(self, g: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The non-idealities of programming target conductances ``g``: quantization to ``levels``, lognormal
@@ -123,11 +139,12 @@ class LowerAnalog(Pass):
                 graph.add_param(f"{node}.g_neg", g_neg)
                 graph.replace(node, analog.Crossbar(
                     op.in_features, op.out_features, f"{node}.g_pos", f"{node}.g_neg", r_f, self.opamp_gain,
-                    self.tile, self.tile, self.v_read, self.r_wire, self.r_source, self.r_sense))
+                    self.tile, self.tile, self.v_read, self.r_wire, self.r_source, self.r_sense, self.device,
+                    self.device_v0))
                 for pname in op.params_used():  # the conductances now carry the weights
                     del graph.params[pname]
                 # Input errors reach each output through the data rows' G+ − G− (≤ 1 times R_f).
-                budget = budget * r_f * float(np.abs(g_pos[:-1] - g_neg[:-1]).sum(axis=0).max())
+                budget = budget * r_f * float(np.abs(g_pos[:-1] - g_neg[:-1]).sum(axis=0).max()) * self.slope()
                 scale = -r_f * k * scale
             elif isinstance(op, nn.Activation):
                 if op.fn == "identity":

@@ -27,6 +27,7 @@ from compiler.verify import SPICE_SAMPLE, verify_spice
 from errors import ConfigError
 from ir import Graph
 from ir.dialects import analog
+from ir.dialects.analog import DEVICE_MODELS
 from learning.datasets import Dataset
 
 
@@ -46,6 +47,9 @@ class SpiceOptions(Options):
     variation: float = option(0.0, Num(0.0, 2.0), "device-to-device variation, lognormal sigma in [0, 2] (0)")
     stuck_on: float = option(0.0, Num(0.0, 1.0), "fraction of devices stuck at G_max (0)")
     stuck_off: float = option(0.0, Num(0.0, 1.0), "fraction of devices stuck at G_min (0)")
+    device: str = option("linear", Choice(*DEVICE_MODELS), "the devices' I-V: linear (default), or sinh or cubic "
+                         "(small-signal conductance G, I = G v0 sinh(V/v0) or G V (1 + (V/v0)^2))")
+    device_v0: float = option(0.25, Num(positive=True), "the nonlinear devices' characteristic voltage v0 (0.25 V)")
     seed: int = option(0, Int(0, SEED_MAX), "seed of the device non-idealities (0)")
 
     def check(self) -> None:

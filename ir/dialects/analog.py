@@ -79,6 +79,9 @@ class Adc(_Scale):
         _finite("fullscale_volts", self.fullscale_volts, positive=True)
 
 
+DEVICE_MODELS = ("linear", "sinh", "cubic")
+
+
 @register
 @dataclass(frozen=True, slots=True)
 class Crossbar(Op):
@@ -97,6 +100,10 @@ class Crossbar(Op):
     r_wire: float = 0.0
     r_source: float = 0.0
     r_sense: float = 0.0
+    device: str = "linear"
+    """The devices' I–V: linear, or sinh / cubic of small-signal conductance G (``circuits.analog.netlist``)."""
+    device_v0: float = 0.25
+    """Their characteristic voltage (volts; for sinh and cubic)."""
 
     @property
     def rows(self) -> int:
@@ -119,6 +126,9 @@ class Crossbar(Op):
                 raise VerifyError(f"{f} must be zero or positive, not {getattr(self, f)!r}")
         if self.bias_volts is not None:
             _finite("bias_volts", self.bias_volts)
+        if self.device not in DEVICE_MODELS:
+            raise VerifyError(f"device must be one of {', '.join(DEVICE_MODELS)}, not {self.device!r}")
+        _finite("device_v0", self.device_v0, positive=True)
 
     def params_used(self) -> tuple[str, ...]:
         return (self.g_pos, self.g_neg)
