@@ -23,7 +23,7 @@ from ir.op import Op
 def crossbar_circuit(op: analog.Crossbar, params: Mapping[str, np.ndarray]) -> Crossbar:
     return Crossbar(params[op.g_pos].astype(np.float64), params[op.g_neg].astype(np.float64), op.r_feedback,
                     op.opamp_gain, op.tile_rows, op.tile_cols, op.r_wire, op.r_source, op.r_sense, op.device,
-                    op.device_v0)
+                    op.device_v0, op.selector_g, op.selector_v0)
 
 
 def row_voltages(op: analog.Crossbar, v: np.ndarray) -> np.ndarray:

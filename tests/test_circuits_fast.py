@@ -69,6 +69,19 @@ def test_nonlinear_device_tiles_agree_with_ngspice_and_the_nodal_solver(device, 
     assert relative(got, NodalSolver(linear).solve(src)) >= 1e-3  # the nonlinearity is real
 
 
+@pytest.mark.parametrize("selector_g,device", [(1e-3, "linear"), (1e-5, "linear"), (2e-5, "sinh")])
+def test_selectors_agree_with_ngspice_and_the_nodal_solver(selector_g, device):
+    """A sinh selector in series with every device (1S1R); strong ones make the chord iteration stall, and the
+    inputs go to Newton's method one by one."""
+    net, outs = tile(8, 8, seed=1, r_wire=1.0, selector_g=selector_g, selector_v0=0.05, device=device)
+    text = checked(net)
+    assert text.text.count("_sel") == 2 * 64
+    src = inputs(8, 3)
+    got = FastCircuit(text).run(outs, src)
+    assert relative(got, run_batch_shared(text, outs, src)) <= 1e-9
+    assert relative(got, {o: v for o, v in NodalSolver(net).solve(src).items() if o in outs}) <= 1e-9
+
+
 def test_a_device_card_must_read_its_own_terminals():
     text = "* d\nv1 a 0 dc 1\nr1 a c 1\nb1 c 0 i = 1e-4*sinh((v(a)-v(0))*4)\n.end\n"
     with pytest.raises(SimulationError, match=r"^netlist 'd': device b1 must carry the current of its own terminals "
@@ -97,6 +110,7 @@ def lowered_folder(tmp_path, sizes, acts, seed=0, **options):
     (["sigmoid", "hardtanh"], {"r_source": 20.0, "variation": 0.2}),
     (["relu"], {"device": "sinh", "device_v0": 0.25, "r_wire": 1.0, "tile": 4}),
     (["relu", "tanh"], {"device": "cubic"}),
+    (["relu"], {"selector_g": 2e-5, "selector_v0": 0.05, "r_wire": 1.0}),
 ])
 def test_whole_networks_with_rectifiers_and_behavioural_sources_agree_with_ngspice(tmp_path, acts, options):
     folder, x = lowered_folder(tmp_path, [6, 7, 5, 3], acts, **options)

@@ -171,6 +171,7 @@ def test_verify_whole_test_set_of_64x64_tiles_with_1_ohm_wires(digits_model, tmp
     (["--target", "verilog"], r"--target must be one of spice, fpga, not verilog"),
     (["--device", "memristor"], r"--device must be one of linear, sinh, cubic, not memristor"),
     (["--device", "sinh", "--device-v0", "0"], r"--device-v0 must be positive, not 0"),
+    (["--selector-g=-1e-5"], r"--selector-g must be zero or positive, not -1e-5"),
 ])
 def test_compile_errors(digits_model, tmp_path, capsys, argv, message):
     import re

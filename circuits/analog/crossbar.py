@@ -8,7 +8,9 @@ op-amp of finite gain ``A`` (a VCVS) with feedback resistor ``R_f``: their parti
 law, and the inverting transimpedance stage gives ``V_out = −R_f I`` for infinite gain.
 
 The devices are linear conductances, or nonlinear (``device``: a sinh or cubic I–V of small-signal conductance
-``G`` and characteristic voltage ``device_v0``, :data:`circuits.analog.netlist.DEVICES`).
+``G`` and characteristic voltage ``device_v0``, :data:`circuits.analog.netlist.DEVICES`), each alone or behind a
+selector of its own (1S1R: ``selector_g > 0``, a sinh I–V of small-signal conductance ``selector_g`` and
+characteristic voltage ``selector_v0``, between the row line and a node of the cell's own).
 
 Wire resistance ``r_wire`` sits between neighbouring cells on every row and column line of a tile (rows driven
 from the tile's first column, columns read out below its last row); ``r_source`` in series with each row line's
@@ -38,12 +40,14 @@ class Crossbar:
     r_sense: float = 0.0
     device: str = "linear"  # or a model of circuits.analog.netlist.DEVICES: sinh, cubic
     device_v0: float = 0.25  # their characteristic voltage
+    selector_g: float = 0.0  # a selector in series with every device (1S1R): its small-signal conductance; 0: none
+    selector_v0: float = 0.05  # its characteristic voltage (a sinh I–V)
 
     def __post_init__(self) -> None:
         if self.g_pos.shape != self.g_neg.shape or self.g_pos.ndim != 2:
             raise BackendError(f"crossbar conductances must be two arrays of one 2-D shape, not {self.g_pos.shape!r} "
                                f"and {self.g_neg.shape!r}")
-        for name in ("r_wire", "r_source", "r_sense"):
+        for name in ("r_wire", "r_source", "r_sense", "selector_g"):
             if getattr(self, name) < 0:
                 raise BackendError(f"crossbar {name} must be zero or positive, not {getattr(self, name)!r}")
         if self.tile_rows < 2 or self.tile_cols < 2:
@@ -57,7 +61,8 @@ class Crossbar:
     @property
     def ideal(self) -> bool:
         """No wire, source or sense resistance and linear devices: the closed form of :meth:`ideal_output`."""
-        return self.r_wire == 0 and self.r_source == 0 and self.r_sense == 0 and self.device == "linear"
+        return self.r_wire == 0 and self.r_source == 0 and self.r_sense == 0 and self.device == "linear" and \
+            self.selector_g == 0
 
     def tiles(self) -> list[tuple[int, int, int, int]]:
         """``(row_start, row_stop, col_start, col_stop)`` of every tile, row tiles first."""
@@ -121,6 +126,11 @@ def _add_tile(net: Netlist, prefix: str, xb: Crossbar, box: tuple[int, int, int,
             line = np.repeat(head, cols, axis=1)
         devices = g[r0:r1, c0:c1]
         present = devices > 0
+        if xb.selector_g > 0:  # each device reaches its row line through a selector (sinh) at a node of its own
+            middle = _nodes(f"{prefix}_m{sign}", rows, cols)
+            net.device_grid(f"{prefix}_sel{sign}", line, middle, np.full((rows, cols), xb.selector_g), present, "sinh",
+                            xb.selector_v0)
+            line = middle
         if xb.device == "linear":
             net.resistor_grid(f"{prefix}_g{sign}", line, col, 1.0 / np.where(present, devices, 1.0), present)
         else:

@@ -384,7 +384,9 @@ class FastCircuit:
             offset, h_s, h_q = resp[:, 0][None, :], resp[:, 1: 1 + len(rows)], resp[:, 1 + len(rows):]
         out = np.zeros((k, len(probes)))
         if len(self.circuit.devices):
-            return self._run_devices(probes, rows, values, base, observe, injections, h_q, progress)
+            from circuits.analog.fast_devices import run_devices
+
+            return run_devices(self, probes, rows, values, base, observe, injections, h_q, progress)
         for start in tqdm(range(0, k, BATCH), desc="fast", unit="batch", disable=not progress, leave=False):
             stop = min(start + BATCH, k)
             linear = offset[start:stop] if h_s is None else offset + values[:, start:stop].T @ h_s.T
@@ -396,61 +398,6 @@ class FastCircuit:
                     raise NewtonError(self.title, where) from None
                 linear = linear + q @ h_q.T
             out[start:stop] = linear[:, nl:]
-        return {p: out[:, i].copy() for i, p in enumerate(probes)}
-
-
-    def _run_devices(self, probes: Sequence[str], rows: list[int], values: np.ndarray, base: np.ndarray,
-                     observe: csr_matrix, injections: csc_matrix, h_q: np.ndarray,
-                     progress: bool) -> dict[str, np.ndarray]:
-        """:meth:`run` with nonlinear crossbar devices: the linear system holds them at their small-signal
-        conductance ``G``; what they carry beyond ``G·V`` is a current injected at their terminals, found by a
-        fixed-point (chord) iteration, each step a batch of solves with the one factorization and, for the diodes
-        and behavioural sources, the block Newton of :meth:`_newton` as without devices."""
-        import scipy.sparse as sp
-        from tqdm.auto import tqdm
-
-        dev = self.circuit.devices
-        nd, nl = len(dev), len(self.elements)
-        a, b = dev.nodes[:, 0], dev.nodes[:, 1]
-        keep_a, keep_b = a >= 0, b >= 0
-        p_dev = sp.csc_matrix((np.concatenate([-np.ones(keep_a.sum()), np.ones(keep_b.sum())]),
-                               (np.concatenate([a[keep_a], b[keep_b]]),
-                                np.concatenate([np.flatnonzero(keep_a), np.flatnonzero(keep_b)]))),
-                              shape=(self.size, nd))
-        g0 = dev.current(np.zeros(nd))[1]
-        k = values.shape[1]
-        batch = max(1, min(BATCH, int(DENSE_BUDGET // max(self.size, 1))))
-        out = np.zeros((k, len(probes)))
-        for start in tqdm(range(0, k, batch), desc="fast", unit="batch", disable=not progress, leave=False):
-            stop = min(start + batch, k)
-            rhs = np.repeat(base[:, None], stop - start, axis=1)
-            rhs[rows] = values[:, start:stop]
-            extra = np.zeros((nd, stop - start))  # each device's current beyond G·V
-            volts = np.zeros_like(extra)
-            for _ in range(MAX_ITERATIONS):
-                before = volts
-                x = self.lu.solve(rhs + p_dev @ extra)
-                if nl:
-                    try:
-                        _, q = self._newton((observe @ x)[:nl].T, h_q[:nl])
-                    except _Stalled as e:
-                        where = NonConvergence(start + e.where.sample, e.where.element, e.where.residual)
-                        raise NewtonError(self.title, where) from None
-                    x = x + self.lu.solve(injections @ q.T)
-                volts = np.where(keep_a[:, None], x[np.maximum(a, 0)], 0.0) - \
-                    np.where(keep_b[:, None], x[np.maximum(b, 0)], 0.0)
-                current = dev.current(volts.T)[0].T
-                new = current - g0[:, None] * volts
-                change = float(np.abs(new - extra).max())
-                extra = new
-                if change <= DEVICE_TOLERANCE * (float(np.abs(current).max()) + 1e-30):
-                    break
-            else:
-                moved = np.abs(volts - before)
-                worst = np.unravel_index(np.argmax(moved), moved.shape)
-                raise NewtonError(self.title, NonConvergence(start + int(worst[1]), dev.names[int(worst[0])],
-                                                             float(moved.max())))
-            out[start:stop] = (observe @ x)[nl:].T
         return {p: out[:, i].copy() for i, p in enumerate(probes)}
 
 

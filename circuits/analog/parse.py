@@ -109,8 +109,9 @@ class Devices:
     def current(self, volts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each device's current and its slope at ``volts`` (devices on the last axis)."""
         kv = self.k * volts
-        sinh = np.where(self.sinh, self.g * np.sinh(kv), self.g * volts * (1 + kv * volts))
-        slope = np.where(self.sinh, self.g * self.k * np.cosh(kv), self.g * (1 + 3 * kv * volts))
+        arg = np.clip(kv, -700.0, 700.0)  # finite far outside any operating point (an iterate may pass there)
+        sinh = np.where(self.sinh, self.g * np.sinh(arg), self.g * volts * (1 + kv * volts))
+        slope = np.where(self.sinh, self.g * self.k * np.cosh(arg), self.g * (1 + 3 * kv * volts))
         return sinh, slope
 
 

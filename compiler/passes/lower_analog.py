@@ -11,7 +11,8 @@ For each dense layer ``y = W a + b`` with inputs at ``s`` volts per unit:
   non-idealities, seeded: ``levels``, lognormal ``variation``, ``stuck_on``/``stuck_off`` devices (the reference
   and the netlist both use the programmed values, so verification holds and accuracy shows their cost); the
   devices are linear, or nonlinear (``device``: sinh or cubic I–V whose small-signal conductance is the
-  programmed ``G``, characteristic voltage ``device_v0``);
+  programmed ``G``, characteristic voltage ``device_v0``), each alone or behind a sinh selector
+  (``selector_g``, ``selector_v0``);
 - the transimpedance stage's ``R_f = v_tia / (k s Y)`` brings the largest calibrated ``|y|`` (``Y``) to ``v_tia``
   volts (its output is ``−R_f k s y``: inverted);
 - the activation re-inverts and rescales so the next layer's inputs peak at ``v_read``
@@ -64,6 +65,10 @@ class LowerAnalog(Pass):
     """The devices' I–V (``analog.crossbar``'s ``device``): linear, sinh or cubic."""
     device_v0: float = 0.25
     """Their characteristic voltage."""
+    selector_g: float = 0.0
+    """A selector in series with every device: its small-signal conductance (0: none)."""
+    selector_v0: float = 0.05
+    """Its characteristic voltage."""
     budget_margin: float = 2.0
     """Inputs may exceed the calibration range: the rectifier bound is taken at this multiple of it."""
 
@@ -83,6 +88,9 @@ class LowerAnalog(Pass):
             raise LoweringError(f"device must be one of {', '.join(analog.DEVICE_MODELS)}, not {self.device!r}")
         if not self.device_v0 > 0:
             raise LoweringError(f"device v0 must be positive, not {self.device_v0!r}")
+        if not self.selector_g >= 0 or not self.selector_v0 > 0:
+            raise LoweringError(f"a selector needs a conductance ≥ 0 and a positive v0, not {self.selector_g!r} and "
+                                f"{self.selector_v0!r}")
         for name in ("stuck_on", "stuck_off"):
             if not 0 <= getattr(self, name) <= 1:
                 raise LoweringError(f"{name.replace('_', '-')} rate must be within [0, 1], not {getattr(self, name)!r}")
@@ -140,7 +148,7 @@ class LowerAnalog(Pass):
                 graph.replace(node, analog.Crossbar(
                     op.in_features, op.out_features, f"{node}.g_pos", f"{node}.g_neg", r_f, self.opamp_gain,
                     self.tile, self.tile, self.v_read, self.r_wire, self.r_source, self.r_sense, self.device,
-                    self.device_v0))
+                    self.device_v0, self.selector_g, self.selector_v0))
                 for pname in op.params_used():  # the conductances now carry the weights
                     del graph.params[pname]
                 # Input errors reach each output through the data rows' G+ − G− (≤ 1 times R_f).

@@ -50,6 +50,9 @@ class SpiceOptions(Options):
     device: str = option("linear", Choice(*DEVICE_MODELS), "the devices' I-V: linear (default), or sinh or cubic "
                          "(small-signal conductance G, I = G v0 sinh(V/v0) or G V (1 + (V/v0)^2))")
     device_v0: float = option(0.25, Num(positive=True), "the nonlinear devices' characteristic voltage v0 (0.25 V)")
+    selector_g: float = option(0.0, Num(0.0), "a selector in series with every device (1S1R, I = G_s v_s sinh(V/v_s)):"
+                               " its small-signal conductance G_s in siemens; 0: none (0)")
+    selector_v0: float = option(0.05, Num(positive=True), "the selector's characteristic voltage v_s (0.05 V)")
     seed: int = option(0, Int(0, SEED_MAX), "seed of the device non-idealities (0)")
 
     def check(self) -> None:

@@ -104,6 +104,10 @@ class Crossbar(Op):
     """The devices' I–V: linear, or sinh / cubic of small-signal conductance G (``circuits.analog.netlist``)."""
     device_v0: float = 0.25
     """Their characteristic voltage (volts; for sinh and cubic)."""
+    selector_g: float = 0.0
+    """A selector in series with every device (1S1R): its small-signal conductance (S; 0: none)."""
+    selector_v0: float = 0.05
+    """The selector's characteristic voltage (a sinh I–V)."""
 
     @property
     def rows(self) -> int:
@@ -129,6 +133,10 @@ class Crossbar(Op):
         if self.device not in DEVICE_MODELS:
             raise VerifyError(f"device must be one of {', '.join(DEVICE_MODELS)}, not {self.device!r}")
         _finite("device_v0", self.device_v0, positive=True)
+        _finite("selector_g", self.selector_g)
+        if self.selector_g < 0:
+            raise VerifyError(f"selector_g must be zero or positive, not {self.selector_g!r}")
+        _finite("selector_v0", self.selector_v0, positive=True)
 
     def params_used(self) -> tuple[str, ...]:
         return (self.g_pos, self.g_neg)
