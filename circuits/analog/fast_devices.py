@@ -83,14 +83,14 @@ def _chord(fc: FastCircuit, rhs: np.ndarray, p_dev: csc_matrix, injections: csc_
     extra = np.zeros((len(dev), rhs.shape[1]))  # each device's current beyond G·V
     first: np.ndarray | None = None
     for _ in range(CHORD_STEPS):
-        x = fc.lu.solve(rhs + p_dev @ extra)
+        x = fc.solve(rhs + p_dev @ extra)
         if nl:
             try:
                 _, q = fc._newton((observe @ x)[:nl].T, h_q[:nl])
             except _Stalled as e:
                 where = NonConvergence(start + e.where.sample, e.where.element, e.where.residual)
                 raise NewtonError(fc.title, where) from None
-            x = x + fc.lu.solve(injections @ q.T)
+            x = x + fc.solve(injections @ q.T)
         first = x if first is None else first
         volts = _device_volts(fc, x)
         current = dev.current(volts.T)[0].T

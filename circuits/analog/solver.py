@@ -18,6 +18,7 @@ from circuits.analog.netlist import GROUND, DeviceGrid, Netlist, device_coeffici
 from errors import BackendError, SimulationError
 
 NEWTON_STEPS = 100
+CHORD_STEPS = 60
 
 
 class NodalSolver:
@@ -102,10 +103,44 @@ class NodalSolver:
             rhs[row] = values
         x = self.lu.solve(rhs)
         if self.devices:
-            x = np.stack([self._newton(rhs[:, i], x[:, i]) for i in range(k)], axis=1)
+            x = self._devices_solution(rhs, x)
         if not np.all(np.isfinite(x)):
             raise SimulationError("the nodal solution is not finite: the circuit is singular")
         return {node: x[i] for node, i in self.nodes.items()}
+
+    def _injection(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the devices add to ``A x`` beyond their small-signal conductance (for every column of ``x``), and
+        the largest current among them per column."""
+        out = np.zeros_like(x)
+        largest = np.zeros(x.shape[1:])
+        for ia, ib, g, model, v0 in self.devices:
+            shape = (-1,) + (1,) * (x.ndim - 1)
+            va = np.where((ia >= 0).reshape(shape), x[np.maximum(ia, 0)], 0.0)
+            vb = np.where((ib >= 0).reshape(shape), x[np.maximum(ib, 0)], 0.0)
+            current = device_current(model, g.reshape(shape), v0, va - vb)[0]
+            extra = current - g.reshape(shape) * (va - vb)
+            largest = np.maximum(largest, np.abs(current).max(axis=0))
+            for node, sign in ((ia, 1.0), (ib, -1.0)):
+                keep = node >= 0
+                np.add.at(out, node[keep], sign * extra[keep])
+        return out, largest
+
+    def _devices_solution(self, rhs: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Every column by the chord iteration on the one factorization (the devices' extra current moved to the
+        right-hand side); the columns where it does not converge by Newton's method, from the linear solution."""
+        linear, injected = x, np.zeros_like(x)
+        done = np.zeros(x.shape[1], dtype=bool)
+        for _ in range(CHORD_STEPS):
+            new, largest = self._injection(x)
+            change = np.abs(new - injected).max(axis=0)
+            injected = new
+            x = self.lu.solve(rhs - injected)
+            done = change <= 1e-13 * (largest + 1e-30)
+            if done.all() or not np.all(np.isfinite(change)):
+                break
+        for i in np.flatnonzero(~done):
+            x[:, i] = self._newton(rhs[:, i], linear[:, i])
+        return x
 
     def _newton(self, rhs: np.ndarray, x: np.ndarray) -> np.ndarray:
         """The solution of ``A x + (I(V) − G V)`` injected by the devices ``= rhs`` from the linear one ``x``."""
@@ -132,7 +167,14 @@ class NodalSolver:
                     jac_v.append(s * dslope[keep])
             jac = self.matrix + sp.csc_matrix((np.concatenate(jac_v), (np.concatenate(jac_r), np.concatenate(jac_c))),
                                               shape=self.matrix.shape)
-            step = spla.splu(jac.tocsc()).solve(residual)
+            step = spla.splu(jac.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(residual)
+            worst = 0.0  # the largest change of a device's voltage, in its characteristic voltages
+            for ia, ib, _, _, v0 in self.devices:
+                moved = np.where(ia >= 0, step[np.maximum(ia, 0)], 0.0) - np.where(ib >= 0, step[np.maximum(ib, 0)],
+                                                                                    0.0)
+                worst = max(worst, float(np.abs(moved).max()) / v0)
+            if worst > 2.0:  # damped: no device moves by more than two characteristic voltages a step
+                step = step * (2.0 / worst)
             x = x - step
             if np.abs(step).max() <= 1e-14 * (1.0 + np.abs(x).max()):
                 return x
