@@ -212,3 +212,16 @@ def test_newton_that_does_not_converge_names_the_input_the_element_and_the_resid
                                               r"did not converge at dact3_\d+_d[12] of analog\.activation node 'act1' "
                                               r"\(last residual: a Newton step of \d\.\d{3}e[-+]\d+ V\)$"):
         simulate(folder, x, progress=False, simulator="fast")
+
+
+@pytest.mark.parametrize("columns", [1, 5, 40])
+def test_solves_through_the_factors_equal_superlus(columns):
+    net, _ = tile(12, 12, seed=3, variation=0.4, r_wire=1.0)
+    circuit = FastCircuit(checked(net))
+    rhs = np.random.default_rng(0).standard_normal((circuit.size, columns))
+    for transposed in (False, True):
+        ours = circuit.solve(rhs, transposed)
+        theirs = circuit.lu.solve(rhs, trans="T" if transposed else "N")
+        assert np.abs(ours - theirs).max() <= 1e-12 * np.abs(theirs).max()
+    vector = circuit.lu.solve(rhs[:, 0])
+    assert np.abs(circuit.solve(rhs[:, 0]) - vector).max() <= 1e-12 * np.abs(vector).max()
