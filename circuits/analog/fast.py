@@ -414,8 +414,7 @@ class _Factors:
 
     def __init__(self, lu: object) -> None:
         self.lu = lu
-        self.lower = lu.L.tocsr()  # type: ignore[attr-defined]
-        self.upper = lu.U.tocsr()  # type: ignore[attr-defined]
+        self._triangles: tuple[csr_matrix, csr_matrix] | None = None  # L and U as CSR, made on the first right solve
         self.perm_r, self.perm_c = lu.perm_r, lu.perm_c  # type: ignore[attr-defined]
         self.inv_r = np.argsort(self.perm_r)
 
@@ -423,13 +422,17 @@ class _Factors:
         """``x = Pc U⁻¹ L⁻¹ Pr b``."""
         from scipy.sparse.linalg import spsolve_triangular
 
-        y = spsolve_triangular(self.lower, rhs[self.inv_r], lower=True, unit_diagonal=True)
-        return spsolve_triangular(self.upper, y, lower=False)[self.perm_c]
+        assert self._triangles is not None
+        lower, upper = self._triangles
+        y = spsolve_triangular(lower, rhs[self.inv_r], lower=True, unit_diagonal=True)
+        return spsolve_triangular(upper, y, lower=False)[self.perm_c]
 
     def solve(self, rhs: np.ndarray, transposed: bool = False) -> np.ndarray:
         rhs = np.asarray(rhs, dtype=np.float64)
         if transposed:
             return self.lu.solve(rhs, trans="T")  # type: ignore[attr-defined]
+        if self._triangles is None:
+            self._triangles = (self.lu.L.tocsr(), self.lu.U.tocsr())  # type: ignore[attr-defined]
         if rhs.ndim == 1 or rhs.shape[1] < 8:
             return self._columns(rhs)
         from concurrent.futures import ThreadPoolExecutor
