@@ -410,7 +410,7 @@ class _Factors:
     """SuperLU's factors ``Pr A Pc = L U``. Right solves go through scipy's sparse triangular solves, the
     right-hand sides split between two threads (measured here: 1.8× SuperLU's own solve for 64 columns of a
     128×128 tile, 1.15× at 256×256, where both are bound by reading the factors); transposed solves are
-    SuperLU's, which is the faster of the two for them."""
+    SuperLU's, which is the faster of the two for them, and so are solves of fewer than eight columns."""
 
     def __init__(self, lu: object) -> None:
         self.lu = lu
@@ -429,12 +429,10 @@ class _Factors:
 
     def solve(self, rhs: np.ndarray, transposed: bool = False) -> np.ndarray:
         rhs = np.asarray(rhs, dtype=np.float64)
-        if transposed:
-            return self.lu.solve(rhs, trans="T")  # type: ignore[attr-defined]
+        if transposed or rhs.ndim == 1 or rhs.shape[1] < 8:  # (a few columns do not pay for the CSR triangles)
+            return self.lu.solve(rhs, trans="T" if transposed else "N")  # type: ignore[attr-defined]
         if self._triangles is None:
             self._triangles = (self.lu.L.tocsr(), self.lu.U.tocsr())  # type: ignore[attr-defined]
-        if rhs.ndim == 1 or rhs.shape[1] < 8:
-            return self._columns(rhs)
         from concurrent.futures import ThreadPoolExecutor
 
         half = rhs.shape[1] // 2
