@@ -27,4 +27,5 @@ def test_train_dfa_digits_example(tmp_path):
 def test_compile_and_verify_example(tmp_path):
     report = _load("compile_and_verify").main(["--epochs", "2", "--out", str(tmp_path), "--limit", "3"])
     assert report["spice"]["passed"] and report["fpga"]["passed"]
+    assert report["spice"]["ngspice_output_max_rel_error"] <= 1e-9
     assert report["fpga"]["cycles_per_inference"] == [611] and (tmp_path / "spice-verify.png").is_file()
