@@ -12,7 +12,7 @@
 2. ``--batch`` inputs through one ``--big``×``--big`` tile with wires (target ≤ 10 s on two cores).
 3. ``--fashion``: the whole Fashion-MNIST test set (10,000) through a 784-256-10 network (trained one epoch with
    DFA) compiled with 1 Ω wires and precision rectifiers; the seconds it takes and its accuracy beside the float
-   network's (ngspice does not finish one input of this netlist in an hour here: ``--fashion-ngspice N`` tries
+   network's (ngspice had not finished two inputs of this netlist after 7 minutes here: ``--fashion-ngspice N`` tries
    N of them).
 
 Prints JSON (``bench/results/analog.json`` holds the README's run).
