@@ -28,6 +28,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -41,8 +42,11 @@ from compiler.options import flag
 from compiler.targets.spice import SpiceOptions
 from errors import BackendError, ConfigError
 
-LAYOUT = Layout("sweep", (r"tasks/[0-9a-f]{64}\.json", r"table\.json", r"table\.csv", r"accuracy_vs_[a-z_]+\.png"),
-                dirs=("tasks",))
+_PARTIAL = r"(?:tasks/)?\.[a-z0-9_.]+\.[a-z0-9_]+\.tmp"
+"""A file :func:`_write` had not yet renamed into place when its sweep was killed (removed when a sweep resumes)."""
+
+LAYOUT = Layout("sweep", (r"tasks/[0-9a-f]{64}\.json", r"table\.json", r"table\.csv", r"accuracy_vs_[a-z0-9_]+\.png",
+                          _PARTIAL), dirs=("tasks",))
 VERSION = 1
 """Part of every task's key: a change to what a task computes gets a new number, so old results are not reused."""
 OPTIONS = {name: kind for name, kind, *_ in SpiceOptions.specs() if name != "seed"}
@@ -212,6 +216,11 @@ def sweep(model: str | os.PathLike[str], params: dict[str, list[Any]], seeds: in
         raise ConfigError(f"model file {str(model)!r} records no data set: pass --dataset")
     todo_all = tasks(params, seeds, hashlib.sha256(raw).hexdigest(), dataset, limit)
     (folder / "tasks").mkdir(parents=True, exist_ok=True)
+    partial = re.compile(_PARTIAL)
+    for leftover in [*folder.glob(".*.tmp"), *(folder / "tasks").glob(".*.tmp")]:  # a killed run's, unfinished
+        if partial.fullmatch(leftover.relative_to(folder).as_posix()) and leftover.is_file() and \
+                not leftover.is_symlink():
+            leftover.unlink()
     _write(folder / "manifest.json", json.dumps({"format": LAYOUT.format, "version": VERSION, "model": str(model),
                                                   "dataset": dataset, "limit": limit, "params": params,
                                                   "seeds": seeds}, indent=1))

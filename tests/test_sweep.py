@@ -52,8 +52,11 @@ def test_a_stopped_sweep_resumes_where_it_stopped(small_model, tmp_path):
     with pytest.raises(Stop):
         sweep(small_model, parse_params(GRID), 2, tmp_path / "s", limit=LIMIT, scheduler="serial", on_result=stop)
     assert len(list((tmp_path / "s" / "tasks").glob("*.json"))) == 3
+    stale = [tmp_path / "s" / "tasks" / f".{'ab' * 32}.json.x1y2_z.tmp", tmp_path / "s" / ".table.json.k3_9.tmp"]
+    for path in stale:  # what a sweep killed in the middle of writing a file leaves
+        path.write_text("{")
     report = sweep(small_model, parse_params(GRID), 2, tmp_path / "s", limit=LIMIT, scheduler="serial")
-    assert report["computed"] == 5 and report["cached"] == 3
+    assert report["computed"] == 5 and report["cached"] == 3 and not any(p.exists() for p in stale)
     more = sweep(small_model, parse_params(GRID), 3, tmp_path / "s", limit=LIMIT, scheduler="serial")
     assert more["computed"] == 4 and {r["seeds"] for r in more["rows"]} == {3}  # only the new seed's tasks
 
