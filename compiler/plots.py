@@ -108,9 +108,10 @@ def onchip_curves(report: dict[str, Any], title: str, path: str | os.PathLike[st
     _save(fig, Path(path))
 
 
-def sweep_curves(rows: list[dict[str, Any]], names: list[str], swept: str, path: str | os.PathLike[str]) -> None:
-    """Accuracy (mean ± standard deviation over seeds) against option ``swept``: one line per combination of the
-    other options, up to eight of them (the first eight in grid order)."""
+def sweep_curves(rows: list[dict[str, Any]], names: list[str], swept: str, path: str | os.PathLike[str],
+                 axis: str | None = None) -> None:
+    """Accuracy (mean ± standard deviation over seeds) against option ``swept`` (``axis``: the axis's words): one
+    line per combination of the other options, up to eight of them (the first eight in grid order)."""
     plt = _pyplot()
     others = [n for n in names if n != swept]
     lines: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -122,9 +123,9 @@ def sweep_curves(rows: list[dict[str, Any]], names: list[str], swept: str, path:
         ax.errorbar(xs, [p["accuracy_mean"] for p in points], yerr=[p["accuracy_std"] for p in points],
                     marker="o", capsize=3, label=", ".join(f"{n}={v}" for n, v in zip(others, label, strict=True))
                     or None)
-    ax.set_xlabel(swept.replace("_", " "))
+    ax.set_xlabel(axis or swept)
     ax.set_ylabel("test accuracy (mean ± std over seeds)")
-    ax.set_title(f"accuracy against {swept.replace('_', ' ')}")
+    ax.set_title(f"accuracy against {swept}")
     if others:
         ax.legend(fontsize=7)
     fig.tight_layout()

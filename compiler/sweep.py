@@ -51,6 +51,8 @@ VERSION = 1
 """Part of every task's key: a change to what a task computes gets a new number, so old results are not reused."""
 OPTIONS = {name: kind for name, kind, *_ in SpiceOptions.specs() if name != "seed"}
 """The circuit options a sweep varies (``--seeds`` gives the seeds)."""
+LABELS = {name: re.sub(r"\s*\([^()]*\)$", "", text).strip() or name for name, _, _, text, _ in SpiceOptions.specs()}
+"""Each option's words for a plot's axis: its help text less the default in parentheses."""
 
 
 def parse_params(texts: Sequence[str]) -> dict[str, list[Any]]:
@@ -259,7 +261,8 @@ def sweep(model: str | os.PathLike[str], params: dict[str, list[Any]], seeds: in
     for name, values in params.items():
         if len(values) > 1:
             path = folder / f"accuracy_vs_{name}.png"
-            sweep_curves(table, list(params), name, path)
+            words = LABELS[name]
+            sweep_curves(table, list(params), name, path, f"{name} ({words})" if len(words) <= 60 else name)
             plots.append(str(path))
     return {"output": str(folder), "tasks": len(todo_all), "computed": len(todo), "cached": len(todo_all) - len(todo),
             "rows": table, "plots": plots}
