@@ -1,13 +1,17 @@
 """The fast simulator against ngspice (the same netlist text), against the nodal solver (hypothesis), and its
 errors."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import circuits.analog.fast as fast
+import circuits.analog.fast_iterative as fast_iterative
 from backends.spice import emit
+from backends.spice.emit import build as build_netlist
 from backends.spice.run import SpiceFolder, simulate
 from circuits.analog.cards import check_netlist
 from circuits.analog.crossbar import Crossbar, add_crossbar
@@ -15,6 +19,8 @@ from circuits.analog.fast import GMIN, THERMAL_VOLTAGE, FastCircuit
 from circuits.analog.netlist import Netlist
 from circuits.analog.ngspice import checked
 from circuits.analog.ngspice_shared import run_batch_shared
+from circuits.analog.parse import parse
+from circuits.analog.parse_model import parse_model
 from circuits.analog.solver import NodalSolver
 from compiler.passes import PassManager
 from compiler.pipelines import spice_pipeline
@@ -47,7 +53,8 @@ def relative(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
 
 @pytest.mark.parametrize("n,wires", [(4, {}), (4, {"r_wire": 2.0}), (8, {"r_wire": 1.0, "r_source": 10.0}),
                                      (16, {"r_wire": 1.0, "r_sense": 10.0}),
-                                     (32, {"r_wire": 0.5, "r_source": 5.0, "r_sense": 5.0, "tile_rows": 16})])
+                                     (32, {"r_wire": 0.5, "r_source": 5.0, "r_sense": 5.0, "tile_rows": 16}),
+                                     (40, {"r_wire": 1.0})])  # (big enough for the iterative path)
 def test_linear_tiles_agree_with_ngspice(n, wires):
     net, outs = tile(n, n, seed=n, variation=0.3, **wires)
     text = checked(net)
@@ -95,6 +102,53 @@ def test_a_64x64_tile_with_1_ohm_wires_agrees_with_ngspice():
     text = checked(net)
     src = inputs(64, 1)
     assert relative(FastCircuit(text).run(outs, src), run_batch_shared(text, outs, src)) <= 1e-9
+
+
+def test_a_few_inputs_of_a_big_linear_tile_are_solved_without_factorizing_it(monkeypatch):
+    net, outs = tile(40, 40, seed=2, variation=0.3, r_wire=1.0)
+    src = inputs(40, 2)
+    direct = FastCircuit(net)
+    direct.lu  # noqa: B018 (factorized first: the direct path)
+    circuit = FastCircuit(net)
+    assert circuit.size >= fast_iterative.MIN_SIZE
+    assert relative(circuit.run(outs, src), direct.run(outs, src)) <= 1e-11
+    assert circuit._lu is None  # GMRES on the wires' chains did it
+    monkeypatch.setattr(fast_iterative, "MAX_STEPS", 2)  # too few to converge: the factorization takes over
+    stalled = FastCircuit(net)
+    assert relative(stalled.run(outs, src), direct.run(outs, src)) <= 1e-12
+    assert stalled._lu is not None
+
+
+def test_weak_resistors_are_the_ones_much_weaker_than_both_neighbours():
+    ends = np.array([[0, 1], [1, 2], [0, 2], [2, -1], [3, 0]])
+    weak = fast_iterative.weak_resistors(ends, np.array([1.0, 1.0, 1e-4, 1e-4, 1e-4]), 4)
+    assert weak.tolist() == [False, False, True, False, False]  # to ground, or a node with nothing stronger: kept
+
+
+def network_netlist(sizes, acts, **options):
+    g = make_mlp_graph(sizes, acts, seed=0)
+    PassManager(spice_pipeline(np.random.default_rng(1).uniform(0, 1, (10, sizes[0])), **options)).run(g)
+    return build_netlist(g)[0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: tile(9, 7, variation=0.3, r_wire=1.0, r_source=3.0, tile_rows=4)[0],
+    lambda: tile(5, 6, device="sinh", device_v0=0.3, selector_g=2e-5, r_wire=1.0)[0],
+    lambda: network_netlist([6, 7, 5, 3], ["relu", "tanh"], r_wire=1.0, tile=4),
+    lambda: network_netlist([5, 4, 3], ["sigmoid"], device="cubic", stuck_on=0.1),
+])
+def test_the_in_memory_model_reads_exactly_as_its_text(make):
+    net = make()
+    a, b = parse(checked(net)), parse_model(net)
+    for field in dataclasses.fields(a):
+        x, y = getattr(a, field.name), getattr(b, field.name)
+        parts = [(f.name, getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x)] \
+            if dataclasses.is_dataclass(x) else [(field.name, x, y)]
+        for name, u, v in parts:
+            if isinstance(u, np.ndarray):
+                assert u.dtype == v.dtype and np.array_equal(u, v), (field.name, name)
+            else:
+                assert list(u) == list(v) if isinstance(u, list) else u == v, (field.name, name)
 
 
 def lowered_folder(tmp_path, sizes, acts, seed=0, **options):

@@ -33,8 +33,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from circuits.analog import fast_iterative as iterative
 from circuits.analog.cards import CheckedNetlist
+from circuits.analog.fast_iterative import Preconditioned
+from circuits.analog.netlist import Netlist
 from circuits.analog.parse import parse
+from circuits.analog.parse_model import parse_model
 from errors import SimulationError
 
 if TYPE_CHECKING:
@@ -76,8 +80,10 @@ class NonConvergence:
 class FastCircuit:
     """A netlist, parsed, checked for floating nodes and factorized; :meth:`run` solves batches of inputs."""
 
-    def __init__(self, netlist: CheckedNetlist) -> None:
-        c = self.circuit = parse(netlist)
+    def __init__(self, netlist: CheckedNetlist | Netlist) -> None:
+        """``netlist``: its checked text, or the in-memory model it is written from (read without the text,
+        :mod:`circuits.analog.parse_model`; the arrays are the same)."""
+        c = self.circuit = parse(netlist) if isinstance(netlist, CheckedNetlist) else parse_model(netlist)
         self.title = c.title
         self.n = len(c.nodes)
         rows = [self.n + k for k in range(len(c.v) + len(c.e) + len(c.b))]
@@ -86,14 +92,10 @@ class FastCircuit:
         self.size = self.n + len(rows)
         self._check_floating()
         self.matrix, self.rhs0 = self._assemble()
-        import scipy.sparse.linalg as spla  # here: scipy costs half a second to import
-
-        try:
-            self.lu = spla.splu(self.matrix, permc_spec="MMD_AT_PLUS_A")
-            self._factors = _Factors(self.lu)
-        except RuntimeError as e:
-            raise SimulationError(f"circuit {self.title!r} is singular ({e}): a loop of voltage sources, or a "
-                                  "source or amplifier shorted") from e
+        self._lu: _Factors | None = None
+        self._chains: Preconditioned | None | bool = None  # the iterative path: not tried yet (None), failed (False)
+        if self.size < iterative.MIN_SIZE:
+            self._factorized()  # a small circuit is factorized at once (and a singular one refused at once)
         # The nonlinear elements: diodes, then behavioural sources. Each observes a control (a row of ``obs``)
         # and injects its output (a column of ``inj``).
         d, b = c.d, c.b
@@ -194,9 +196,48 @@ class FastCircuit:
 
     # -- responses ------------------------------------------------------------------------------------------------
 
+    @property
+    def lu(self) -> object:
+        """SuperLU's factorization of ``A`` (made on first use)."""
+        return self._factorized().lu
+
+    def _factorized(self) -> _Factors:
+        if self._lu is None:
+            import scipy.sparse.linalg as spla  # here: scipy costs half a second to import
+
+            try:
+                self._lu = _Factors(spla.splu(self.matrix, permc_spec="MMD_AT_PLUS_A"))
+            except RuntimeError as e:
+                raise SimulationError(f"circuit {self.title!r} is singular ({e}): a loop of voltage sources, or a "
+                                      "source or amplifier shorted") from e
+        return self._lu
+
     def solve(self, rhs: np.ndarray, transposed: bool = False) -> np.ndarray:
         """``A⁻¹ rhs`` (or ``A⁻ᵀ rhs``) for a vector or a matrix of right-hand sides."""
-        return self._factors.solve(rhs, transposed)
+        return self._factorized().solve(rhs, transposed)
+
+    def _iterative(self, columns: np.ndarray) -> np.ndarray | None:
+        """``A⁻¹ columns`` by :mod:`circuits.analog.fast_iterative`, for a big linear circuit not factorized yet
+        and a few columns; ``None`` where that does not apply or does not converge (then ``A`` is factorized)."""
+        c = self.circuit
+        if (self._lu is not None or self._chains is False or self.size < iterative.MIN_SIZE or self.elements
+                or len(c.devices) or columns.shape[1] > iterative.MAX_COLUMNS):
+            return None
+        if self._chains is None:
+            conductance = 1.0 / c.r.values
+            weak = iterative.weak_resistors(c.r.nodes, conductance, self.n)
+            try:
+                self._chains = Preconditioned(self.matrix, c.r.nodes[weak], conductance[weak]) if weak.any() \
+                    else False
+            except RuntimeError:  # the chains alone are singular: factorize A
+                self._chains = False
+        if self._chains is False:
+            return None
+        assert isinstance(self._chains, Preconditioned)
+        x = self._chains.solve(columns)
+        if x is None:
+            self._chains = False
+        return x
 
     def _observe(self, probes: Sequence[str]) -> csr_matrix:
         """The observation matrix: the nonlinear controls, then the probes' node voltages."""
@@ -217,7 +258,10 @@ class FastCircuit:
 
         cols = sp.csc_matrix(columns)  # type: ignore[call-overload]
         out = np.zeros((obs.shape[0], cols.shape[1]))
-        if cols.shape[1] <= obs.shape[0]:
+        few = self._iterative(cols.toarray()) if cols.shape[1] <= iterative.MAX_COLUMNS else None
+        if few is not None:
+            out = obs @ few
+        elif cols.shape[1] <= obs.shape[0]:
             for s in range(0, cols.shape[1], CHUNK):
                 x = self.solve(cols[:, s: s + CHUNK].toarray())
                 out[:, s: s + CHUNK] = obs @ x

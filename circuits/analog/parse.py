@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,11 +162,44 @@ def _interleave(a: list[str], b: list[str]) -> list[str]:
     return out
 
 
-def parse(netlist: CheckedNetlist) -> ParsedCircuit:
-    """The circuit ``netlist`` describes."""
-    where = f"netlist {netlist.title!r}"
-    index: dict[str, int] = {GROUND: -1}
-    order: list[str] = []
+@dataclass
+class Cards:
+    """A netlist's elements before their nodes are numbered: what both readers produce (the text's,
+    :func:`parse`, and the in-memory model's, :func:`circuits.analog.parse_model.parse_model`), so that one
+    function, :func:`build`, arranges them for both. The resistors' terminals come numbered already (the bulk of
+    the nodes, in order of first appearance: ``r_nodes``, and ``r_ends`` their indices, ground ``-1``), as each
+    reader numbers them fastest; each row of the other kinds is ``(name, *nodes)``."""
+    title: str
+    r_names: list[str]
+    r_nodes: list[str]
+    r_ends: np.ndarray
+    r_values: np.ndarray
+    v: list[tuple[str, ...]]
+    v_values: np.ndarray
+    devices: list[tuple[str, ...]]
+    device_g: np.ndarray
+    device_k: np.ndarray
+    device_sinh: np.ndarray
+    e: list[tuple[str, ...]]
+    e_values: np.ndarray
+    d: list[tuple[str, ...]]
+    d_is: np.ndarray
+    d_n: np.ndarray
+    b: list[tuple[str, ...]]
+    b_fn: list[str]
+    b_ctrl: list[str]
+    b_a: np.ndarray
+    b_g: np.ndarray
+
+
+def build(cards: Cards) -> ParsedCircuit:
+    """The circuit of ``cards``: nodes numbered in order of first appearance, the resistors' first, then the
+    sources', devices', amplifiers', diodes' and behavioural sources' (their controls first)."""
+    order = list(cards.r_nodes)
+    index: dict[str, int] = dict(zip(order, range(len(order)), strict=True))
+    index[GROUND] = -1
+    r = Elements(cards.r_names, np.asarray(cards.r_ends, dtype=np.int64).reshape(-1, 2),
+                 np.asarray(cards.r_values, dtype=np.float64))
 
     def node(name: str) -> int:
         i = index.get(name)
@@ -176,67 +208,85 @@ def parse(netlist: CheckedNetlist) -> ParsedCircuit:
             order.append(name)
         return i
 
+    def numbered(rows: list[tuple[str, ...]], width: int) -> np.ndarray:
+        return np.array([[node(n) for n in row[1:]] for row in rows], dtype=np.int64).reshape(-1, width)
+
+    v = Elements([x[0] for x in cards.v], numbered(cards.v, 2), np.asarray(cards.v_values, dtype=np.float64))
+    devices = Devices([x[0] for x in cards.devices], numbered(cards.devices, 2), cards.device_g, cards.device_k,
+                      cards.device_sinh) if cards.devices else Devices()
+    e = Elements([x[0] for x in cards.e], numbered(cards.e, 4), np.asarray(cards.e_values, dtype=np.float64))
+    d = Elements([x[0] for x in cards.d], numbered(cards.d, 2), np.asarray(cards.d_is, dtype=np.float64))
+    ctrl = np.array([node(n) for n in cards.b_ctrl], dtype=np.int64)
+    b = Behavioural([x[0] for x in cards.b], numbered(cards.b, 2), ctrl, list(cards.b_fn),
+                    np.asarray(cards.b_a, dtype=np.float64), np.asarray(cards.b_g, dtype=np.float64))
+    return ParsedCircuit(cards.title, order, r, v, e, d, np.asarray(cards.d_n, dtype=np.float64), b, devices, index)
+
+
+def _first_appearance(names: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct ``names`` but ground in order of first appearance, and each name's index (ground ``-1``)."""
+    order = [n for n in dict.fromkeys(names) if n != GROUND]
+    index = dict(zip(order, range(len(order)), strict=True))
+    index[GROUND] = -1
+    ends = operator.itemgetter(*names)(index) if len(names) > 1 else tuple(index[n] for n in names)
+    return order, np.fromiter(ends, dtype=np.int64, count=len(names))
+
+
+def parse(netlist: CheckedNetlist) -> ParsedCircuit:
+    """The circuit ``netlist``'s text describes."""
+    where = f"netlist {netlist.title!r}"
     lines = netlist.text.split("\n")[1:]
     by_kind: dict[str, list[str]] = {k: [] for k in "rvedb."}
     for line in lines:
         if line:
             by_kind[line[0]].append(line)
     models = _models([x for x in by_kind["."] if x.startswith(".model ")], where)
-    cards: dict[str, list[list[str]]] = {}
-    for kind in "ved":
-        cards[kind] = [x.split() for x in by_kind[kind]]
+    v_rows = [x.split() for x in by_kind["v"]]  # "v<name> p m dc <value>"
+    e_rows = [x.split() for x in by_kind["e"]]
+    d_rows = [x.split() for x in by_kind["d"]]
     b_lines = [x.split(" ", 3) for x in by_kind["b"]]
-    cards["b"] = [x for x in b_lines if x[3].startswith("v")]
-
     # Resistors, nearly every line: every card has exactly four fields (the card check), so all of them are
-    # split at once and the nodes numbered in one pass.
+    # split at once.
     tokens = " ".join(by_kind["r"]).split()
-    terminals = _interleave(tokens[1::4], tokens[2::4])
-    order.extend(n for n in dict.fromkeys(terminals) if n != GROUND)  # numbered in order of appearance
-    index.update(zip(order, range(len(order)), strict=True))
-    ends = operator.itemgetter(*terminals)(index) if terminals else ()
-    r = Elements(tokens[0::4], np.fromiter(ends, dtype=np.int64, count=len(terminals)).reshape(-1, 2),
-                 _numbers(tokens[3::4])) if tokens else Elements()
-
-    def two_terminal(rows: list[list[str]], value_at: int) -> Elements:
-        if not rows:
-            return Elements()
-        nodes = np.array([[node(r[1]), node(r[2])] for r in rows], dtype=np.int64)
-        return Elements([r[0] for r in rows], nodes, _numbers([r[value_at] for r in rows]))
-
-    v = two_terminal(cards["v"], 4)  # "v<name> p m dc <value>"
-    devices = _devices([x for x in b_lines if x[3].startswith("i")], node, where)
-    e_rows = cards["e"]
-    e = Elements([x[0] for x in e_rows],
-                 np.array([[node(n) for n in x[1:5]] for x in e_rows], dtype=np.int64).reshape(-1, 4),
-                 _numbers([x[5] for x in e_rows]))
-    d_rows = cards["d"]
     for x in d_rows:
         if x[3] not in models:
             raise SimulationError(f"{where}: diode {x[0]} uses model {x[3]!r}, which is not defined")
-    d = Elements([x[0] for x in d_rows], np.array([[node(x[1]), node(x[2])] for x in d_rows],
-                                                  dtype=np.int64).reshape(-1, 2),
-                 np.array([models[x[3]][0] for x in d_rows], dtype=np.float64))
-    emission = np.array([models[x[3]][1] for x in d_rows], dtype=np.float64)
+    devices = _devices([x for x in b_lines if x[3].startswith("i")], where)
+    b_rows = [x for x in b_lines if x[3].startswith("v")]
+    fn, ctrl, a, g = behavioural([x[0] for x in b_rows], [x[3] for x in b_rows], where)
+    r_nodes, r_ends = _first_appearance(_interleave(tokens[1::4], tokens[2::4]))
+    return build(Cards(
+        netlist.title, tokens[0::4], r_nodes, r_ends, _numbers(tokens[3::4]),
+        [tuple(x[:3]) for x in v_rows], _numbers([x[4] for x in v_rows]),
+        *devices,
+        [tuple(x[:5]) for x in e_rows], _numbers([x[5] for x in e_rows]),
+        [tuple(x[:3]) for x in d_rows], np.array([models[x[3]][0] for x in d_rows], dtype=np.float64),
+        np.array([models[x[3]][1] for x in d_rows], dtype=np.float64),
+        [tuple(x[:3]) for x in b_rows], fn, ctrl, a, g))
+
+
+def behavioural(names: list[str], exprs: list[str], where: str) -> tuple[list[str], list[str], np.ndarray,
+                                                                          np.ndarray]:
+    """Function, control node, ``a`` and ``g`` of behavioural voltage sources from their expressions
+    (``v = …``, one of :data:`~circuits.analog.netlist.BEHAVIOURS`)."""
     fns, ctrl, a, g = [], [], [], []
-    for x in cards["b"]:
-        found = [(fn, m) for fn, pattern in _BEHAVIOURS.items() if (m := pattern.match(x[3]))]
+    for name, expr in zip(names, exprs, strict=True):
+        found = [(fn, m) for fn, pattern in _BEHAVIOURS.items() if (m := pattern.match(expr))]
         if not found:  # the card check admits only these templates
-            raise SimulationError(f"{where}: behavioural source {x[0]} is not one neurocc writes")
+            raise SimulationError(f"{where}: behavioural source {name} is not one neurocc writes")
         fn, m = found[0]
         fns.append(fn)
-        ctrl.append(node(m.group("ctrl")))
+        ctrl.append(m.group("ctrl"))
         a.append(number(m.group("a")))
         g.append(number(m.group("g")))
-    b = Behavioural([x[0] for x in cards["b"]],
-                    np.array([[node(x[1]), node(x[2])] for x in cards["b"]], dtype=np.int64).reshape(-1, 2),
-                    np.array(ctrl, dtype=np.int64), fns, np.array(a, dtype=np.float64), np.array(g, dtype=np.float64))
-    return ParsedCircuit(netlist.title, order, r, v, e, d, emission, b, devices, index)
+    return fns, ctrl, np.array(a, dtype=np.float64), np.array(g, dtype=np.float64)
 
 
-def _devices(rows: list[list[str]], node: Callable[[str], int], where: str) -> Devices:
-    """The nonlinear devices' cards (``b<name> a b i = ...``): each must read its own terminals."""
-    names, ends, g, k, sinh = [], [], [], [], []
+def _devices(rows: list[list[str]], where: str) -> tuple[list[tuple[str, ...]], np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+    """The nonlinear devices' cards (``b<name> a b i = ...``), each of which must read its own terminals: rows,
+    ``g``, ``k`` and whether each is a sinh device."""
+    out: list[tuple[str, ...]] = []
+    g, k, sinh = [], [], []
     for name, a, b, expr in rows:
         found = [(model, m) for model, pattern in _DEVICES.items() if (m := pattern.match(expr))]
         if not found:
@@ -245,12 +295,8 @@ def _devices(rows: list[list[str]], node: Callable[[str], int], where: str) -> D
         if (m.group("a"), m.group("b")) != (a, b):
             raise SimulationError(f"{where}: device {name} must carry the current of its own terminals {a}, {b}, "
                                   f"not of v({m.group('a')})-v({m.group('b')})")
-        names.append(name)
-        ends.append((a, b))
+        out.append((name, a, b))
         g.append(number(m.group("g")))
         k.append(number(m.group("k")))
         sinh.append(model == "sinh")
-    if not names:
-        return Devices()
-    nodes = np.array([[node(a), node(b)] for a, b in ends], dtype=np.int64)
-    return Devices(names, nodes, np.array(g), np.array(k), np.array(sinh, dtype=bool))
+    return out, np.array(g, dtype=np.float64), np.array(k, dtype=np.float64), np.array(sinh, dtype=bool)

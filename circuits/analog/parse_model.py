@@ -1,0 +1,94 @@
+"""An in-memory :class:`~circuits.analog.netlist.Netlist` read into the arrays the fast simulator solves, without
+writing and reading back its text.
+
+The result is the one :func:`circuits.analog.parse.parse` gives for the netlist's text: the same
+:func:`~circuits.analog.parse.build` numbers the nodes, and every number the text holds round-trips exactly
+(17 significant digits, :mod:`circuits.analog.numbers`), so the arrays are equal to the last bit
+(``tests/test_circuits_fast.py`` checks it). It skips the text: a 64×64 tile with wires is read in a third of the
+time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from circuits.analog.netlist import _UNSAFE, DeviceGrid, Netlist, ResistorGrid, device_coefficients
+from circuits.analog.parse import Cards, ParsedCircuit, _first_appearance, _models, behavioural, build
+
+
+def _words(items: list[bytes], prefix: str = "") -> list[str]:
+    """Byte strings as ``str``, each with ``prefix`` (decoded in one call)."""
+    if not items:
+        return []
+    joined = (" " + prefix).encode("ascii").join(items).decode("ascii")
+    return (prefix + joined).split(" ")
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> list[bytes]:
+    """``a₀ b₀ a₁ b₁ …`` of two node arrays."""
+    out: list[bytes] = [b""] * (2 * len(a))
+    out[0::2], out[1::2] = a.tolist(), b.tolist()
+    return out
+
+
+def parse_model(net: Netlist) -> ParsedCircuit:
+    """The circuit ``net`` describes, as :func:`~circuits.analog.parse.parse` reads it from ``net.text()``."""
+    title = _UNSAFE.sub(" ", net.title.lower()).strip()
+    where = f"netlist {title!r}"
+    models = _models(list(net.models.values()), where)
+    r_names: list[str] = []
+    r_ends: list[np.ndarray] = []
+    r_values: list[np.ndarray] = []
+    dev_rows: list[tuple[str, ...]] = []
+    dev_g: list[np.ndarray] = []
+    dev_k: list[np.ndarray] = []
+    dev_sinh: list[np.ndarray] = []
+    singles: dict[str, list[tuple[str, tuple[str, ...], float | str]]] = {k: [] for k in "VEDB"}
+    for part in net.parts:
+        if isinstance(part, ResistorGrid):
+            a, b, ohms = part._present()
+            names = part.names().tolist()
+            if isinstance(part, DeviceGrid):
+                g, k = device_coefficients(part.model, 1.0 / ohms, part.v0)
+                ends = _words(_pairs(a, b))
+                dev_rows += [(n, x, y) for n, x, y in zip(_words(names, "b"), ends[0::2], ends[1::2], strict=True)]
+                dev_g.append(g)
+                dev_k.append(np.full(len(g), k))
+                dev_sinh.append(np.full(len(g), part.model == "sinh"))
+            else:
+                r_names += _words(names, "r")
+                r_ends += [a, b]
+                r_values.append(ohms)
+        elif part[0] == "R":  # a single resistor, in its place among the grids (as the text has it)
+            r_names.append("r" + part[1])
+            r_ends += [np.array(list(part[2]), dtype="S")[:1], np.array(list(part[2]), dtype="S")[1:]]
+            r_values.append(np.array([part[3]], dtype=np.float64))
+        else:
+            letter, name, nodes, value = part
+            singles[letter].append((letter.lower() + name, nodes, value))
+    b_rows = singles["B"]
+    fn, ctrl, b_a, b_g = behavioural([x[0] for x in b_rows], [str(x[2]) for x in b_rows], where)
+    d_models = [models[str(x[2])] for x in singles["D"]]
+    width = max((x.dtype.itemsize for x in r_ends), default=1)
+    pairs = np.empty((sum(len(x) for x in r_ends[0::2]), 2), dtype=f"S{width}")
+    at = 0
+    for a, b in zip(r_ends[0::2], r_ends[1::2], strict=True):  # a₀ b₀ a₁ b₁ …, as the text's lines have them
+        pairs[at: at + len(a), 0], pairs[at: at + len(a), 1] = a, b
+        at += len(a)
+    r_nodes, r_ids = _first_appearance(_words(pairs.reshape(-1).tolist()))
+    return build(Cards(
+        title, r_names, r_nodes, r_ids, np.concatenate(r_values) if r_values else np.zeros(0),
+        *_rows(singles["V"]),
+        dev_rows, _joined(dev_g), _joined(dev_k), _joined(dev_sinh).astype(bool),
+        *_rows(singles["E"]),
+        [(x[0], *x[1]) for x in singles["D"]], np.array([m[0] for m in d_models]),
+        np.array([m[1] for m in d_models]),
+        [(x[0], *x[1]) for x in b_rows], fn, ctrl, b_a, b_g))
+
+
+def _rows(elements: list[tuple[str, tuple[str, ...], float | str]]) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    return [(x[0], *x[1]) for x in elements], np.array([float(x[2]) for x in elements], dtype=np.float64)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0)
