@@ -3,7 +3,8 @@
     python bench/analog.py [--sizes 16 32 64 128] [--batch 1000] [--big 256] [--fashion]
 
 1. Square crossbar tiles with 1 Ω wire segments (random conductances in [1e-6, 1e-4] S, ideal drivers, finite-gain
-   transimpedance stages): seconds for one input (parse, factorize, solve) and per input in a batch of
+   transimpedance stages): seconds for one input (read the netlist, solve: from its text, as ngspice gets it, and
+   from the in-memory ``Netlist`` it was written from) and per input in a batch of
    ``--batch``, fast simulator against ngspice (PySpice's shared library: one input includes loading the netlist;
    per input in a batch is the cost of one more operating point: ``(T(k) − T(1)) / (k − 1)`` with k = 11, or 3
    from 64×64 on, or ``T(1)`` for tiles where one operating point takes minutes), and their largest difference
@@ -72,6 +73,8 @@ def tile_row(n: int, batch: int) -> dict[str, Any]:
     text = checked(net)
     one = sources(n, 1)
     fast_one, got = timed(lambda: FastCircuit(text).run(outs, one), repeat=3)
+    fast_model, from_model = timed(lambda: FastCircuit(net).run(outs, one), repeat=3)
+    assert all(np.array_equal(got[o], from_model[o]) for o in outs)  # the same arrays, the same answer
     fast_batch, _ = timed(lambda: FastCircuit(text).run(outs, sources(n, batch, 1)))
     ng_one, ref = timed(lambda: run_batch_shared(text, outs, one))
     if n < SLOW_NGSPICE:
@@ -82,7 +85,8 @@ def tile_row(n: int, batch: int) -> dict[str, Any]:
         ng_per_input = ng_one
     a, b = (np.array([d[o][0] for o in outs]) for d in (got, ref))
     return {"n": n, "elements": net.count, "fast_one_input_s": fast_one, "ngspice_one_input_s": ng_one,
-            "one_input_ratio": ng_one / fast_one, "fast_per_input_in_batch_s": fast_batch / batch,
+            "one_input_ratio": ng_one / fast_one, "fast_one_input_from_model_s": fast_model,
+            "one_input_from_model_ratio": ng_one / fast_model, "fast_per_input_in_batch_s": fast_batch / batch,
             "ngspice_per_input_in_batch_s": ng_per_input, "batch_ratio": ng_per_input / (fast_batch / batch),
             "batch": batch, "max_difference_of_full_scale": float(np.abs(a - b).max() / np.abs(b).max())}
 

@@ -1,14 +1,18 @@
 """neurocc's own DC circuit simulator: the netlist ngspice is given, solved exactly and for whole batches at once.
 
 It reads the checked text of a netlist (:mod:`circuits.analog.parse`), so it solves exactly what ngspice solves,
-and it uses ngspice's device equations: a diode is ``IS·(e^(V/nV_T) − 1)`` forward and
+or the in-memory :class:`~circuits.analog.netlist.Netlist` that text is written from
+(:mod:`circuits.analog.parse_model`: the same arrays, without writing and reading the text), and it uses ngspice's
+device equations: a diode is ``IS·(e^(V/nV_T) − 1)`` forward and
 ``−IS·(1 + (3nV_T/(eV))³)`` below ``−3nV_T`` (SPICE3's reverse form), with ``GMIN`` = 1e-12 S across the
 junction, ``V_T`` = kT/q at 27 °C; a behavioural source is its template (tanh, sigmoid, hardtanh, relu).
 
 How it is fast (modified nodal analysis, ``A x = b``):
 
 1. The linear part — resistors, voltage sources, VCVS, each diode's ``GMIN``, each behavioural source as a
-   voltage source of unknown value — is assembled with array operations and LU-factorized once (SuperLU).
+   voltage source of unknown value — is assembled with array operations and LU-factorized once (SuperLU), when
+   first needed: a big linear circuit asked for a few inputs is solved by GMRES on its wires' chains instead
+   (:mod:`circuits.analog.fast_iterative`), which is cheaper than the factorization, and falls back to it.
 2. Everything a batch needs is a few columns of ``A⁻¹``: the observed voltages (probes and the controls of the
    nonlinear elements) are ``y = y₀ + H_s s + H_q q`` for the swept sources ``s`` and the nonlinear elements'
    outputs ``q`` (diode currents, behavioural voltages). The response matrices come from one solve per swept
