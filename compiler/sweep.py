@@ -119,6 +119,7 @@ def run_task(model: bytes, dataset: str, limit: int | None, options: dict[str, A
     from backends.spice.emit import derive
     from backends.spice.run import simulate_netlist
     from circuits.analog.cards import check_netlist
+    from compiler.accelerate import batch_ops
     from compiler.passes import PassManager
     from compiler.pipelines import spice_pipeline
     from learning.datasets import load_dataset
@@ -133,7 +134,8 @@ def run_task(model: bytes, dataset: str, limit: int | None, options: dict[str, A
     PassManager(spice_pipeline(data.x_train, **{n: getattr(opts, n) for n, *_ in opts.specs()})).run(graph)
     text, manifest = derive(graph)
     x, y = data.x_test[:limit].astype(np.float64), data.y_test[:limit]
-    sim = simulate_netlist(check_netlist(text, f"model {graph.name!r}"), manifest, x, name=graph.name)
+    sim = simulate_netlist(check_netlist(text, f"model {graph.name!r}"), manifest, x, name=graph.name,
+                           ops=batch_ops(len(x)))
     return {"options": options, "seed": seed, "samples": len(x), "elements": manifest["elements"],
             "accuracy": float((sim["logits"].argmax(axis=1) == y).mean()), "seconds": time.perf_counter() - start}
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from backends.spice.run import SpiceFolder, simulate
+from compiler.accelerate import batch_ops
 from errors import ModelFormatError
 from ir import interp
 from ir.dialects import analog
@@ -61,7 +62,7 @@ def verify_spice(folder: SpiceFolder, data: Dataset, float_logits: np.ndarray | 
     x = data.x_test[:limit].astype(np.float64)
     y = data.y_test[:limit]
     m = folder.manifest
-    sim = simulate(folder, x, progress=progress, simulator="fast")
+    sim = simulate(folder, x, progress=progress, simulator="fast", ops=batch_ops(len(x)))
     lin_node = m["linear_probes"]["node"]
     ref = interp.run(folder.graph, x, keep=(lin_node,))
     logits = ref[m["output_name"]]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import circuits.analog.fast as fast
 import circuits.analog.fast_iterative as fast_iterative
+import circuits.analog.fast_newton as fast_newton
 from backends.spice import emit
 from backends.spice.emit import build as build_netlist
 from backends.spice.run import SpiceFolder, simulate
@@ -22,6 +22,7 @@ from circuits.analog.ngspice_shared import run_batch_shared
 from circuits.analog.parse import parse
 from circuits.analog.parse_model import parse_model
 from circuits.analog.solver import NodalSolver
+from compiler.accelerate import TorchOps, batch_ops
 from compiler.passes import PassManager
 from compiler.pipelines import spice_pipeline
 from ir import SimulationError, interp
@@ -176,6 +177,24 @@ def test_whole_networks_with_rectifiers_and_behavioural_sources_agree_with_ngspi
     assert (a["logits"].argmax(1) == b["logits"].argmax(1)).all()
 
 
+@pytest.mark.parametrize("acts,options", [(["relu", "tanh"], {"r_wire": 1.0, "tile": 4}),
+                                          (["sigmoid", "hardtanh"], {}), (["relu"], {"device": "sinh"})])
+def test_the_torch_path_equals_numpys(tmp_path, acts, options):
+    folder, x = lowered_folder(tmp_path, [6, 7, 5, 3], acts, **options)
+    probes = folder.manifest["outputs"]["probes"]
+    scale = folder.manifest["inputs"]["scale"]
+    src = {s: scale * np.tile(x, (3, 1))[:, i] for i, s in enumerate(folder.manifest["inputs"]["sources"])}
+    circuit = FastCircuit(folder.netlist)
+    a = circuit.run(probes, src)
+    b = circuit.run(probes, src, ops=TorchOps("cpu"))
+    assert circuit.accelerator == ("numpy" if "device" in options else "torch (cpu)")  # (devices: numpy's chord)
+    assert relative(b, a) <= 1e-12
+    assert batch_ops(10).name == "numpy"  # a small batch never waits for torch
+    import torch
+
+    assert batch_ops(10**6).name == ("torch (cuda)" if torch.cuda.is_available() else "numpy")
+
+
 def test_the_rectifier_is_simulated_not_assumed(tmp_path):
     """A weak op-amp makes the precision rectifier visibly non-ideal: the fast simulator follows ngspice, not the
     ideal ReLU."""
@@ -261,7 +280,7 @@ def test_unknown_source_probe_and_diode_parameter():
 
 def test_newton_that_does_not_converge_names_the_input_the_element_and_the_residual(tmp_path, monkeypatch):
     folder, x = lowered_folder(tmp_path, [4, 5, 2], ["relu"])
-    monkeypatch.setattr(fast, "MAX_ITERATIONS", 1)
+    monkeypatch.setattr(fast_newton, "MAX_ITERATIONS", 1)
     with pytest.raises(SimulationError, match=r"^test input 0 of circuit 'sp': the fast simulator's Newton iteration "
                                               r"did not converge at dact3_\d+_d[12] of analog\.activation node 'act1' "
                                               r"\(last residual: a Newton step of \d\.\d{3}e[-+]\d+ V\)$"):

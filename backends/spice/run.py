@@ -17,6 +17,7 @@ from backends.folder import check_derived, read_folder
 from backends.spice.emit import LAYOUT, MANIFEST_VERSION, derive
 from circuits.analog.cards import CheckedNetlist, check_netlist
 from circuits.analog.fast import FastCircuit, NewtonError
+from circuits.analog.fast_newton import NUMPY, Ops
 from circuits.analog.ngspice import run_batch
 from circuits.analog.ngspice_shared import run_batch_shared
 from errors import ModelFormatError, NeuroccError, SimulationError
@@ -65,13 +66,14 @@ SIMULATORS = ("fast", "ngspice")
 
 
 def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool = True,
-             runner: str = "shared", simulator: str = "ngspice") -> dict[str, np.ndarray]:
+             runner: str = "shared", simulator: str = "ngspice", ops: Ops = NUMPY) -> dict[str, np.ndarray]:
     """The circuit's outputs for inputs ``x`` (n, features): ``logits`` (through the ADC scale), ``volts`` at the
     ADC inputs and ``linear`` (the first crossbar's outputs). ``simulator``: ``fast`` (:mod:`circuits.analog.fast`,
-    the whole batch at once) or ``ngspice`` (``chunk`` inputs per run of ``runner``, one of :data:`RUNNERS`)."""
+    the whole batch at once, its arithmetic on ``ops``) or ``ngspice`` (``chunk`` inputs per run of ``runner``, one
+    of :data:`RUNNERS`)."""
     try:
         return simulate_netlist(folder.netlist, folder.manifest, x, chunk, progress, runner, simulator,
-                                folder.path.name)
+                                folder.path.name, ops)
     except NewtonError as e:
         raise SimulationError(f"test input {e.where.sample} of circuit {folder.path.name!r}: the fast "
                               f"simulator's Newton iteration did not converge at {e.where.element}"
@@ -84,7 +86,7 @@ def simulate(folder: SpiceFolder, x: np.ndarray, chunk: int = 40, progress: bool
 
 def simulate_netlist(netlist: CheckedNetlist, manifest: dict[str, Any], x: np.ndarray, chunk: int = 40,
                      progress: bool = False, runner: str = "shared", simulator: str = "fast",
-                     name: str = "circuit") -> dict[str, np.ndarray]:
+                     name: str = "circuit", ops: Ops = NUMPY) -> dict[str, np.ndarray]:
     """:func:`simulate` on a netlist and the manifest that describes it (no folder: what a sweep compiles)."""
     if simulator not in SIMULATORS:
         raise SimulationError(f"unknown simulator {simulator!r}: must be one of {', '.join(SIMULATORS)}")
@@ -98,7 +100,7 @@ def simulate_netlist(netlist: CheckedNetlist, manifest: dict[str, Any], x: np.nd
     probes = list(dict.fromkeys(out_probes + lin_probes))
     if simulator == "fast":
         got = FastCircuit(netlist).run(probes, {s: scale * x[:, i] for i, s in enumerate(sources)},
-                                       progress=progress)
+                                       progress=progress, ops=ops)
         return _outputs(manifest, {p: [got[p]] for p in probes})
     run = RUNNERS[runner]
     results: dict[str, list[np.ndarray]] = {p: [] for p in probes}

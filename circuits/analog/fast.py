@@ -31,8 +31,7 @@ How it is fast (modified nodal analysis, ``A x = b``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,6 +39,7 @@ import numpy as np
 from circuits.analog import fast_iterative as iterative
 from circuits.analog.cards import CheckedNetlist
 from circuits.analog.fast_iterative import Preconditioned
+from circuits.analog.fast_newton import NUMPY, Elements, NonConvergence, Ops, Stalled
 from circuits.analog.netlist import Netlist
 from circuits.analog.parse import parse
 from circuits.analog.parse_model import parse_model
@@ -52,13 +52,6 @@ GMIN = 1e-12
 """S across every junction (ngspice's default ``gmin``)."""
 BOLTZMANN, CHARGE, KELVIN = 1.38064852e-23, 1.6021766208e-19, 300.15  # ngspice's constants and 27 °C
 THERMAL_VOLTAGE = BOLTZMANN * KELVIN / CHARGE
-MAX_ITERATIONS = 200
-"""Newton steps per block and sweep."""
-MAX_SWEEPS = 6
-STEP_TOLERANCE = 1e-8
-"""A Newton step below this fraction of ``1 V + |u|`` has converged: Newton converges quadratically (the step
-before such a one was the last to matter), and the op-amps' gain (1e6) makes the blocks' Jacobians so
-ill-conditioned that steps stall at 1e-10 to 2e-9 V, the rounding of ``M q`` (volts of 1e5 cancelling)."""
 CHUNK = 64
 """Right-hand sides per solve call (bounds the memory of a response to ``CHUNK`` dense vectors)."""
 BATCH = 2048
@@ -68,19 +61,6 @@ DEVICE_TOLERANCE = 1e-13
 largest."""
 DENSE_BUDGET = 4e7
 """Doubles of full solution vectors held at once with nonlinear devices (a batch is this over the unknowns)."""
-COUPLING = 1e-12
-"""Entries of ``M`` below this fraction of their row's largest do not join blocks (the final residual check
-keeps the result exact)."""
-
-
-@dataclass(frozen=True)
-class NonConvergence:
-    """Where Newton's method stopped short: input, element, and the last residual (its Newton step, volts)."""
-    sample: int
-    element: str
-    residual: float
-
-
 class FastCircuit:
     """A netlist, parsed, checked for floating nodes and factorized; :meth:`run` solves batches of inputs."""
 
@@ -97,6 +77,7 @@ class FastCircuit:
         self._check_floating()
         self.matrix, self.rhs0 = self._assemble()
         self._lu: _Factors | None = None
+        self.accelerator = NUMPY.name  # where the last batch ran
         self._chains: Preconditioned | None | bool = None  # the iterative path: not tried yet (None), failed (False)
         if self.size < iterative.MIN_SIZE:
             self._factorized()  # a small circuit is factorized at once (and a singular one refused at once)
@@ -114,9 +95,7 @@ class FastCircuit:
         self._controls = (obs_r, obs_c, obs_v)
         keep = inj_r >= 0  # a terminal on ground injects nothing
         self._injections = (inj_r[keep], obs_r[keep], inj_v[keep])
-        self.vte = THERMAL_VOLTAGE * c.emission
-        self.i_sat = d.values
-        self.vcrit = self.vte * np.log(self.vte / (np.sqrt(2.0) * np.where(self.i_sat > 0, self.i_sat, 1.0)))
+        self.nonlinear = Elements(self.elements, nd, THERMAL_VOLTAGE * c.emission, d.values, b.fn, b.g, b.a)
 
     # -- assembly -------------------------------------------------------------------------------------------------
 
@@ -277,136 +256,14 @@ class FastCircuit:
             raise SimulationError(f"circuit {self.title!r} is singular: its solution is not finite")
         return out
 
-    # -- the nonlinear elements -----------------------------------------------------------------------------------
-
-    def _outputs(self, u: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``q(u)`` and ``q'(u)`` of elements ``which`` (columns of ``u``)."""
-        q, dq = np.zeros_like(u), np.zeros_like(u)
-        diode = which < self.nd
-        if diode.any():
-            j = which[diode]
-            vd, vte, isat = u[:, diode], self.vte[j], self.i_sat[j]
-            forward = vd >= -3 * vte
-            ev = np.exp(np.minimum(vd, 3 * vte * 200) / vte)  # finite: limiting keeps vd far below this
-            arg = (3 * vte / (np.where(forward, -1.0, vd) * np.e)) ** 3
-            q[:, diode] = np.where(forward, isat * (ev - 1), -isat * (1 + arg))
-            dq[:, diode] = np.where(forward, isat * ev / vte, isat * 3 * arg / np.where(forward, -1.0, vd))
-        if (~diode).any():
-            k = which[~diode] - self.nd
-            b = self.circuit.b
-            x = u[:, ~diode] * b.g[k]
-            fns = np.array(b.fn)[k]
-            val, slope = np.zeros_like(x), np.zeros_like(x)
-            for fn, (f, df) in _FUNCTIONS.items():
-                sel = fns == fn
-                if sel.any():
-                    val[:, sel], slope[:, sel] = f(x[:, sel]), df(x[:, sel])
-            q[:, ~diode] = b.a[k] * val
-            dq[:, ~diode] = b.a[k] * b.g[k] * slope
-        return q, dq
-
-    def _limit(self, new: np.ndarray, old: np.ndarray, which: np.ndarray) -> np.ndarray:
-        """SPICE's junction limiting on the diodes' voltages (behavioural controls pass unchanged)."""
-        diode = which < self.nd
-        if not diode.any():
-            return new
-        j = which[diode]
-        vte, vcrit = self.vte[j], self.vcrit[j]
-        vn, vo = new[:, diode], old[:, diode]
-        big = (vn > vcrit) & (np.abs(vn - vo) > 2 * vte)
-        arg = 1 + (vn - vo) / vte
-        up = np.where(vo > 0, np.where(arg > 0, vo + vte * np.log(np.maximum(arg, 1e-300)), vcrit),
-                      vte * np.log(np.maximum(vn, 1e-300) / vte))
-        floor = np.where(vo > 0, -vo - 1, 2 * vo - 1)
-        limited = np.where(big, up, np.where((vn < 0) & (vn < floor), floor, vn))
-        out = new.copy()
-        out[:, diode] = limited
-        return out
-
-    def _blocks(self, m: np.ndarray) -> list[np.ndarray]:
-        """The nonlinear elements in groups to solve one after another: strongly connected blocks of ``M``'s
-        significant entries, in dependency order, blocks of one size and level together."""
-        from scipy.sparse.csgraph import connected_components
-
-        size = len(m)
-        scale = np.abs(m).max(axis=1, keepdims=True)
-        coupled = np.abs(m) > COUPLING * np.where(scale > 0, scale, 1.0)
-        np.fill_diagonal(coupled, True)
-        count, label = connected_components(coupled, directed=True, connection="strong")
-        # level of a block: 1 + the deepest level of the blocks it depends on (j → i where M[i, j] couples)
-        depends: list[set[int]] = [set() for _ in range(count)]
-        for i, j in zip(*np.nonzero(coupled), strict=True):
-            if label[i] != label[j]:
-                depends[label[i]].add(int(label[j]))
-        level = [-1] * count
-        for start in range(count):
-            stack = [start]
-            while stack:
-                blk = stack[-1]
-                pending = [d for d in depends[blk] if level[d] < 0]
-                if pending:
-                    stack.extend(pending)
-                    continue
-                stack.pop()
-                level[blk] = 1 + max((level[d] for d in depends[blk]), default=-1)
-        sizes = np.bincount(label, minlength=count)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for blk in range(count):
-            groups.setdefault((level[blk], int(sizes[blk])), []).append(blk)
-        order = np.argsort(label, kind="stable")
-        members = np.split(order, np.cumsum(sizes)[:-1]) if size else []
-        return [np.stack([members[blk] for blk in blks]) for _, blks in sorted(groups.items())]
-
-    def _newton(self, y_lin: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``u`` and ``q(u)`` with ``u = y_lin + M q(u)`` for every row (input) of ``y_lin``: block Newton steps,
-        the groups in order, swept until a whole sweep's first steps are all below the tolerance (the first sweep
-        solves; the second confirms, with every other element's final output)."""
-        k, size = y_lin.shape
-        u = np.zeros((k, size))
-        q = np.zeros((k, size))
-        groups = self._blocks(m)
-        for _sweep in range(MAX_SWEEPS):
-            settled = True
-            for group in groups:  # (blocks, block size): element indices
-                flat = group.reshape(-1)
-                nblk, b = group.shape
-                others = np.ones(size, dtype=bool)
-                others[flat] = False
-                known = y_lin[:, flat] + q[:, others] @ m[np.ix_(flat, others)].T
-                own = m[np.ix_(flat, flat)]
-                block = m[group[:, :, None], group[:, None, :]]  # (nblk, b, b)
-                uu = u[:, flat]
-                for step_number in range(MAX_ITERATIONS):
-                    qq, dq = self._outputs(uu, flat)
-                    resid = uu - known - qq @ own.T
-                    jac = np.eye(b) - block[None] * dq.reshape(k, nblk, 1, b)
-                    step = np.linalg.solve(jac, resid.reshape(k, nblk, b, 1))[..., 0].reshape(k, -1)
-                    new = self._limit(uu - step, uu, flat)
-                    change = np.abs(new - uu)
-                    uu = new
-                    small = change <= STEP_TOLERANCE * (1.0 + np.abs(uu))
-                    if step_number == 0 and not small.all():
-                        settled = False
-                    if small.all():
-                        break
-                else:
-                    worst = np.unravel_index(np.argmax(change), change.shape)
-                    raise _Stalled(NonConvergence(int(worst[0]), self.elements[flat[worst[1]]],
-                                                  float(change.max())))
-                u[:, flat] = uu
-                q[:, flat] = self._outputs(uu, flat)[0]
-            if settled:
-                return u, q
-        worst = np.unravel_index(np.argmax(change), change.shape)
-        raise _Stalled(NonConvergence(int(worst[0]), self.elements[flat[worst[1]]], float(change.max())))
-
     # -- batches --------------------------------------------------------------------------------------------------
 
     def run(self, probes: Sequence[str], sources: Mapping[str, np.ndarray] | None = None,
-            progress: bool = False) -> dict[str, np.ndarray]:
+            progress: bool = False, ops: Ops = NUMPY) -> dict[str, np.ndarray]:
         """Node voltages at ``probes`` for each column of ``sources`` (``{vsource name: values (k,)}``; the others
         keep their netlist values), as ``{probe: array (k,)}``: the interface of the ngspice runners. Inputs go
-        through in batches of :data:`BATCH` (a progress bar over them with ``progress``)."""
+        through in batches of :data:`BATCH` (a progress bar over them with ``progress``); a batch's products and
+        Newton's method run on ``ops`` (numpy's; :func:`compiler.accelerate.batch_ops` gives a GPU's)."""
         import scipy.sparse as sp
         from tqdm.auto import tqdm
 
@@ -436,21 +293,27 @@ class FastCircuit:
             resp = self._response(observe, sp.hstack([sp.csc_matrix(base[:, None]), swept, injections]))
             offset, h_s, h_q = resp[:, 0][None, :], resp[:, 1: 1 + len(rows)], resp[:, 1 + len(rows):]
         out = np.zeros((k, len(probes)))
-        if len(self.circuit.devices):
+        if len(self.circuit.devices):  # (their chord iteration is sparse solves: numpy's, on the CPU)
             from circuits.analog.fast_devices import run_devices
 
+            self.accelerator = NUMPY.name
             return run_devices(self, probes, rows, values, base, observe, injections, h_q, progress)
+        self.accelerator = ops.name
+        base_out = ops.asarray(offset)
+        swept_out = None if h_s is None else ops.asarray(h_s.T)
+        injected_out = ops.asarray(h_q.T)
         for start in tqdm(range(0, k, BATCH), desc="fast", unit="batch", disable=not progress, leave=False):
             stop = min(start + BATCH, k)
-            linear = offset[start:stop] if h_s is None else offset + values[:, start:stop].T @ h_s.T
+            linear = base_out[start:stop] if swept_out is None else \
+                base_out + ops.asarray(values[:, start:stop].T) @ swept_out
             if nl:
                 try:
-                    _, q = self._newton(linear[:, :nl], h_q[:nl])
-                except _Stalled as e:
+                    _, q = self.nonlinear.newton(linear[:, :nl], h_q[:nl], ops)
+                except Stalled as e:
                     where = NonConvergence(start + e.where.sample, e.where.element, e.where.residual)
                     raise NewtonError(self.title, where) from None
-                linear = linear + q @ h_q.T
-            out[start:stop] = linear[:, nl:]
+                linear = linear + q @ injected_out
+            out[start:stop] = ops.numpy(linear[:, nl:])
         return {p: out[:, i].copy() for i, p in enumerate(probes)}
 
 
@@ -489,12 +352,6 @@ class _Factors:
         return np.concatenate(parts, axis=1)
 
 
-class _Stalled(Exception):
-    def __init__(self, where: NonConvergence) -> None:
-        super().__init__(where)
-        self.where = where
-
-
 class NewtonError(SimulationError):
     """Newton's method did not converge; ``where`` says for which input and element."""
 
@@ -502,20 +359,6 @@ class NewtonError(SimulationError):
         super().__init__(f"the fast simulator's Newton iteration did not converge on circuit {title!r} for input "
                          f"{where.sample} at {where.element} (last residual: a Newton step of {where.residual:.3e} V)")
         self.where = where
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-_Fn = Callable[[np.ndarray], np.ndarray]
-_FUNCTIONS: dict[str, tuple[_Fn, _Fn]] = {
-    "tanh": (np.tanh, lambda x: 1.0 - np.tanh(x) ** 2),
-    "sigmoid": (_sigmoid, lambda x: _sigmoid(x) * (1.0 - _sigmoid(x))),
-    "hardtanh": (lambda x: np.clip(x, -1.0, 1.0), lambda x: (np.abs(x) < 1).astype(np.float64)),
-    "relu": (lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(np.float64)),
-}
-"""Each behavioural template's function and derivative (``circuits.analog.netlist.BEHAVIOURS``)."""
 
 
 def run_fast(netlist: CheckedNetlist, probes: Sequence[str],

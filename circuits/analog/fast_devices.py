@@ -17,16 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from circuits.analog.fast import (
-    DENSE_BUDGET,
-    DEVICE_TOLERANCE,
-    MAX_ITERATIONS,
-    STEP_TOLERANCE,
-    FastCircuit,
-    NewtonError,
-    NonConvergence,
-    _Stalled,
-)
+from circuits.analog.fast import DENSE_BUDGET, DEVICE_TOLERANCE, FastCircuit, NewtonError
+from circuits.analog.fast_newton import MAX_ITERATIONS, STEP_TOLERANCE, NonConvergence, Stalled
 
 if TYPE_CHECKING:
     from scipy.sparse import csc_matrix, csr_matrix
@@ -86,8 +78,8 @@ def _chord(fc: FastCircuit, rhs: np.ndarray, p_dev: csc_matrix, injections: csc_
         x = fc.solve(rhs + p_dev @ extra)
         if nl:
             try:
-                _, q = fc._newton((observe @ x)[:nl].T, h_q[:nl])
-            except _Stalled as e:
+                _, q = fc.nonlinear.newton((observe @ x)[:nl].T, h_q[:nl])
+            except Stalled as e:
                 where = NonConvergence(start + e.where.sample, e.where.element, e.where.residual)
                 raise NewtonError(fc.title, where) from None
             x = x + fc.solve(injections @ q.T)
@@ -122,8 +114,8 @@ def _newton(fc: FastCircuit, rhs: np.ndarray, x: np.ndarray, p_dev: csc_matrix, 
     u_old: np.ndarray = observe_nl @ x
     which = np.arange(nl)
     for _ in range(MAX_ITERATIONS):
-        u: np.ndarray = fc._limit((observe_nl @ x)[None], u_old[None], which)[0] if nl else np.zeros(0)
-        q, dq = fc._outputs(u[None], which) if nl else (np.zeros((1, 0)), np.zeros((1, 0)))
+        u: np.ndarray = fc.nonlinear.limit((observe_nl @ x)[None], u_old[None], which)[0] if nl else np.zeros(0)
+        q, dq = fc.nonlinear.outputs(u[None], which) if nl else (np.zeros((1, 0)), np.zeros((1, 0)))
         volts = span @ x
         current, slope = dev.current(volts)
         extra, dextra = current - g0 * volts, slope - g0

@@ -17,6 +17,7 @@ from backends.folder import Layout
 from backends.spice import emit as spice_emit
 from backends.spice.emit import LAYOUT
 from backends.spice.run import SpiceFolder, simulate
+from compiler.accelerate import batch_ops
 from compiler.evaluate import single_output
 from compiler.options import SEED_MAX, Choice, Int, Num, Options, option
 from compiler.passes import Pass
@@ -121,7 +122,8 @@ class SpiceTarget:
                  plot: str | None) -> dict[str, Any]:
         x = data.x_test[:limit]
         simulator = check_simulator("spice", options.simulator)
-        sim = simulate(loaded, x.astype(np.float64), progress=progress, runner=options.runner, simulator=simulator)
+        sim = simulate(loaded, x.astype(np.float64), progress=progress, runner=options.runner, simulator=simulator,
+                       ops=batch_ops(len(x)))
         acc = float((sim["logits"].argmax(axis=1) == data.y_test[: len(x)]).mean())
         return {"dataset": data.name, "samples": len(x), "simulator": simulator, "accuracy": acc}
 
