@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from scipy.sparse import csc_matrix, csr_matrix
+    from scipy.sparse import csc_matrix
 
 WEAK = 0.01
 """A resistor is weak when its conductance is below this fraction of the strongest resistor at each of its ends."""
@@ -30,9 +30,6 @@ MIN_SIZE = 4000
 MAX_COLUMNS = 4
 """Right-hand sides solved this way at most (more share a factorization better)."""
 MAX_STEPS = 40
-BAND = 33
-"""The widest band (diagonals) of the chains' matrix that is factorized as a band (LAPACK); wider ones go to
-SuperLU."""
 TOLERANCE = 1e-12
 
 
@@ -57,21 +54,12 @@ class Preconditioned:
         a, b = ends[:, 0], ends[:, 1]
         cut = sp.csc_matrix((np.concatenate([conductance, conductance]),
                              (np.concatenate([a, b]), np.concatenate([b, a]))), shape=matrix.shape)
-        chains = (matrix + cut).tocsr()
+        chains = (matrix + cut).tocsc()
         chains.eliminate_zeros()  # (the cut entries cancel exactly; left in, they would count as fill)
-        self._band = _banded(chains)
-        self.lu = None if self._band else spla.splu(chains.tocsc(), permc_spec="MMD_AT_PLUS_A")
+        self.lu = spla.splu(chains, permc_spec="MMD_AT_PLUS_A")
 
     def _precondition(self, v: np.ndarray) -> np.ndarray:
-        if self._band is None:
-            return self.lu.solve(v)  # type: ignore[union-attr]
-        from scipy.linalg import lapack
-
-        lu, pivots, kl, ku, perm = self._band
-        y, _ = lapack.dgbtrs(lu, kl, ku, v[perm], pivots)
-        out = np.empty_like(v)
-        out[perm] = y
-        return out
+        return self.lu.solve(v)
 
     def solve(self, rhs: np.ndarray) -> np.ndarray | None:
         """``A⁻¹ rhs`` (columns), or ``None`` where a column did not converge."""
@@ -123,28 +111,6 @@ class Preconditioned:
         """Whether the error estimate ``P⁻¹(b − A x)`` is below :data:`TOLERANCE` of ``x``'s largest entry."""
         error = self._precondition(b - self.matrix @ x)
         return bool(np.all(np.isfinite(x))) and float(np.abs(error).max()) <= TOLERANCE * float(np.abs(x).max())
-
-
-def _banded(matrix: csr_matrix) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray] | None:
-    """LAPACK's banded LU of ``matrix`` in reverse Cuthill–McKee order, where that band is at most :data:`BAND`
-    wide (chains are: a 64×64 tile's has width 5), or ``None``; a :class:`RuntimeError` if it is singular."""
-    from scipy.linalg import lapack
-    from scipy.sparse.csgraph import reverse_cuthill_mckee
-
-    perm = reverse_cuthill_mckee(matrix, symmetric_mode=False)
-    at = np.empty_like(perm)
-    at[perm] = np.arange(len(perm))
-    coo = matrix.tocoo()
-    rows, cols = at[coo.row], at[coo.col]
-    kl, ku = int(max((rows - cols).max(), 0)), int(max((cols - rows).max(), 0))
-    if kl + ku + 1 > BAND:
-        return None
-    band = np.zeros((2 * kl + ku + 1, matrix.shape[0]))
-    band[kl + ku + rows - cols, cols] = coo.data
-    lu, pivots, info = lapack.dgbtrf(band, kl, ku)
-    if info != 0:
-        raise RuntimeError(f"the chains' matrix is singular (LAPACK dgbtrf: {info})")
-    return lu, pivots, kl, ku, perm
 
 
 def _norm(v: np.ndarray) -> float:
