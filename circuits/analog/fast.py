@@ -84,7 +84,7 @@ class FastCircuit:
         # The nonlinear elements: diodes, then behavioural sources. Each observes a control (a row of ``obs``)
         # and injects its output (a column of ``inj``).
         d, b = c.d, c.b
-        self.elements = d.names + b.names
+        self.elements = [*d.names, *b.names]
         nd, nb = len(d), len(b)
         self.nd = nd
         obs_r = np.concatenate([np.arange(nd), np.arange(nd), nd + np.arange(nb)])

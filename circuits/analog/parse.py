@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,7 +71,7 @@ def _numbers(texts: list[str]) -> np.ndarray:
 class Elements:
     """One kind of element: names (with the letter, as ngspice names them), node indices (one column per
     terminal) and values."""
-    names: list[str] = field(default_factory=list)
+    names: Sequence[str] = field(default_factory=list)
     nodes: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
     values: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -170,7 +171,7 @@ class Cards:
     the nodes, in order of first appearance: ``r_nodes``, and ``r_ends`` their indices, ground ``-1``), as each
     reader numbers them fastest; each row of the other kinds is ``(name, *nodes)``."""
     title: str
-    r_names: list[str]
+    r_names: Sequence[str]
     r_nodes: list[str]
     r_ends: np.ndarray
     r_values: np.ndarray

@@ -10,6 +10,9 @@ time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import overload
+
 import numpy as np
 
 from circuits.analog.netlist import _UNSAFE, DeviceGrid, Netlist, ResistorGrid, device_coefficients
@@ -36,7 +39,7 @@ def parse_model(net: Netlist) -> ParsedCircuit:
     title = _UNSAFE.sub(" ", net.title.lower()).strip()
     where = f"netlist {title!r}"
     models = _models(list(net.models.values()), where)
-    r_names: list[str] = []
+    r_names: list[ResistorGrid | str] = []  # named when asked (an error message), not before
     r_ends: list[np.ndarray] = []
     r_values: list[np.ndarray] = []
     dev_rows: list[tuple[str, ...]] = []
@@ -47,8 +50,8 @@ def parse_model(net: Netlist) -> ParsedCircuit:
     for part in net.parts:
         if isinstance(part, ResistorGrid):
             a, b, ohms = part._present()
-            names = part.names().tolist()
             if isinstance(part, DeviceGrid):
+                names = part.names().tolist()
                 g, k = device_coefficients(part.model, 1.0 / ohms, part.v0)
                 ends = _words(_pairs(a, b))
                 dev_rows += [(n, x, y) for n, x, y in zip(_words(names, "b"), ends[0::2], ends[1::2], strict=True)]
@@ -56,7 +59,7 @@ def parse_model(net: Netlist) -> ParsedCircuit:
                 dev_k.append(np.full(len(g), k))
                 dev_sinh.append(np.full(len(g), part.model == "sinh"))
             else:
-                r_names += _words(names, "r")
+                r_names.append(part)
                 r_ends += [a, b]
                 r_values.append(ohms)
         elif part[0] == "R":  # a single resistor, in its place among the grids (as the text has it)
@@ -77,13 +80,39 @@ def parse_model(net: Netlist) -> ParsedCircuit:
         at += len(a)
     r_nodes, r_ids = _first_appearance(_words(pairs.reshape(-1).tolist()))
     return build(Cards(
-        title, r_names, r_nodes, r_ids, np.concatenate(r_values) if r_values else np.zeros(0),
+        title, _Names(r_names), r_nodes, r_ids, np.concatenate(r_values) if r_values else np.zeros(0),
         *_rows(singles["V"]),
         dev_rows, _joined(dev_g), _joined(dev_k), _joined(dev_sinh).astype(bool),
         *_rows(singles["E"]),
         [(x[0], *x[1]) for x in singles["D"]], np.array([m[0] for m in d_models]),
         np.array([m[1] for m in d_models]),
         [(x[0], *x[1]) for x in b_rows], fn, ctrl, b_a, b_g))
+
+
+class _Names(Sequence[str]):
+    """The resistors' names, made on first use from their grids and single names."""
+
+    def __init__(self, parts: list[ResistorGrid | str]) -> None:
+        self._parts: list[ResistorGrid | str] | None = parts
+        self._names: list[str] = []
+        self._count = sum(len(p) if isinstance(p, ResistorGrid) else 1 for p in parts)
+
+    def _made(self) -> list[str]:
+        if self._parts is not None:
+            for part in self._parts:
+                self._names += _words(part.names().tolist(), "r") if isinstance(part, ResistorGrid) else [part]
+            self._parts = None
+        return self._names
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        return self._made()[i]
 
 
 def _rows(elements: list[tuple[str, tuple[str, ...], float | str]]) -> tuple[list[tuple[str, ...]], np.ndarray]:
