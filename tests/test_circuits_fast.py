@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import circuits.analog.fast as fast
 import circuits.analog.fast_iterative as fast_iterative
 import circuits.analog.fast_newton as fast_newton
+import circuits.analog.fast_panels as fast_panels
 from backends.spice import emit
 from backends.spice.emit import build as build_netlist
 from backends.spice.run import SpiceFolder, simulate
@@ -298,3 +300,32 @@ def test_solves_through_the_factors_equal_superlus(columns):
         assert np.abs(ours - theirs).max() <= 1e-12 * np.abs(theirs).max()
     vector = circuit.lu.solve(rhs[:, 0])
     assert np.abs(circuit.solve(rhs[:, 0]) - vector).max() <= 1e-12 * np.abs(vector).max()
+
+
+@pytest.mark.parametrize("n,columns,wide,levels", [(12, 5, 3, 200), (12, 40, 3, 200), (40, 70, 8, 200),
+                                                   (40, 3, 100, 10**6), (40, 6, 8, 2)])
+def test_solves_through_the_factors_panels_equal_superlus(n, columns, wide, levels, monkeypatch):
+    monkeypatch.setattr(fast_panels, "WIDE", wide)  # (a small factor has few wide supernodes: make some panels)
+    monkeypatch.setattr(fast_panels, "MAX_LEVELS", levels)  # (2: the bottom is too deep for levels)
+    net, _ = tile(n, n, seed=3, variation=0.4, r_wire=1.0)
+    factors = FastCircuit(checked(net))._factorized()
+    rhs = np.random.default_rng(0).standard_normal((factors.lu.shape[0], columns))
+    for transposed in (False, True):
+        ours = factors.solve(rhs, transposed, panels=True)
+        theirs = factors.lu.solve(rhs, trans="T" if transposed else "N")
+        assert np.abs(ours - theirs).max() <= 1e-12 * np.abs(theirs).max()
+    lower = factors._panels[False][0]
+    assert lower.panels if wide < 100 else not lower.panels  # (no supernode that wide: all of it the bottom)
+    assert (lower.bottom.levels is None) == (levels == 2)
+
+
+def test_a_big_response_goes_through_the_panels(monkeypatch):
+    monkeypatch.setattr(fast, "PANEL_SOLVES", 20)
+    monkeypatch.setattr(fast, "PANEL_SIZE", 1000)
+    net, outs = tile(24, 24, seed=4, variation=0.2, r_wire=1.0)
+    src = inputs(24, 200)
+    circuit = FastCircuit(checked(net))
+    got = circuit.run(outs, src)
+    assert circuit._factorized()._panels  # (24 outputs against 25 columns: transposed solves, through panels)
+    first = {k: v[:3] for k, v in src.items()}
+    assert relative({o: v[:3] for o, v in got.items()}, run_batch_shared(checked(net), outs, first)) <= 1e-9

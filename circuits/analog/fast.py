@@ -40,6 +40,7 @@ from circuits.analog import fast_iterative as iterative
 from circuits.analog.cards import CheckedNetlist
 from circuits.analog.fast_iterative import Preconditioned
 from circuits.analog.fast_newton import NUMPY, Elements, NonConvergence, Ops, Stalled
+from circuits.analog.fast_panels import Panels, cuts
 from circuits.analog.netlist import Netlist
 from circuits.analog.parse import parse
 from circuits.analog.parse_model import parse_model
@@ -52,6 +53,10 @@ GMIN = 1e-12
 """S across every junction (ngspice's default ``gmin``)."""
 BOLTZMANN, CHARGE, KELVIN = 1.38064852e-23, 1.6021766208e-19, 300.15  # ngspice's constants and 27 °C
 THERMAL_VOLTAGE = BOLTZMANN * KELVIN / CHARGE
+PANEL_SOLVES = 200
+"""Solves of one response from which they go through the factors cut into panels (:mod:`circuits.analog.fast_panels`;
+cutting them costs about what 150 of SuperLU's solves do), in circuits of :data:`PANEL_SIZE` unknowns or more."""
+PANEL_SIZE = 50000
 CHUNK = 64
 """Right-hand sides per solve call (bounds the memory of a response to ``CHUNK`` dense vectors)."""
 BATCH = 2048
@@ -244,14 +249,18 @@ class FastCircuit:
         few = self._iterative(cols.toarray()) if cols.shape[1] <= iterative.MAX_COLUMNS else None
         if few is not None:
             out = obs @ few
-        elif cols.shape[1] <= obs.shape[0]:
-            for s in range(0, cols.shape[1], CHUNK):
-                x = self.solve(cols[:, s: s + CHUNK].toarray())
-                out[:, s: s + CHUNK] = obs @ x
         else:
-            for s in range(0, obs.shape[0], CHUNK):
-                t = self.solve(obs[s: s + CHUNK].T.toarray(), transposed=True)
-                out[s: s + CHUNK] = (cols.T @ t).T
+            # many solves of a big circuit pay for cutting the factors into panels
+            many = min(cols.shape[1], obs.shape[0]) >= PANEL_SOLVES and self.size >= PANEL_SIZE
+            factors = self._factorized()
+            if cols.shape[1] <= obs.shape[0]:
+                for s in range(0, cols.shape[1], CHUNK):
+                    x = factors.solve(cols[:, s: s + CHUNK].toarray(), panels=many)
+                    out[:, s: s + CHUNK] = obs @ x
+            else:
+                for s in range(0, obs.shape[0], CHUNK):
+                    t = factors.solve(obs[s: s + CHUNK].T.toarray(), transposed=True, panels=many)
+                    out[s: s + CHUNK] = (cols.T @ t).T
         if not np.all(np.isfinite(out)):
             raise SimulationError(f"circuit {self.title!r} is singular: its solution is not finite")
         return out
@@ -321,13 +330,17 @@ class _Factors:
     """SuperLU's factors ``Pr A Pc = L U``. Right solves go through scipy's sparse triangular solves, the
     right-hand sides split between two threads (measured here: 1.8× SuperLU's own solve for 64 columns of a
     128×128 tile, 1.15× at 256×256, where both are bound by reading the factors); transposed solves are
-    SuperLU's, which is the faster of the two for them, and so are solves of fewer than eight columns."""
+    SuperLU's, which is the faster of the two for them, and so are solves of fewer than eight columns. With
+    ``panels`` (many solves to come) both go through the factors cut into panels (:mod:`circuits.analog.fast_panels`:
+    dense products where the factors are dense), one pair for right and one for transposed solves, made on the
+    first such solve."""
 
     def __init__(self, lu: object) -> None:
         self.lu = lu
         self._triangles: tuple[csr_matrix, csr_matrix] | None = None  # L and U as CSR, made on the first right solve
         self.perm_r, self.perm_c = lu.perm_r, lu.perm_c  # type: ignore[attr-defined]
-        self.inv_r = np.argsort(self.perm_r)
+        self.inv_r, self.inv_c = np.argsort(self.perm_r), np.argsort(self.perm_c)
+        self._panels: dict[bool, tuple[Panels, Panels]] = {}
 
     def _columns(self, rhs: np.ndarray) -> np.ndarray:
         """``x = Pc U⁻¹ L⁻¹ Pr b``."""
@@ -338,8 +351,24 @@ class _Factors:
         y = spsolve_triangular(lower, rhs[self.inv_r], lower=True, unit_diagonal=True)
         return spsolve_triangular(upper, y, lower=False)[self.perm_c]
 
-    def solve(self, rhs: np.ndarray, transposed: bool = False) -> np.ndarray:
+    def _pair(self, transposed: bool) -> tuple[Panels, Panels]:
+        """The panels of ``L`` and ``U`` (right solves), or of ``Uᵀ`` and ``Lᵀ`` (transposed)."""
+        if transposed not in self._panels:
+            lower, upper = self.lu.L.tocsc(), self.lu.U.tocsc()  # type: ignore[attr-defined]
+            panels, split = cuts(lower)
+            self._panels[transposed] = (
+                (Panels(upper.T, True, False, panels, split), Panels(lower.T, False, True, panels, split))
+                if transposed else
+                (Panels(lower, True, True, panels, split), Panels(upper, False, False, panels, split)))
+        return self._panels[transposed]
+
+    def solve(self, rhs: np.ndarray, transposed: bool = False, panels: bool = False) -> np.ndarray:
         rhs = np.asarray(rhs, dtype=np.float64)
+        if panels and rhs.ndim == 2:
+            first, second = self._pair(transposed)
+            if transposed:  # Aᵀ = Pc Uᵀ Lᵀ Pr
+                return second.solve(first.solve(rhs[self.inv_c]))[self.perm_r]
+            return second.solve(first.solve(rhs[self.inv_r]))[self.perm_c]
         if transposed or rhs.ndim == 1 or rhs.shape[1] < 8:  # (a few columns do not pay for the CSR triangles)
             return self.lu.solve(rhs, trans="T" if transposed else "N")  # type: ignore[attr-defined]
         if self._triangles is None:
