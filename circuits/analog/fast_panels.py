@@ -53,18 +53,24 @@ class Panels:
     too, a circuit's matrix being nearly symmetric in structure), and the entries that join the two parts are one
     sparse matrix."""
 
-    def __init__(self, factor: csc_matrix, lower: bool, unit: bool, panels: list[tuple[int, int]],
+    def __init__(self, factor: csc_matrix | csr_matrix, lower: bool, unit: bool, panels: list[tuple[int, int]],
                  split: int) -> None:
         import scipy.sparse as sp
         from scipy.linalg import solve_triangular
 
+        self.lower, self.unit, self.split = lower, unit, split
+        # The bottom and the joint by rows, the panels by columns: each from the form at hand where it can be.
+        if sp.isspmatrix_csr(factor):
+            by_rows = factor
+        else:
+            by_rows = sp.csc_matrix(factor)[:, :split].tocsr() if lower else sp.csc_matrix(factor)[:split].tocsr()
+        self.bottom = _Levels(by_rows[:split, :split], lower, unit)
+        self.joint = by_rows[split:, :split] if lower else by_rows[:split, split:]
         factor = sp.csc_matrix(factor)
         factor.sort_indices()
-        self.lower, self.unit, self.split = lower, unit, split
-        csr = factor.tocsr()
-        self.bottom = _Levels(csr[:split, :split], lower, unit)
-        self.joint = csr[split:, :split] if lower else csr[:split, split:]
         ptr, idx, val = factor.indptr, factor.indices, factor.data
+        self._seen = np.zeros(factor.shape[0], dtype=bool)
+        self._where = np.zeros(factor.shape[0], dtype=np.int64)
         self.panels: list[_Panel] = []
         for start, stop in panels:
             lo, hi = ptr[start], ptr[stop]
@@ -76,11 +82,11 @@ class Panels:
             diagonal[rows[ins] - start, cols[ins]] = values[ins]
             if unit:
                 np.fill_diagonal(diagonal, 1.0)
-            inverse = solve_triangular(diagonal, np.eye(width), lower=lower, unit_diagonal=unit) if width > 1 \
-                else 1.0 / diagonal
+            inverse = solve_triangular(diagonal, np.eye(width), lower=lower, unit_diagonal=unit,
+                                       check_finite=False) if width > 1 else 1.0 / diagonal
             out = ~ins & (rows >= split)
             out_rows, out_cols, out_values = rows[out], cols[out], values[out]
-            touched, at = _touched(out_rows, idx[ptr[start]: ptr[start + 1]], start, stop, split)
+            touched, at = self._touched(out_rows)
             block: np.ndarray | csr_matrix
             if len(out_rows) >= DENSE * len(touched) * width:
                 block = np.zeros((len(touched), width))
@@ -88,6 +94,18 @@ class Panels:
             else:
                 block = sp.csr_matrix((out_values, (at, out_cols)), shape=(len(touched), width))
             self.panels.append(_Panel(start, stop, inverse, touched, block))
+
+    def _touched(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct ``rows`` (sorted) and where each is among them, without sorting: marked in an array over
+        the rows' range (the top part's, at most), read back in order."""
+        if not len(rows):
+            return rows, rows
+        low, high = int(rows.min()), int(rows.max()) + 1
+        self._seen[rows] = True
+        touched = low + np.flatnonzero(self._seen[low:high])
+        self._seen[rows] = False
+        self._where[touched] = np.arange(len(touched))
+        return touched, self._where[rows]
 
     def solve(self, x: np.ndarray) -> np.ndarray:
         """``T⁻¹ x`` for the columns of ``x`` (overwritten)."""
@@ -112,18 +130,6 @@ class Panels:
                 part = x[p.start: p.stop] = p.inverse @ part
             if len(p.rows):
                 x[p.rows] -= p.block @ part
-
-
-def _touched(rows: np.ndarray, first: np.ndarray, start: int, stop: int, split: int) -> tuple[np.ndarray,
-                                                                                              np.ndarray]:
-    """The distinct ``rows`` (sorted) and where each is among them. A supernode's columns share their rows: the
-    panel's first column's (``first``) are tried before sorting them all."""
-    guess = first[((first < start) | (first >= stop)) & (first >= split)]
-    at = np.searchsorted(guess, rows)
-    if len(guess) and (at < len(guess)).all() and np.array_equal(guess[at], rows):
-        return guess, at
-    touched, at = np.unique(rows, return_inverse=True)
-    return touched, at
 
 
 class _Levels:
