@@ -17,12 +17,14 @@ How it is fast (modified nodal analysis, ``A x = b``):
    nonlinear elements) are ``y = y₀ + H_s s + H_q q`` for the swept sources ``s`` and the nonlinear elements'
    outputs ``q`` (diode currents, behavioural voltages). The response matrices come from one solve per swept
    source and per nonlinear element (or per observed voltage, by transposed solves, whichever is fewer), or
-   from one solve per input when the batch is smaller than that; a batch is then matrix products.
+   from one solve per input when the batch is smaller than that; a batch is then matrix products. Two hundred
+   solves or more of a big circuit go through the factors cut into panels (:mod:`circuits.analog.fast_panels`).
 3. The nonlinear elements satisfy ``u = y_lin + M q(u)`` (``u`` their controls, ``M`` = the rows of ``H_q``
    they observe). ``M`` couples them in small blocks (a rectifier's two diodes) that feed each other one way (a
    layer's activations feed the next through ideal drivers): Newton's method (SPICE's junction limiting) runs
    on each block, all blocks of a level and every input of the batch at once, the levels in order. The full
-   system's residual is checked at the end, so a dropped tiny coupling costs another sweep, never accuracy.
+   system's residual is checked at the end, so a dropped tiny coupling costs another sweep, never accuracy
+   (:mod:`circuits.analog.fast_newton`; on a GPU when the compiler hands down torch's arithmetic).
 4. Nonlinear crossbar devices (behavioural currents ``i = g·sinh(k·V)`` or ``g·V·(1 + k·V²)`` between their own
    terminals, :data:`circuits.analog.netlist.DEVICES`) are far too many for step 3: the linear system holds them
    at their small-signal conductance and what they carry beyond it is injected at their terminals, found by a
