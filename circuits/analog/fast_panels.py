@@ -12,7 +12,10 @@ solve runs panel by panel, every right-hand side at once:
                                          product where B is mostly filled, BLAS; else a sparse one)
 
 Any cut into panels gives the exact solve (a diagonal block of a triangular matrix is triangular); supernodes only
-make the products dense.
+make the products dense. Multiplying by a diagonal block's inverse, rather than solving with it, is one gemm per
+panel; its rounding is within 1e-12 of SuperLU's solve on the tiles and networks tested
+(``tests/test_circuits_fast.py``). The first columns, before the first wide supernode, hold the elimination's
+leaves: few entries in many short columns, solved level by level (:class:`_Levels`).
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ class Panels:
     """A triangular factor (``lower`` or upper; ``unit`` diagonal or not) for solves with many right-hand sides.
 
     Its first ``split`` columns and rows (the narrow supernodes at the bottom of the elimination, where there is
-    little to gain) stay one sparse triangle, solved by scipy right-hand side by right-hand side, on two threads;
-    the rest is the panels ``cuts`` (:func:`cuts`: of the lower factor ``L``; they suit ``U``, ``Lᵀ`` and ``Uᵀ``
+    little to gain) stay one sparse triangle, solved level by level (:class:`_Levels`); the rest is the panels
+    ``cuts`` (:func:`cuts`: of the lower factor ``L``; they suit ``U``, ``Lᵀ`` and ``Uᵀ``
     too, a circuit's matrix being nearly symmetric in structure), and the entries that join the two parts are one
     sparse matrix."""
 
