@@ -63,7 +63,7 @@ class Panels:
 
         self.lower, self.unit, self.split = lower, unit, split
         # The bottom and the joint by rows, the panels by columns: each from the form at hand where it can be.
-        if sp.isspmatrix_csr(factor):
+        if factor.format == "csr":
             by_rows = factor
         else:
             by_rows = sp.csc_matrix(factor)[:, :split].tocsr() if lower else sp.csc_matrix(factor)[:split].tocsr()
@@ -97,6 +97,7 @@ class Panels:
             else:
                 block = sp.csr_matrix((out_values, (at, out_cols)), shape=(len(touched), width))
             self.panels.append(_Panel(start, stop, inverse, touched, block))
+        del self._seen, self._where  # (only the cutting needs them)
 
     def _touched(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct ``rows`` (sorted) and where each is among them, without sorting: marked in an array over
