@@ -68,8 +68,11 @@ DEVICE_TOLERANCE = 1e-13
 largest."""
 DENSE_BUDGET = 4e7
 """Doubles of full solution vectors held at once with nonlinear devices (a batch is this over the unknowns)."""
+
+
 class FastCircuit:
-    """A netlist, parsed, checked for floating nodes and factorized; :meth:`run` solves batches of inputs."""
+    """A netlist, parsed and checked for floating nodes and loops of sources (factorized when first needed);
+    :meth:`run` solves batches of inputs."""
 
     def __init__(self, netlist: CheckedNetlist | Netlist) -> None:
         """``netlist``: its checked text, or the in-memory model it is written from (read without the text,
@@ -93,7 +96,6 @@ class FastCircuit:
         d, b = c.d, c.b
         self.elements = [*d.names, *b.names]
         nd, nb = len(d), len(b)
-        self.nd = nd
         obs_r = np.concatenate([np.arange(nd), np.arange(nd), nd + np.arange(nb)])
         obs_c = np.concatenate([d.nodes[:, 0], d.nodes[:, 1], b.ctrl])
         obs_v = np.concatenate([np.ones(nd), -np.ones(nd), np.ones(nb)])
@@ -208,10 +210,11 @@ class FastCircuit:
 
     def _iterative(self, columns: np.ndarray) -> np.ndarray | None:
         """``A⁻¹ columns`` by :mod:`circuits.analog.fast_iterative`, for a big linear circuit not factorized yet
-        and a few columns; ``None`` where that does not apply or does not converge (then ``A`` is factorized)."""
+        (the caller asks only for a few columns); ``None`` where that does not apply or does not converge (then
+        ``A`` is factorized)."""
         c = self.circuit
         if (self._lu is not None or self._chains is False or self.size < iterative.MIN_SIZE or self.elements
-                or len(c.devices) or columns.shape[1] > iterative.MAX_COLUMNS):
+                or len(c.devices)):
             return None
         if self._chains is None:
             conductance = 1.0 / c.r.values

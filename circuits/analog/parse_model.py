@@ -4,8 +4,8 @@ writing and reading back its text.
 The result is the one :func:`circuits.analog.parse.parse` gives for the netlist's text: the same
 :func:`~circuits.analog.parse.build` numbers the nodes, and every number the text holds round-trips exactly
 (17 significant digits, :mod:`circuits.analog.numbers`), so the arrays are equal to the last bit
-(``tests/test_circuits_fast.py`` checks it). It skips the text: a 64×64 tile with wires is read in a third of the
-time.
+(``tests/test_circuits_fast.py`` checks it). It skips the text: a 64×64 tile with wires is read in about two
+thirds of the time (22 ms against 35 ms here).
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def parse_model(net: Netlist) -> ParsedCircuit:
                 r_values.append(ohms)
         elif part[0] == "R":  # a single resistor, in its place among the grids (as the text has it)
             r_names.append("r" + part[1])
-            r_ends += [np.array(list(part[2]), dtype="S")[:1], np.array(list(part[2]), dtype="S")[1:]]
+            terminals = np.array(part[2], dtype="S")
+            r_ends += [terminals[:1], terminals[1:]]
             r_values.append(np.array([part[3]], dtype=np.float64))
         else:
             letter, name, nodes, value = part
