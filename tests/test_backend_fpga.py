@@ -2,6 +2,7 @@
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,3 +198,117 @@ def test_verilog_port_list_matches_golden():
     g, _ = quantized((9, 12, 5), ("relu",), 0)
     golden = Path(__file__).parent / "golden" / "verilog_ports.txt"
     assert top_ports(verilog(build_network(mapped(g, 4)))) == golden.read_text()
+
+
+def shared(g, lanes, bias_store=""):
+    """A copy of a quantized graph on one lane array shared by every layer (``share-datapath``)."""
+    from compiler.passes.share_datapath import ShareDatapath
+
+    return PassManager([ShareDatapath(bias_store=bias_store)]).run(mapped(g, lanes))
+
+
+@settings(max_examples=40)
+@given(sizes=st.lists(st.integers(1, 9), min_size=2, max_size=4), acts=st.lists(st.sampled_from(
+       ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 10),
+       seed=st.integers(0, 999), bits=st.sampled_from([(8, 8), (6, 5), (4, 8), (12, 6)]),
+       bias_store=st.sampled_from(["logic", "memory"]))
+def test_random_networks_on_the_shared_datapath_are_bit_exact(sizes, acts, lanes, seed, bits, bias_store):
+    """Any sizes (a layer narrower than the lanes, groups that wait for the drain), activations, formats and lane
+    counts: the same words as the integer reference, and the cycles the manifest's formula states."""
+    g, x = quantized(sizes, acts, seed, *bits)
+    codes, words = reference_words(g, x[:3])
+    hardware = shared(g, lanes, bias_store)
+    (run,) = simulate_amaranth(build_network(hardware), [Infer(codes)])
+    np.testing.assert_array_equal(run.words, words)
+    specs, _ = layer_specs(hardware)
+    assert run.cycles == [latency(specs), period(specs), period(specs)]
+
+
+def test_the_shared_datapath_cycles_memories_and_weight_port(tmp_path):
+    """9-12-5 on 4 lanes: layer 0 takes 3 groups of 9 inputs and a restart, then its last group's drain; layer 1
+    (5 outputs on 4 slots) 2 groups of 12 + 1; lane 1's memory holds rows 1, 5, 9 of layer 0, then rows 1 and 5 of
+    layer 1; the weight port writes and reads a weight of layer 1 and the next inference uses it."""
+    from amaranth.sim import Simulator
+
+    g, x = quantized((9, 12, 5), ("relu",), 0)
+    hw = shared(g, 4)
+    out = emit(hw, tmp_path / "hw")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["datapath"] == "shared" and manifest["multipliers"] == manifest["weight_memories"] == 4
+    assert [(x["slots"], x["segments"], x["cycles"]) for x in manifest["layers"]] == \
+        [(4, 1, 2 * 10 + 9 + 4 + 4), (4, 1, 1 * 13 + 12 + 4 + 4)]
+    assert manifest["cycles_per_inference"] == 37 + 33 + 1
+    w1, w2 = g.params["fc1.weight_q"], g.params["fc2.weight_q"]
+    words = [int(v, 16) - 256 * (int(v, 16) >= 128) for v in (out / "mem" / "lane1_weights.hex").read_text().split()]
+    assert words == [*w1[1], *w1[5], *w1[9], *w2[1], *np.zeros(12, int)]  # row 5 of 5 is past the edge
+    lanes = [f"lane{q}_weights.hex" for q in range(4)]
+    assert sorted(p.name for p in (out / "mem").iterdir()) == ["biases.hex", *lanes]
+
+    net = build_network(hw)
+    codes, _ = reference_words(g, x[:1])
+    g.params["fc2.weight_q"][3, 4] = -77  # what the port will write: row 3, column 4 of layer 1
+    _, expected = reference_words(g, x[:1])
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(net.w_layer, 1)
+        ctx.set(net.w_row, 3)
+        ctx.set(net.w_col, 4)
+        ctx.set(net.w_data, -77)
+        ctx.set(net.w_we, 1)
+        await ctx.tick()
+        ctx.set(net.w_we, 0)
+        await ctx.tick().repeat(3)
+        seen["read"] = ctx.get(net.w_rdata)
+        ctx.set(net.o.ready, 1)
+        for v in codes[0].tolist():
+            ctx.set(net.i.payload, v)
+            ctx.set(net.i.valid, 1)
+            await ctx.tick()
+        ctx.set(net.i.valid, 0)
+        words = []
+        while len(words) < net.n_out:
+            if ctx.get(net.o.valid):
+                words.append(ctx.get(net.o.payload))
+            await ctx.tick()
+        seen["out"] = words
+
+    sim = Simulator(net)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["read"] == -77 and seen["out"] == expected[0].tolist()
+    assert top_ports(verilog_text(net)) == (Path(__file__).parent / "golden" / "verilog_ports.txt").read_text()
+
+
+def verilog_text(net):
+    from backends.fpga.emit import verilog
+
+    return verilog(net)
+
+
+def test_mixed_datapaths_are_refused():
+    from dataclasses import replace
+
+    from ir.dialects import digital
+
+    g, _ = quantized((9, 12, 5), ("relu",), 0)
+    hw = shared(g, 4)
+    hw.replace("fc2", replace(hw.op_as("fc2", digital.Dense), datapath="layer"))
+    with pytest.raises(UnsupportedOpError, match=r"^node 'fc2' has datapath 'layer', node 'fc1' 'shared': every layer "
+                                                 r"runs on a datapath of its own or all share one \(run "
+                                                 r"share-datapath\)$"):
+        build_network(hw)
+
+
+def test_on_the_shared_datapath_a_group_waits_for_the_drain():
+    """2-9-3 on 4 lanes: layer 0's groups of 4 outputs fill in 3 cycles (2 inputs and the restart) but drain in 4,
+    so each group takes 4; bit-exact all the same."""
+    g, x = quantized((2, 9, 3), ("tanh",), 5)
+    codes, words = reference_words(g, x[:3])
+    hw = shared(g, 4)
+    specs, _ = layer_specs(hw)
+    assert [s.group_period for s in specs] == [4, 10] and specs[0].cycles == 2 * 4 + 2 + 4 + 4
+    (run,) = simulate_amaranth(build_network(hw), [Infer(codes)])
+    np.testing.assert_array_equal(run.words, words)
+    assert run.cycles == [latency(specs), period(specs), period(specs)]

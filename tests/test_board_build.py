@@ -37,9 +37,15 @@ def test_the_estimates_follow_the_ice40_shapes():
 
 def test_a_design_that_does_not_fit_names_the_resource_and_a_lane_count_that_fits(small_model, tmp_path, capsys):
     out = tmp_path / "hw"
+    # the iCE40's shared datapath: a multiply-accumulate cell per lane, 16 of them at --pe 16
     assert main(["compile", str(small_model), "--target", "fpga", "--pe", "16", "--board", "icebreaker",
                  "-o", str(out)]) == 1
-    # the layers already share one set of multipliers (16 lanes: 16 of them); without sharing 8 lanes need 16
+    assert capsys.readouterr().err == ("error: the design at --pe 16 needs 16 ICESTORM_DSP, the iCE40UP5K-SG48 on "
+                                       "icebreaker has 8; --pe 8 fits (187 cycles per inference)\n")
+    # a datapath per layer: the layers already share one set of multipliers (16 lanes: 16 of them); without
+    # sharing 8 lanes need 16
+    assert main(["compile", str(small_model), "--target", "fpga", "--pe", "16", "--board", "icebreaker",
+                 "--datapath", "layer", "-o", str(out)]) == 1
     assert capsys.readouterr().err == ("error: the design at --pe 16 needs 16 ICESTORM_DSP, the iCE40UP5K-SG48 on "
                                        "icebreaker has 8; --pe 9 fits (163 cycles per inference)\n")
     assert not out.exists()
@@ -48,6 +54,12 @@ def test_a_design_that_does_not_fit_names_the_resource_and_a_lane_count_that_fit
 def test_pe_auto_picks_the_fastest_mapping_that_fits(small_model, tmp_path, capsys):
     assert main(["compile", str(small_model), "--target", "fpga", "--board", "icebreaker", "-o",
                  str(tmp_path / "hw"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # the shared datapath: 8 lanes, one multiply-accumulate cell each (the UP5K has 8), 2 groups of 65 cycles for
+    # the 64-16 layer and one of 17 for the 16-10 layer
+    assert report["pe"] == 8 and report["multipliers"] == 8 and report["cycles_per_inference"] == 187
+    assert main(["compile", str(small_model), "--target", "fpga", "--board", "icebreaker", "--datapath", "layer",
+                 "-o", str(tmp_path / "layer"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     # 9 lanes: the 64-16 layer maps to 4 slots × 2 segments (8 lanes, 128 cycles as 8 × 1 is, but its serial
     # writeback drains 4 outputs a group, not 8), the 16-10 layer to 2 × 4; one shared set of 8 multipliers
@@ -183,7 +195,7 @@ def test_the_digits_design_builds_for_the_up5k_and_meets_the_fmax_target(small_m
     capsys.readouterr()
     assert main(["build", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["pe"] == 9 and report["timing_met"] and report["fmax_mhz"] >= 33  # shared multipliers (see above)
+    assert report["pe"] == 8 and report["timing_met"] and report["fmax_mhz"] >= 33  # the shared datapath
     specs, _ = layer_specs(open_folder(out).graph)
     assert {cell: report["resources"][cell]["used"] for cell in ("ICESTORM_DSP", "ICESTORM_RAM")} == \
         needs(specs, ICE40)

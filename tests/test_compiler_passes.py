@@ -11,6 +11,7 @@ from compiler.passes.onchip import OnChipLearning
 from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
 from compiler.passes.serialize_outputs import SerializeOutputs
+from compiler.passes.share_datapath import ShareDatapath
 from compiler.passes.share_multipliers import ShareMultipliers
 from ir import LoweringError, interp
 from ir.dialects import nn
@@ -20,7 +21,7 @@ from tests.conftest import make_mlp_graph
 def test_registry_is_explicit():
     assert PASSES == {"fit-device": FitDevice, "fold-identity": FoldIdentity, "lower-analog": LowerAnalog,
                       "map-lanes": MapLanes, "onchip-learning": OnChipLearning, "place-memories": PlaceMemories,
-                      "quantize": Quantize, "serialize-outputs": SerializeOutputs,
+                      "quantize": Quantize, "serialize-outputs": SerializeOutputs, "share-datapath": ShareDatapath,
                       "share-multipliers": ShareMultipliers}
     with pytest.raises(TypeError, match=r"^pass name 'fold-identity' registered twice$"):
         pass_table(FoldIdentity, FoldIdentity)
@@ -110,12 +111,13 @@ def test_fit_device_shares_multipliers_between_layers_where_the_device_has_too_f
         return [op.multipliers for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)]
 
     g = _placed((12, 64, 3))
-    FitDevice(board="icebreaker", lanes=4).run(g)  # 4 + 4 multipliers of their own: the UP5K has 8
+    # a datapath per layer (the iCE40's default is one shared by all layers: see the share-datapath tests)
+    FitDevice(board="icebreaker", datapath="layer", lanes=4).run(g)  # 4 + 4 multipliers of their own: the UP5K has 8
     assert multipliers(g) == ["", ""]
-    FitDevice(board="icebreaker", lanes=8).run(g)  # 8 + 8 do not fit; one shared set of 8 does
+    FitDevice(board="icebreaker", datapath="layer", lanes=8).run(g)  # 8 + 8 do not fit; one shared set of 8 does
     assert multipliers(g) == ["shared", "shared"]
     assert needs(layer_specs(g)[0], BOARDS["icebreaker"].family)["ICESTORM_DSP"] == 8
-    FitDevice(board="icebreaker", lanes=4).run(g)  # a remap starts from the layers' own again
+    FitDevice(board="icebreaker", datapath="layer", lanes=4).run(g)  # a remap starts from the layers' own again
     assert multipliers(g) == ["", ""]
     # the ECP5's memory → multiplier → accumulator path wants registers around the multipliers; the iCE40's not
     assert [op.mac_registers for _, op in g.nodes() if isinstance(op, digital.Dense)] == [0, 0]
@@ -123,7 +125,7 @@ def test_fit_device_shares_multipliers_between_layers_where_the_device_has_too_f
     assert [op.mac_registers for _, op in g.nodes() if isinstance(op, digital.Dense)] == [2, 2]
     specs = layer_specs(g)[0]
     assert [s.cycles for s in specs] == [s.groups * s.seg_len + 5 + 2 + s.drain_cycles for s in specs]
-    FitDevice(board="icebreaker", lanes=4).run(g)
+    FitDevice(board="icebreaker", datapath="layer", lanes=4).run(g)
     ShareMultipliers(share=False).run(g)
     assert multipliers(g) == ["own", "own"]
     with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to share multipliers between: "
@@ -156,3 +158,72 @@ def test_serialize_outputs_where_a_group_takes_as_many_cycles_as_it_has_slots():
         replace(g.op_as("fc1", digital.Dense), writeback="serial").verify()
     with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to serialize outputs for"):
         SerializeOutputs().run(make_mlp_graph([3, 2], []))
+
+
+def test_share_datapath_puts_every_layer_on_one_lane_array():
+    from dataclasses import replace
+
+    from backends.fpga.boards import BOARDS
+    from backends.fpga.emit import layer_specs
+    from backends.fpga.resources import needs
+    from ir import VerifyError
+    from ir.dialects import digital
+
+    def fields(g):
+        return [(op.datapath, op.lanes, op.slots, op.segments, op.writeback, op.store, op.bias_store)
+                for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)]
+
+    g = _placed((12, 64, 3))  # 2 lanes: 12-64 on 2 slots, 64-3 on 1 slot × 2 segments
+    ShareDatapath().run(g)
+    # every layer on the 2 lanes, one segment, a serial writeback into memory; the two bias tables are one of
+    # 67 × 14 bits (≥ 256: block RAM)
+    assert fields(g) == [("shared", 2, 2, 1, "serial", "memory", "memory"),
+                         ("shared", 2, 2, 1, "serial", "memory", "memory")]
+    specs = layer_specs(g)[0]
+    # a group takes its inputs and one cycle more; a layer its groups and the last one's drain
+    assert [s.cycles for s in specs] == [31 * 13 + 12 + 4 + 2, 1 * 65 + 64 + 4 + 2]
+    assert needs(specs, BOARDS["icebreaker"].family)["ICESTORM_DSP"] == 2
+    ShareDatapath(bias_store="logic").run(g)
+    assert {f[-1] for f in fields(g)} == {"logic"}
+    MapLanes(lanes=4).run(g)  # a remap forgets the shared datapath: it is decided for a mapping
+    assert [f[0] for f in fields(g)] == ["", ""]
+    with pytest.raises(VerifyError, match=r"^a shared datapath needs min\(lanes, out_features\) slots, one segment, a "
+                                          r"serial writeback, no MAC registers and outputs in memory, not 4×1 on 4 "
+                                          r"lanes, '', 0, 'memory'$"):
+        replace(g.op_as("fc1", digital.Dense), datapath="shared").verify()
+    with pytest.raises(LoweringError, match=r"^graph 'mlp' has an on-chip learning engine: the shared datapath "
+                                            r"computes inference only \(every layer updates at once on lanes of its "
+                                            r"own\); use --datapath layer$"):
+        ShareDatapath().run(_placed((12, 64, 3), "dfa"))
+    with pytest.raises(LoweringError, match=r"^node 'fc1' is not mapped onto lanes: run map-lanes before "
+                                            r"share-datapath$"):
+        unmapped = _placed((3, 2))
+        unmapped.replace("fc1", replace(unmapped.op_as("fc1", digital.Dense), lanes=0, slots=0, segments=0,
+                                        writeback=""))
+        ShareDatapath().run(unmapped)
+    with pytest.raises(LoweringError, match=r"^share-datapath: bias_store must be one of '', 'logic', 'memory', not "
+                                            r"'spram'$"):
+        ShareDatapath(bias_store="spram").run(g)
+    with pytest.raises(LoweringError, match=r"^graph 'mlp' has no digital\.dense layer to share a datapath between: "
+                                            r"run quantize first$"):
+        ShareDatapath().run(make_mlp_graph([3, 2], []))
+
+
+def test_fit_device_gives_an_ice40_inference_design_the_shared_datapath():
+    from ir.dialects import digital
+
+    def datapaths(g):
+        return [op.datapath for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)]
+
+    g = _placed((12, 64, 3))
+    FitDevice(board="icebreaker", lanes=8).run(g)
+    assert datapaths(g) == ["shared", "shared"]
+    FitDevice(board="ulx3s-85f", lanes=8).run(g)  # the ECP5's multipliers do not accumulate: a datapath per layer
+    assert datapaths(g) == ["", ""]
+    FitDevice(board="ulx3s-85f", lanes=8, datapath="shared").run(g)
+    assert datapaths(g) == ["shared", "shared"]
+    learning = _placed((12, 64, 3), "dfa")  # a learning engine needs each layer's lanes
+    FitDevice(board="icebreaker", lanes=2).run(learning)
+    assert datapaths(learning) == ["", ""]
+    with pytest.raises(LoweringError, match=r"^--datapath must be layer, shared or auto, not 'wide'$"):
+        FitDevice(board="icebreaker", datapath="wide").run(g)

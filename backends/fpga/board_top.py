@@ -15,6 +15,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from backends.fpga.pll import Ice40Pll
 from circuits.digital.bridge import Bridge, LinkShape
 from circuits.digital.network import LayerSpec, Network
+from circuits.digital.shared_network import SharedNetwork
 from circuits.digital.uart import UartRx, UartTx
 from errors import UnsupportedOpError
 
@@ -28,7 +29,7 @@ def _range_bits(n: int) -> int:
 
 def link_shape(specs: list[LayerSpec], learns: bool) -> LinkShape:
     """The bridge's view of the network ``specs`` make: its sizes and the widths of its ports (as
-    :class:`~circuits.digital.network.Network` declares them). The protocol addresses rows and columns in two
+    :func:`~circuits.digital.streams.network_ports` declares them). The protocol addresses rows and columns in two
     bytes and layers in one."""
     widest = max(max(s.n_in, s.n_out) for s in specs)
     if widest > 0xFFFF or len(specs) > 0xFF:
@@ -44,7 +45,7 @@ class LinkedNetwork(wiring.Component):
     """UART, bridge and network in one, the serial lines as ports (for simulation: the same logic a board
     build places, with the network elaborated rather than instanced)."""
 
-    def __init__(self, net: Network, divisor: int) -> None:
+    def __init__(self, net: Network | SharedNetwork, divisor: int) -> None:
         self.net, self.divisor = net, divisor
         super().__init__({"rx": wiring.In(1, init=1), "tx": wiring.Out(1, init=1)})
 

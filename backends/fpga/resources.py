@@ -1,6 +1,7 @@
 """What a design needs of a device before any tool runs: multipliers and block RAMs, counted from the layer specs
 the way yosys maps them.
 
+- On a shared datapath every lane is one multiplier and one weight memory for all layers (:func:`_shared_needs`).
 - Every lane multiplies a weight by an input (layers whose multipliers are "shared" use one set, as many as the
   widest of them has lanes, as wide as their widest operands); a learning lane also multiplies its row's
   coefficient by the input, and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``,
@@ -24,6 +25,7 @@ from __future__ import annotations
 from backends.fpga.board_top import RX_FIFO_DEPTH
 from backends.fpga.boards import Board, Family
 from circuits.digital.network import LayerSpec
+from circuits.digital.shared_network import bias_bits
 
 BRAM_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     "ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
@@ -45,9 +47,27 @@ def multiplier_cells(family: Family, a_bits: int, b_bits: int) -> int:
     return -(-a_bits // family.dsp_width) * -(-b_bits // family.dsp_width)
 
 
+def _shared_needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
+    """A shared datapath (:mod:`circuits.digital.shared_network`): a multiplier and a weight memory (every layer's
+    words) per lane, the input memory (one read port), every layer's output memory (the last one's two results
+    deep), the drain's bias table where it is in block RAM, and the host link's receive FIFO."""
+    lanes = max(s.slots for s in specs)
+    dsp = lanes * multiplier_cells(family, max(s.w_bits for s in specs), max(s.in_bits for s in specs))
+    words = sum(s.groups * s.n_in for s in specs)
+    bram = lanes * memory_blocks(family, words, max(s.w_bits for s in specs)) + \
+        memory_blocks(family, 2 * specs[0].n_in, specs[0].in_bits) + memory_blocks(family, RX_FIFO_DEPTH, 8)
+    bram += sum(memory_blocks(family, (2 if k == len(specs) - 1 else 1) * s.n_out, s.out_bits)
+                for k, s in enumerate(specs))
+    if specs[0].bias_store == "memory":
+        bram += memory_blocks(family, sum(s.groups * s.slots for s in specs), bias_bits(specs))
+    return {family.dsp: dsp, family.bram: bram}
+
+
 def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
     """Multiplier cells and block RAMs the design needs, under the family's cell names (the learning engine's
     error path multiplies nothing: DFA's feedback is ±1)."""
+    if specs[0].datapath == "shared":
+        return _shared_needs(specs, family)
     shared = [s for s in specs if s.multipliers == "shared"]
     dsp = 0
     if shared:  # one set for all of them

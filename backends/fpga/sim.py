@@ -7,9 +7,10 @@ from amaranth.sim import Simulator
 
 from backends.fpga.program import Infer, ReadWeights, Result, Step, Streamed, Train
 from circuits.digital.network import Network
+from circuits.digital.shared_network import SharedNetwork
 
 
-def simulate_amaranth(net: Network, steps: list[Step]) -> list[Result]:
+def simulate_amaranth(net: Network | SharedNetwork, steps: list[Step]) -> list[Result]:
     """Each step's result. Inputs stream in back to back (one word per cycle whenever ``i.ready``) while
     outputs are taken as they come; the weight port reads one weight per cycle (data two cycles later)."""
     results: list[Result] = []
@@ -40,7 +41,7 @@ def simulate_amaranth(net: Network, steps: list[Step]) -> list[Result]:
         return Streamed(np.array(words, dtype=np.int64).reshape(n, net.n_out), np.diff([0, *done_at]).tolist())
 
     async def read_weights(ctx) -> list[np.ndarray]:  # noqa: ANN001
-        addresses = [(k, r, c) for k, u in enumerate(net.units) for r in range(u.n_out) for c in range(u.n_in)]
+        addresses = [(k, r, c) for k, u in enumerate(net.specs) for r in range(u.n_out) for c in range(u.n_in)]
         values: list[int] = []
         for n in range(len(addresses) + 2):
             if n < len(addresses):
@@ -52,7 +53,7 @@ def simulate_amaranth(net: Network, steps: list[Step]) -> list[Result]:
                 values.append(ctx.get(net.w_rdata))
             await ctx.tick()
         out, at = [], 0
-        for u in net.units:
+        for u in net.specs:
             out.append(np.array(values[at: at + u.n_out * u.n_in], dtype=np.int64).reshape(u.n_out, u.n_in))
             at += u.n_out * u.n_in
         return out

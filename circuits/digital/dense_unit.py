@@ -47,6 +47,11 @@ PIPELINE = 5
 activation (the last group's result is in ``y`` and ``done`` high this many cycles after its last issue); the
 registers around the multipliers (``LayerSpec.mac_registers``) and a serial writeback's drain add theirs."""
 
+SHARED_TAIL = 4
+"""Shared datapath: cycles from a layer's last input to its last output written, beyond the drain's ``slots``: the
+memories' read, the multiply-accumulate, the capture, the bias sum (``circuits.digital.shared_network``); the
+next layer's first input follows."""
+
 
 @dataclass(frozen=True)
 class LayerSpec:
@@ -76,6 +81,8 @@ class LayerSpec:
     writeback: str = "parallel"  # a group's outputs: all at once ("parallel", a requantizer per slot) or one per
     #                              cycle through one requantizer ("serial"; needs seg_len ≥ slots)
     mac_registers: int = 0  # registers around each lane's multiplier: 0, or 2 (the operands, then the product)
+    datapath: str = "layer"  # "layer": this layer's own lanes (DenseUnit); "shared": the network's one lane array
+    #                          (circuits.digital.shared_network), which every layer uses in turn
 
     @property
     def n_out(self) -> int:
@@ -104,7 +111,15 @@ class LayerSpec:
         return 1 if self.writeback == "serial" else self.slots
 
     @property
+    def group_period(self) -> int:
+        """Shared datapath: cycles from one group's first input to the next group's: its ``n_in`` inputs and a
+        cycle that restarts the accumulators, and no fewer than the ``slots`` cycles the group's drain takes."""
+        return max(self.n_in + 1, self.slots)
+
+    @property
     def cycles(self) -> int:
+        if self.datapath == "shared":  # the last group drains before the next layer reads these outputs
+            return (self.groups - 1) * self.group_period + self.n_in + SHARED_TAIL + self.slots
         return self.groups * self.seg_len + PIPELINE + self.mac_registers + self.drain_cycles
 
     def lane_weights(self, q: int, s: int) -> list[int]:
@@ -151,6 +166,11 @@ def _requantize(m: Module, acc: Value, spec: LayerSpec, name: str) -> Signal:
     width = len(acc) + 2
     rounded = Signal(signed(width), name=f"{name}_rounded")
     m.d.sync += rounded.eq(shift_round(acc, spec.shift))
+    return activate(m, rounded, spec, name)
+
+
+def activate(m: Module, rounded: Value, spec: LayerSpec, name: str) -> Signal:
+    """The activation and the saturation of an already rounded value (combinationally), or the table lookup."""
     out = Signal(signed(spec.out_bits), name=f"{name}_out")
     if spec.table:
         bits = (len(spec.table) - 1).bit_length()

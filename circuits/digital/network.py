@@ -31,14 +31,13 @@ live) comes from the :class:`LayerSpec` list the backend translates from the IR.
 
 from __future__ import annotations
 
-from amaranth import Array, Cat, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth import Cat, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
 
 from circuits.digital.dense_unit import DenseUnit, LayerSpec
 from circuits.digital.error_unit import ErrorUnit, LearnSpec
 from circuits.digital.outputs import LayerOutputs
+from circuits.digital.streams import InputBanks, Sender, network_ports
 
 __all__ = ["LayerSpec", "LearnSpec", "Network", "latency", "period", "training_period"]
 
@@ -79,18 +78,7 @@ class Network(wiring.Component):
         self.specs, self.learn = layers, learn
         self.units = [DenseUnit(s) for s in layers]
         self.n_in, self.n_out = self.units[0].n_in, self.units[-1].n_out
-        w_bits = max(s.w_bits for s in layers)
-        super().__init__({
-            "i": In(stream.Signature(signed(layers[0].in_bits))),
-            "o": Out(stream.Signature(signed(layers[-1].out_bits))),
-            # The weight port (served between inferences): layer, row, column; read data two cycles later.
-            "w_layer": In(range(max(len(layers), 2))), "w_row": In(range(max(max(u.n_out for u in self.units), 2))),
-            "w_col": In(range(max(max(u.n_in for u in self.units), 2))), "w_data": In(signed(w_bits)),
-            "w_we": In(1), "w_rdata": Out(signed(w_bits)),
-            # Training mode (with a learning engine; ignored without one): each input is followed by its label,
-            # and the weights update. ``idle``: nothing received, computing or sending (change ``train`` then).
-            "train": In(1), "idle": Out(1),
-        })
+        super().__init__(network_ports(layers))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -99,38 +87,16 @@ class Network(wiring.Component):
             m.submodules[f"layer{k}"] = unit
         self._weight_port(m)
 
-        # Receiver: fill bank `wbank` of the input memory; a full bank waits for the sequencer.
-        m.submodules.xmem = xmem = Memory(shape=signed(self.specs[0].in_bits), depth=2 * n_in, init=[])
-        full = Array([Signal(name="full0"), Signal(name="full1")])
-        wbank, rbank = Signal(), Signal()
-        count_in = Signal(range(n_in + 1))
-        xw = xmem.write_port()
-        taken = self.i.valid & self.i.ready
-        m.d.comb += [self.i.ready.eq(~full[wbank]), xw.addr.eq(wbank * n_in + count_in),
-                     xw.data.eq(self.i.payload), xw.en.eq(taken & (count_in < n_in))]
-        training = Signal()  # with a learning engine, ``train`` makes every input n_in + 1 words: the label last
-        labels = Array([Signal(signed(self.specs[0].in_bits), name=f"label{b}") for b in range(2)]) \
-            if self.learn is not None else None
-        if labels is not None:
-            m.d.comb += training.eq(self.train)
-            with m.If(taken & (count_in == n_in)):
-                m.d.sync += labels[wbank].eq(self.i.payload)
-        # ``arriving``: the bank fills at this edge; the sequencer may start on it now rather than a cycle later.
-        self._arriving = arriving = Array([Signal(name="arriving0"), Signal(name="arriving1")])
-        last_word = taken & (count_in == Mux(training, n_in, n_in - 1))
-        m.d.comb += [arriving[0].eq(last_word & (wbank == 0)), arriving[1].eq(last_word & (wbank == 1))]
-        with m.If(taken):
-            with m.If(last_word):
-                m.d.sync += [count_in.eq(0), full[wbank].eq(1), wbank.eq(~wbank)]
-            with m.Else():
-                m.d.sync += count_in.eq(count_in + 1)
+        # Receiver: fill bank `wbank` of the input memory; a full bank waits for the sequencer. With a learning
+        # engine, ``train`` makes every input n_in + 1 words: the label last.
+        banks = InputBanks(m, self.i, n_in, self.specs[0].in_bits, self.train if self.learn is not None else None)
+        self._banks = banks
 
         # Operands: layer 0 from its bank, every later layer from the previous layer's outputs (its registers, or
         # the block RAM banks it wrote).
         first = units[0]
         for s in range(first.spec.segments):
-            rp = xmem.read_port(transparent_for=())
-            m.d.comb += [rp.addr.eq(rbank * n_in + first.x_addr[s]), first.x_data[s].eq(rp.data)]
+            m.d.comb += first.x_data[s].eq(banks.read(first.x_addr[s]))
         last = units[-1]
         wsel = Signal()  # the half of the last layer's block RAM it writes (the sender reads the other)
         self._outputs = outputs = [LayerOutputs(m, unit, f"ymem{k}") for k, unit in enumerate(units[:-1])]
@@ -143,28 +109,20 @@ class Network(wiring.Component):
 
         # Sender: the result leaves one word per transfer, from a buffer the next inference does not touch: a copy
         # of the last layer's registers, or the half of its double-buffered block RAM it is not writing.
-        ovalid = Signal()
-        count_out = Signal(range(max(n_out, 2)))
-        transfer = self.o.valid & self.o.ready
-        m.d.comb += self.o.valid.eq(ovalid)
-        with m.If(transfer):
-            with m.If(count_out == n_out - 1):
-                m.d.sync += [count_out.eq(0), ovalid.eq(0)]
-            with m.Else():
-                m.d.sync += count_out.eq(count_out + 1)
+        sender = Sender(m, self.o, n_out)
+        ovalid = sender.busy
         flush = Signal()  # the result is handed to the sender at this edge
         if last.spec.store == "memory":
             osel = Signal()  # the half the sender reads
             with m.If(flush):
                 m.d.sync += [osel.eq(wsel), wsel.eq(~wsel)]
             # The read port's address is the sender's next state, so its data is the word due in every cycle.
-            after = Mux(transfer, Mux(count_out == n_out - 1, 0, count_out + 1), count_out)
-            m.d.comb += self.o.payload.eq(outputs[-1].read(after, half=Mux(flush, wsel, osel)))
+            m.d.comb += self.o.payload.eq(outputs[-1].read(sender.after, half=Mux(flush, wsel, osel)))
         else:
             obuf = [Signal(signed(self.specs[-1].out_bits), name=f"obuf{o}") for o in range(n_out)]
             with m.If(flush):
                 m.d.sync += [b.eq(last.y[o]) for o, b in enumerate(obuf)]
-            with m.Switch(count_out):
+            with m.Switch(sender.count):
                 for o, word in enumerate(obuf):
                     with m.Case(o):
                         m.d.comb += self.o.payload.eq(word)
@@ -177,7 +135,7 @@ class Network(wiring.Component):
             engine.coefficients()
         with m.FSM() as fsm:
             with m.State("IDLE"):
-                with m.If(full[rbank] | arriving[rbank]):
+                with m.If(banks.ready):
                     m.d.comb += first.start.eq(1)
                     m.next = "RUN0"
             for k, unit in enumerate(units):
@@ -191,18 +149,18 @@ class Network(wiring.Component):
             with m.State("FLUSH"):
                 with m.If(~ovalid):
                     m.d.comb += flush.eq(1)
-                    m.d.sync += ovalid.eq(1)
+                    sender.hand_over()
                     if self.learn is None:
-                        self._next_input(m, full, rbank)
+                        self._next_input(m)
                     else:
-                        with m.If(training):
+                        with m.If(self.train):
                             m.next = "ERROR"
                         with m.Else():
-                            self._next_input(m, full, rbank)
-            if labels is not None:
+                            self._next_input(m)
+            if banks.label is not None:
                 assert engine is not None
-                self._learning_states(m, engine, stepping, labels[rbank], full, rbank)
-        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & ~full[0] & ~full[1] & ~ovalid & (count_in == 0))
+                self._learning_states(m, engine, stepping, banks.label)
+        m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & banks.empty & ~ovalid)
         return m
 
     def _shared_multipliers(self, m: Module) -> None:
@@ -228,17 +186,15 @@ class Network(wiring.Component):
             m.d.comb += product.eq(a * b)
             m.d.comb += [u.mul_p[lane].eq(product) for u in users if lane < u.lanes]
 
-    def _next_input(self, m: Module, full: Array, rbank: Signal) -> None:
+    def _next_input(self, m: Module) -> None:
         """Release the bank just used and start on the other one if it is already full."""
-        m.d.sync += [full[rbank].eq(0), rbank.eq(~rbank)]
-        with m.If(full[~rbank] | self._arriving[~rbank]):
+        with m.If(self._banks.release()):
             m.d.comb += self.units[0].start.eq(1)
             m.next = "RUN0"
         with m.Else():
             m.next = "IDLE"
 
-    def _learning_states(self, m: Module, engine: ErrorUnit, stepping: Signal, label: Signal, full: Array,
-                         rbank: Signal) -> None:
+    def _learning_states(self, m: Module, engine: ErrorUnit, stepping: Signal, label: Value) -> None:
         """ERROR → DELTA (DFA: one cycle per hidden row, and one) → every layer's update pass at once → the next
         input."""
         learners = [u for u in self.units if u.spec.learn]
@@ -259,7 +215,7 @@ class Network(wiring.Component):
             done = Cat(*[u.done for u in learners]) | finished
             m.d.sync += finished.eq(done)
             with m.If(done == (1 << len(learners)) - 1):
-                self._next_input(m, full, rbank)
+                self._next_input(m)
 
     def _weight_port(self, m: Module) -> None:
         """The weight port's inputs are registered once here (so nothing inside the layers hangs combinationally

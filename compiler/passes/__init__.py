@@ -11,10 +11,11 @@ from compiler.passes.onchip import OnChipLearning
 from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.quantize import Quantize
 from compiler.passes.serialize_outputs import SerializeOutputs
+from compiler.passes.share_datapath import ShareDatapath
 from compiler.passes.share_multipliers import ShareMultipliers
 
 PASSES: dict[str, type[Pass]] = pass_table(FitDevice, FoldIdentity, LowerAnalog, MapLanes, OnChipLearning,
-                                              PlaceMemories, Quantize, SerializeOutputs,
+                                              PlaceMemories, Quantize, SerializeOutputs, ShareDatapath,
                                               ShareMultipliers)
 
 __all__ = ["PASSES", "Pass", "PassManager"]

@@ -11,8 +11,11 @@ its writeback decided afresh (``serialize-outputs``: it depends on the mapping),
 around its multipliers that the family wants (``Family.mac_registers``; inference designs only, see ``_map``).
 Where it runs short of block RAM only because ``place-memories`` put bias tables or layer outputs there, the
 pass moves them back to logic (biases first), and records that too; on a family whose small memories belong in logic
-(``Family.small_memories_in_bram``: the ECP5) it moves them all. The board goes into the graph's metadata
-(``board``): ``neurocc build`` builds for it unless told otherwise.
+(``Family.small_memories_in_bram``: the ECP5) it moves them all. Every layer runs on the datapath the family
+prefers (``Family.datapath``: one lane array shared by all layers on the iCE40, ``share-datapath``; a datapath per
+layer elsewhere, and always for a learning engine) unless ``datapath`` says which; on a shared datapath only the
+bias table can move out of block RAM. The board goes into the graph's metadata (``board``): ``neurocc build``
+builds for it unless told otherwise.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from circuits.digital.network import period, training_period
 from compiler.passes.base import Pass
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.serialize_outputs import SerializeOutputs
+from compiler.passes.share_datapath import ShareDatapath
 from compiler.passes.share_multipliers import ShareMultipliers
 from errors import LoweringError
 from ir import Graph
@@ -36,10 +40,16 @@ from ir.interp_learn import learn_op
 MAX_AUTO_LANES = 64
 
 
-def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], board: Board) -> None:
-    """Map the layers onto ``lanes`` with their memories and multipliers as ``placed`` says, then fit the
-    multipliers and the memories to ``board``."""
+def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], board: Board, shared: bool) -> None:
+    """Map the layers onto ``lanes`` with their memories and multipliers as ``placed`` says (on one shared
+    datapath if ``shared``), then fit the multipliers and the memories to ``board``."""
     MapLanes(lanes=lanes).run(graph)
+    if shared:
+        ShareDatapath().run(graph)
+        lack = shortfall(layer_specs(graph)[0], board)
+        if lack is not None and lack[0] == board.family.bram:  # the one place block RAM can be given back
+            ShareDatapath(bias_store="logic").run(graph)
+        return
     # No registers around a learning design's multipliers: YoWASP's yosys 0.70 fails on the ECP5 on-chip DFA
     # design with them (an assertion in abc9's reintegration, rtlil.cc:3091), which meets its target without.
     registers = board.family.mac_registers if learn_op(graph) is None else 0
@@ -84,24 +94,30 @@ class FitDevice(Pass):
     name: ClassVar[str] = "fit-device"
     board: str = "icebreaker"
     lanes: int | str = "auto"
+    datapath: str = "auto"
 
     def run(self, graph: Graph) -> None:
         board = get_board(self.board)
         if self.lanes != "auto" and not (isinstance(self.lanes, int) and not isinstance(self.lanes, bool)):
             raise LoweringError(f"--pe must be a lane count or 'auto', not {self.lanes!r}")
+        if self.datapath not in ("auto", "layer", "shared"):
+            raise LoweringError(f"--datapath must be layer, shared or auto, not {self.datapath!r}")
+        learning = learn_op(graph) is not None
+        family_choice = "layer" if learning else board.family.datapath  # learning engines need a datapath per layer
+        shared = (family_choice if self.datapath == "auto" else self.datapath) == "shared"
         dense = [(n, op) for n, op in graph.nodes() if isinstance(op, digital.Dense)]
         placed = {n: (op.store, op.bias_store, "") for n, op in dense}  # sharing multipliers is this pass's call
         if not board.family.small_memories_in_bram:
             placed = {n: ("registers", "logic", "") for n in placed}
         options: list[tuple[int, int]] = []
         for lanes in range(1, MAX_AUTO_LANES + 1):
-            _map(graph, lanes, placed, board)
+            _map(graph, lanes, placed, board, shared)
             cycles, lack = _assess(graph, board)
             if lack is None:
                 options.append((cycles, lanes))
         best = min(options) if options else None
         chosen = best[1] if self.lanes == "auto" and best is not None else self.lanes
-        _map(graph, 1 if not isinstance(chosen, int) else chosen, placed, board)
+        _map(graph, 1 if not isinstance(chosen, int) else chosen, placed, board, shared)
         _, lack = _assess(graph, board)
         if lack is None:
             graph.meta["board"] = board.name  # what ``neurocc build`` builds for unless told otherwise

@@ -42,5 +42,7 @@ class MapLanes(Pass):
         for node in dense_layers(graph, "to map onto lanes"):
             op = graph.op_as(node, digital.Dense)
             slots, segments = lane_mapping(op.in_features, op.out_features, self.lanes)
-            # a writeback decided for another mapping may not suit this one: serialize-outputs decides it again
-            graph.replace(node, replace(op, lanes=self.lanes, slots=slots, segments=segments, writeback=""))
+            # a writeback or a shared datapath decided for another mapping may not suit this one: serialize-outputs
+            # and share-datapath decide them again
+            graph.replace(node, replace(op, lanes=self.lanes, slots=slots, segments=segments, writeback="",
+                                        datapath=""))

@@ -18,7 +18,7 @@ from backends.fpga.boards import BOARDS, get_board
 from backends.fpga.build import BAUD, build_at_fmax
 from backends.fpga.build import build as build_board
 from backends.fpga.build import describe as describe_build
-from backends.fpga.emit import LAYOUT
+from backends.fpga.emit import LAYOUT, lanes_of
 from backends.fpga.learn import train_on_chip, verify_learning
 from backends.fpga.remote import SIMULATED_PORT, run_over_link
 from backends.fpga.run import FpgaFolder, run_hardware
@@ -28,6 +28,7 @@ from compiler.passes.fit_device import FitDevice
 from compiler.passes.map_lanes import MapLanes
 from compiler.passes.place_memories import PlaceMemories
 from compiler.passes.serialize_outputs import SerializeOutputs
+from compiler.passes.share_datapath import ShareDatapath
 from compiler.pipelines import fpga_pipeline, learning_pipeline
 from compiler.plots import onchip_curves, write_plot
 from compiler.targets.base import check_simulator, simulator_option
@@ -54,10 +55,17 @@ class FpgaOptions(Options):
     learn: str | None = option(None, Text(), "fpga: add an on-chip learning engine: dfa, hebbian or oja (alone: "
                                              "the model's own rule)", const="model")
     lr_shift: int = option(7, Int(0, 30), "fpga --learn: learning rate 2^-K (7)")
+    datapath: str | None = option(None, Choice("layer", "shared"), "fpga: lanes of each layer's own (layer), or one "
+                                  "lane array every layer uses in turn (shared: inference only, a multiply-"
+                                  "accumulate cell per lane); default: what --board's device suits (shared on an "
+                                  "iCE40), else layer")
 
     def check(self) -> None:
         if self.pe == "auto" and self.board is None:
             raise ConfigError("--pe auto needs --board: the lane count that fits depends on the device")
+        if self.datapath == "shared" and self.learn is not None:
+            raise ConfigError("--datapath shared computes inference only: an on-chip learning engine (--learn) needs "
+                              "each layer's own lanes")
 
 
 @dataclass(frozen=True)
@@ -129,9 +137,14 @@ class FpgaTarget:
     run_options: ClassVar[type[Options]] = FpgaRunOptions
 
     def pipeline(self, graph: Graph, options: Any, calibration: Callable[[], np.ndarray]) -> list[Pass]:
-        fit: list[Pass] = [FitDevice(board=options.board, lanes=options.pe or "auto")] if options.board else []
+        fit: list[Pass] = [FitDevice(board=options.board, lanes=options.pe or "auto",
+                                     datapath=options.datapath or "auto")] if options.board else []
         lanes = options.pe if isinstance(options.pe, int) else DEFAULT_PE
         dense = [op for _, op in graph.nodes() if isinstance(op, digital.Dense)]
+        # without a board, --datapath shared shares the lanes after they are mapped (a model compiled so keeps it)
+        shared = options.datapath == "shared" or (options.datapath is None and bool(dense) and
+                                                  all(op.datapath == "shared" for op in dense))
+        share: list[Pass] = [ShareDatapath()] if shared and not fit else []
         if dense:  # already quantized: its formats are decided; only a new lane count remaps it
             if options.learn is not None or options.weight_bits is not None:
                 raise ConfigError(f"model {graph.name!r} is already compiled for the fpga target: --learn and "
@@ -139,15 +152,18 @@ class FpgaTarget:
             place: list[Pass] = [PlaceMemories()] if not all(op.store and op.bias_store for op in dense) else []
             if fit:  # placed afresh: an earlier fit's moves were for its board and lane count
                 return [PlaceMemories(), *fit]
-            if options.pe is not None or not all(op.mapped for op in dense):
-                return [MapLanes(lanes=lanes), *place, SerializeOutputs()]  # the writeback depends on the mapping
+            if options.pe is not None or options.datapath is not None or not all(op.mapped for op in dense):
+                lanes = options.pe if isinstance(options.pe, int) else lanes_of(graph) if all(
+                    op.mapped for op in dense) else DEFAULT_PE
+                # placed and written back afresh: they depend on the mapping
+                return [MapLanes(lanes=lanes), PlaceMemories(), SerializeOutputs(), *share]
             return place
         if options.learn is not None:
             weight_bits = 16 if options.weight_bits is None else options.weight_bits
             return [*learning_pipeline(calibration(), _rule(graph, options.learn), options.lr_shift, weight_bits,
                                        options.act_bits, lanes=lanes), *fit]
         weight_bits = 8 if options.weight_bits is None else options.weight_bits
-        return [*fpga_pipeline(calibration(), weight_bits, options.act_bits, lanes), *fit]
+        return [*fpga_pipeline(calibration(), weight_bits, options.act_bits, lanes), *share, *fit]
 
     def emit(self, graph: Graph, output: str | os.PathLike[str], options: Any, source: Graph | None,
              inputs: Iterable[str | os.PathLike[str]]) -> Path:

@@ -56,6 +56,8 @@ MULTIPLIERS = ("", "own", "shared")
 """Whose multipliers its forward pass uses (see ``Dense.multipliers``)."""
 WRITEBACKS = ("", "parallel", "serial")
 """How a group's outputs leave (see ``Dense.writeback``)."""
+DATAPATHS = ("", "layer", "shared")
+"""Whose lanes compute a layer (see ``Dense.datapath``)."""
 
 
 def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
@@ -119,6 +121,11 @@ class Dense(Op):
     """Registers around each lane's multiplier: 0 (a memory's output feeds the multiplier, the product the
     accumulator) or 2 (the operands, then the product: two cycles more per layer pass); ``fit-device`` decides
     from the device family."""
+    datapath: str = ""
+    """Whose lanes compute the layer: "layer" (its own lanes, accumulators and requantizers; also "") or "shared"
+    (one array of ``lanes`` lanes that every layer of the network uses in turn, each lane a multiply-accumulate
+    cell, one requantizer draining them: ``slots = min(lanes, out_features)``, one segment, a serial
+    writeback, outputs in memory); ``share-datapath`` decides, for every layer at once."""
 
     @property
     def acc_frac(self) -> int:
@@ -149,7 +156,16 @@ class Dense(Op):
                               f"{self.bias_store!r}")
         if self.writeback not in WRITEBACKS:
             raise VerifyError(f"writeback must be one of {', '.join(map(repr, WRITEBACKS))}, not {self.writeback!r}")
-        if self.writeback == "serial" and (not self.mapped or self.seg_len < self.slots):
+        if self.datapath not in DATAPATHS:
+            raise VerifyError(f"datapath must be one of {', '.join(map(repr, DATAPATHS))}, not {self.datapath!r}")
+        if self.datapath == "shared" and (not self.mapped or self.segments != 1 or self.writeback != "serial" or
+                                          self.slots != min(self.lanes, self.out_features) or self.mac_registers or
+                                          self.store != "memory"):
+            raise VerifyError(f"a shared datapath needs min(lanes, out_features) slots, one segment, a serial "
+                              f"writeback, no MAC registers and outputs in memory, not {self.slots}×{self.segments} "
+                              f"on {self.lanes} lanes, {self.writeback!r}, {self.mac_registers}, {self.store!r}")
+        if self.writeback == "serial" and self.datapath != "shared" and (not self.mapped or
+                                                                          self.seg_len < self.slots):
             raise VerifyError(f"a serial writeback needs a lane mapping with at least as many cycles per group as "
                               f"slots, not {self.slots}×{self.segments} on {self.in_features} inputs")
         if self.mac_registers not in (0, 2):
