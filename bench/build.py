@@ -1,10 +1,11 @@
 """Board builds: resources, Fmax from nextpnr, cycles and throughput, for inference and on-chip learning designs.
 
-    python bench/build.py [--board icebreaker] [--lanes 1 2 4 8] [--learn-lanes 1 2]
+    python bench/build.py [--board icebreaker] [--lanes 1 2 4 8] [--learn-lanes 1 2] [--datapath both]
 
 Trains the digits DFA network (64-64-10, seed 0) and its untrained start (0 epochs), compiles the trained one
-for the fpga target at each lane count and the untrained one with the on-chip DFA engine (``--board``, so the
-memories fit the device), builds every folder with ``neurocc build`` (yosys, nextpnr, the packer; the UART host
+for the fpga target at each lane count (on the shared datapath, on a datapath per layer, or both: ``--datapath``)
+and the untrained one with the on-chip DFA engine (a datapath per layer; ``--board``, so the memories fit the
+device), builds every folder with ``neurocc build`` (yosys, nextpnr, the packer; the UART host
 link included) and reports what nextpnr placed and routed: logic cells, block RAMs, multipliers, Fmax against
 the board clock, cycles per inference (per training sample), inferences (samples) per second at the board clock
 and at Fmax. Beside them, the logic cells of the network core alone (``network.v`` packed by nextpnr, no host
@@ -56,10 +57,12 @@ def core_logic(folder: Path, board: str) -> int | None:
     return int(found.group(1))
 
 
-def _row(source: Any, board: str, lanes: int, out: Path, learn: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {"board": board, "design": "on-chip dfa" if learn else "inference", "pe": lanes}
+def _row(source: Any, board: str, lanes: int, out: Path, learn: bool, datapath: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"board": board, "design": "on-chip dfa" if learn else "inference", "pe": lanes,
+                           "datapath": datapath}
     try:
-        folder = compile(source, "fpga", out, pe=lanes, board=board, **({"learn": "dfa"} if learn else {}))
+        folder = compile(source, "fpga", out, pe=lanes, board=board, datapath=datapath,
+                         **({"learn": "dfa"} if learn else {}))
         row["core_logic"] = core_logic(out, board)
         report = folder.build(board)
     except NeuroccError as e:
@@ -87,10 +90,11 @@ def _why(error: str) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| board | design | P | logic cells (whole board) | core alone | block RAM | DSP | Fmax (MHz) | cycles | "
-             "per second at the board clock | at Fmax |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| board | design | datapath | P | logic cells (whole board) | core alone | block RAM | DSP | "
+             "Fmax (MHz) | cycles | per second at the board clock | at Fmax |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        head = f"| {r['board']} | {r['design']} | {r['pe']} |"
+        head = f"| {r['board']} | {r['design']} | {r['datapath']} | {r['pe']} |"
         core = "" if r.get("core_logic") is None else f"{r['core_logic']:,}"
         if r.get("ratio_to_hand_written"):
             core += f" ({r['ratio_to_hand_written']:.2f}× hand-written)"
@@ -108,15 +112,20 @@ def main() -> None:
     parser.add_argument("--board", default="icebreaker")
     parser.add_argument("--lanes", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--learn-lanes", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--datapath", choices=("shared", "layer", "both"), default="both",
+                        help="the inference designs' datapath (both: each lane count on each)")
     parser.add_argument("--markdown", help="also write the README's table here")
     args = parser.parse_args()
     trained = from_trained(train(TrainConfig(rule="dfa"), progress=False))
     start = from_trained(train(TrainConfig(rule="dfa", epochs=0), progress=False))
-    jobs = [(trained, p, False) for p in args.lanes] + [(start, p, True) for p in args.learn_lanes]
+    datapaths = ("shared", "layer") if args.datapath == "both" else (args.datapath,)
+    jobs = [(trained, p, False, d) for d in datapaths for p in args.lanes] + \
+        [(start, p, True, "layer") for p in args.learn_lanes]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (source, lanes, learn) in enumerate(tqdm(jobs, desc="bench build", unit="build", file=sys.stderr)):
-            rows.append(_row(source, args.board, lanes, Path(tmp) / f"d{k}", learn))
+        for k, (source, lanes, learn, datapath) in enumerate(tqdm(jobs, desc="bench build", unit="build",
+                                                                   file=sys.stderr)):
+            rows.append(_row(source, args.board, lanes, Path(tmp) / f"d{k}", learn, datapath))
     print(json.dumps({"benchmark": "build", "board": args.board, "rows": rows}, indent=1))
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows))

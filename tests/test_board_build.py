@@ -158,10 +158,31 @@ def test_the_pll_dividers_make_the_fastest_clock_not_above_the_target():
         ice40_pll(12e6, 300e6)
 
 
-def test_a_pll_clock_on_a_board_without_one_neurocc_drives_is_an_error(tiny, capsys):
-    assert main(["build", str(tiny), "--board", "ulx3s-85f", "--clock-mhz", "50"]) == 1
-    assert capsys.readouterr().err == ("error: --clock-mhz needs a PLL; neurocc drives only the iCE40's so far, not "
-                                       "ulx3s-85f's\n")
+def test_the_ecp5_pll_dividers_make_the_fastest_clock_not_above_the_target(tiny, capsys):
+    from backends.fpga.board_top import BoardTop, link_shape
+    from backends.fpga.boards import get_board
+    from backends.fpga.pll import Ecp5Pll, ecp5_pll
+
+    # the ULX3S's 25 MHz: 80 MHz is 25 / 5 · 16, its VCO 560 MHz (the one nearest 600 of 560 and 640)
+    assert ecp5_pll(25e6, 80e6) == Ecp5Pll(clki_div=5, clkfb_div=16, clkop_div=7, hz=80e6)
+    for want in (12e6, 33e6, 50e6, 84e6, 125e6, 400e6):
+        pll = ecp5_pll(25e6, want)
+        assert pll.hz == 25e6 / pll.clki_div * pll.clkfb_div <= want and 400e6 <= pll.vco_hz <= 800e6
+        assert 25e6 / pll.clki_div >= 3.125e6 and pll.clkfb_div <= 80 and pll.hz >= want * 0.89
+    assert main(["build", str(tiny), "--board", "ulx3s-85f", "--clock-mhz", "500"]) == 1
+    assert capsys.readouterr().err == "error: --clock-mhz 500 is outside what the ECP5 PLL makes (10–400 MHz)\n"
+    # the build plan (no tool runs): the PLL takes the clock pin through a buffer, the design runs on its output
+    board = get_board("ulx3s-85f")
+    specs, _ = layer_specs(open_folder(tiny).graph)
+    plan = board.platform_object().build(BoardTop(link_shape(specs, False), 694, ecp5_pll(25e6, 80e6)),
+                                         name="top", do_build=False)
+    text = plan.files["top.il"]
+    text = text.decode() if isinstance(text, bytes) else text
+    assert "cell \\EHXPLLL" in text
+    for name, value in (("CLKI_DIV", 5), ("CLKFB_DIV", 16), ("CLKOP_DIV", 7), ("CLKOP_CPHASE", 6)):
+        assert re.search(rf"parameter \\{name} {value}\b", text), name
+    lpf = plan.files["top.lpf"]
+    assert 'FREQUENCY NET "pll_clock" 80000000.0 HZ;' in (lpf.decode() if isinstance(lpf, bytes) else lpf)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.fifo import SyncFIFOBuffered
 
-from backends.fpga.pll import Ice40Pll
+from backends.fpga.pll import Ecp5Pll, Ice40Pll
 from circuits.digital.bridge import Bridge, LinkShape
 from circuits.digital.network import LayerSpec, Network
 from circuits.digital.shared_network import SharedNetwork
@@ -81,19 +81,32 @@ def _link(m: Module, shape: LinkShape, divisor: int, rx_line: object, tx_line: o
 
 class BoardTop(Elaboratable):
     """What a board build places: the board's UART pins through the bridge to ``neurocc_network``; with ``pll``,
-    everything runs on the iCE40 PLL's clock (held in reset until the PLL locks) instead of the board's."""
+    everything runs on the PLL's clock (held in reset until the PLL locks) instead of the board's."""
 
-    def __init__(self, shape: LinkShape, divisor: int, pll: Ice40Pll | None = None) -> None:
+    def __init__(self, shape: LinkShape, divisor: int, pll: Ice40Pll | Ecp5Pll | None = None) -> None:
         self.shape, self.divisor, self.pll = shape, divisor, pll
 
-    def _pll_domain(self, m: Module, platform: object, pll: Ice40Pll) -> None:
+    def _pll_domain(self, m: Module, platform: object, pll: Ice40Pll | Ecp5Pll) -> None:
         pad = platform.request(platform.default_clk, dir="-")  # type: ignore[attr-defined]
         m.domains.sync = ClockDomain("sync")
-        clock, lock = Signal(), Signal()
-        m.submodules.pll = Instance(
-            "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=pll.divr, p_DIVF=pll.divf, p_DIVQ=pll.divq,
-            p_FILTER_RANGE=pll.filter_range, io_PACKAGEPIN=pad.io, i_RESETB=Const(1), i_BYPASS=Const(0),
-            o_PLLOUTGLOBAL=clock, o_LOCK=lock)
+        clock, lock = Signal(name="pll_clock"), Signal(name="pll_lock")
+        if isinstance(pll, Ice40Pll):  # the PLL takes the clock pin itself
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=pll.divr, p_DIVF=pll.divf, p_DIVQ=pll.divq,
+                p_FILTER_RANGE=pll.filter_range, io_PACKAGEPIN=pad.io, i_RESETB=Const(1), i_BYPASS=Const(0),
+                o_PLLOUTGLOBAL=clock, o_LOCK=lock)
+        else:  # the clock pin through an input buffer; CLKOP fed back; no phase shift (CPHASE = DIV − 1); the
+            # loop filter's settings Lattice's tools and ecppll write
+            m.submodules.clk_pin = pin = io.Buffer("i", pad)
+            m.submodules.pll = Instance(
+                "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_CLKOP_ENABLE="ENABLED",
+                p_CLKOP_DIV=pll.clkop_div, p_CLKOP_CPHASE=pll.clkop_div - 1, p_CLKOP_FPHASE=0,
+                p_CLKFB_DIV=pll.clkfb_div, p_CLKI_DIV=pll.clki_div, p_FEEDBK_PATH="CLKOP",
+                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+                i_CLKI=pin.i, i_CLKFB=clock, i_RST=Const(0), i_STDBY=Const(0), i_PHASESEL0=Const(0),
+                i_PHASESEL1=Const(0), i_PHASEDIR=Const(0), i_PHASESTEP=Const(0), i_PHASELOADREG=Const(0),
+                i_PLLWAKESYNC=Const(0), i_ENCLKOP=Const(0), o_CLKOP=clock, o_LOCK=lock)
         m.d.comb += ClockSignal("sync").eq(clock)
         m.submodules.reset = ResetSynchronizer(~lock, domain="sync")
         platform.add_clock_constraint(clock, pll.hz)  # type: ignore[attr-defined]
@@ -102,7 +115,8 @@ class BoardTop(Elaboratable):
         m = Module()
         if self.pll is not None:
             self._pll_domain(m, platform, self.pll)
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})  # type: ignore[attr-defined]
+        pins = platform.lookup("uart", 0).ios  # type: ignore[attr-defined]  # rx, tx and any others (ULX3S: rts, dtr)
+        uart = platform.request("uart", 0, dir={p.name: "-" for p in pins})  # type: ignore[attr-defined]
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
         m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
         if ("uart_tx_enable", 0) in platform.resources:  # type: ignore[attr-defined]  # ULX3S gates its driver

@@ -26,9 +26,7 @@ from backends.folder import Layout, foreign_entry, swap_in
 from backends.fpga.board_top import BoardTop, link_shape
 from backends.fpga.boards import Board, Tool
 from backends.fpga.emit import BUILD_FILES, layer_specs, learn_spec
-from backends.fpga.pll import OUT_MAX as PLL_MAX
-from backends.fpga.pll import OUT_MIN as PLL_MIN
-from backends.fpga.pll import Ice40Pll, ice40_pll
+from backends.fpga.pll import Ecp5Pll, Ice40Pll, pll_for, pll_range
 from backends.fpga.resources import shortfall
 from backends.fpga.run import FpgaFolder
 from circuits.digital.bridge import word_bytes
@@ -75,12 +73,10 @@ def divisor_for(clock_hz: float, baud: int) -> int:
     return divisor
 
 
-def _pll(board: Board, clock_mhz: float | None) -> Ice40Pll | None:
+def _pll(board: Board, clock_mhz: float | None) -> Ice40Pll | Ecp5Pll | None:
     if clock_mhz is None:
         return None
-    if board.family.name != "ice40":
-        raise ConfigError(f"--clock-mhz needs a PLL; neurocc drives only the iCE40's so far, not {board.name}'s")
-    return ice40_pll(board.clock_hz, clock_mhz * 1e6)
+    return pll_for(board.family.name, board.clock_hz, clock_mhz * 1e6)
 
 
 def _overrides(board: Board) -> dict[str, str]:
@@ -227,14 +223,13 @@ AUTO_TRIES = 3
 def build_at_fmax(folder: FpgaFolder, board: Board, baud: int = BAUD) -> dict[str, Any]:
     """Build at the board's clock, then again on the PLL at :data:`AUTO_MARGIN` of the Fmax nextpnr reported,
     stepping down by the margin while timing is not met (at most :data:`AUTO_TRIES` PLL builds). Placement
-    changes with the clock asked for, so each PLL build is checked by nextpnr again. A board without a PLL neurocc
-    drives, or a design no faster than the board's clock, keeps the first build."""
+    changes with the clock asked for, so each PLL build is checked by nextpnr again. A design no faster than the
+    board's clock keeps the first build."""
     first = build(folder, board, baud)
-    if board.family.name != "ice40":
-        return first
-    want = min(first["fmax_mhz"] * AUTO_MARGIN, PLL_MAX / 1e6)
+    low, high = pll_range(board.family.name)
+    want = min(first["fmax_mhz"] * AUTO_MARGIN, high / 1e6)
     for _ in range(AUTO_TRIES):
-        if want * 1e6 <= board.clock_hz or want * 1e6 < PLL_MIN:
+        if want * 1e6 <= board.clock_hz or want * 1e6 < low:
             break
         try:
             return {**build(folder, board, baud, want), "first_build_fmax_mhz": first["fmax_mhz"]}
