@@ -87,7 +87,7 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
        act=st.sampled_from(["relu", "hardtanh", "identity"]), lanes=st.integers(1, 7), seed=st.integers(0, 999),
        lr_shift=st.integers(0, 5), weight_bits=st.sampled_from([16, 10]),
        store=st.sampled_from([None, "registers"]), shared=st.booleans(), serial=st.booleans(),
-       mac_registers=st.sampled_from([0, 2]))
+       mac_registers=st.sampled_from([0, 1, 2]))
 def test_hardware_training_is_bit_exact_with_the_reference_trainer(sizes, rule, act, lanes, seed, lr_shift,
                                                                    weight_bits, store, shared, serial,
                                                                    mac_registers):

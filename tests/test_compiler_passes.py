@@ -225,5 +225,9 @@ def test_fit_device_gives_an_ice40_inference_design_the_shared_datapath():
     learning = _placed((12, 64, 3), "dfa")  # a learning engine needs each layer's lanes
     FitDevice(board="icebreaker", lanes=2).run(learning)
     assert datapaths(learning) == ["", ""]
+    # on the ECP5 its multipliers' products are registered (not their operands: yosys 0.70 fails on those)
+    FitDevice(board="ulx3s-85f", lanes=2).run(learning)
+    assert [op.mac_registers for n in learning.toposort() if isinstance(op := learning.op(n), digital.Dense)] == \
+        [1, 1]
     with pytest.raises(LoweringError, match=r"^--datapath must be layer, shared or auto, not 'wide'$"):
         FitDevice(board="icebreaker", datapath="wide").run(g)

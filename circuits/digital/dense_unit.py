@@ -80,7 +80,7 @@ class LayerSpec:
     multipliers: str = "own"  # the forward products: the lanes' "own" multipliers, or the network's "shared" ones
     writeback: str = "parallel"  # a group's outputs: all at once ("parallel", a requantizer per slot) or one per
     #                              cycle through one requantizer ("serial"; needs seg_len ≥ slots)
-    mac_registers: int = 0  # registers around each lane's multiplier: 0, or 2 (the operands, then the product)
+    mac_registers: int = 0  # registers around each lane's multiplier: 0, 1 (the product) or 2 (the operands too)
     datapath: str = "layer"  # "layer": this layer's own lanes (DenseUnit); "shared": the network's one lane array
     #                          (circuits.digital.shared_network), which every layer uses in turn
 
@@ -206,8 +206,8 @@ class DenseUnit(wiring.Component):
         if spec.writeback == "serial" and spec.seg_len < spec.slots:
             raise ValueError(f"a serial writeback needs at least as many cycles per group as slots, not "
                              f"{spec.seg_len} for {spec.slots}")
-        if spec.mac_registers not in (0, 2):
-            raise ValueError(f"a lane's multiplier has 0 or 2 registers around it, not {spec.mac_registers!r}")
+        if spec.mac_registers not in (0, 1, 2):
+            raise ValueError(f"a lane's multiplier has 0, 1 or 2 registers around it, not {spec.mac_registers!r}")
         if spec.slots < 1 or spec.segments < 1:
             raise ValueError(f"a layer needs at least one slot and one segment, not {spec.slots}×{spec.segments}")
         self.spec = spec
@@ -376,7 +376,7 @@ class DenseUnit(wiring.Component):
         """Lane ``lane``'s product of the weight and the input that arrived in stage 1, ``mac_registers`` cycles
         later: from its own multiplier or the shared one (operands out, the product back in the same cycle)."""
         spec = self.spec
-        if spec.mac_registers:  # register the operands (the memories' outputs are slow to reach a multiplier)
+        if spec.mac_registers == 2:  # register the operands (the memories' outputs are slow to reach a multiplier)
             w, x = Signal(signed(spec.w_bits), name=f"w{lane}_q"), Signal(signed(spec.in_bits), name=f"x{lane}_q")
             m.d.sync += [w.eq(weight), x.eq(operand)]
             weight, operand = w, x

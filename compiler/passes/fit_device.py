@@ -8,7 +8,7 @@ cannot fit is an error naming the resource, what the design needs, what the devi
 fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
 multipliers, the layers share one set (``share-multipliers``: they run one after another). Every mapping gets
 its writeback decided afresh (``serialize-outputs``: it depends on the mapping), and every layer the registers
-around its multipliers that the family wants (``Family.mac_registers``; inference designs only, see ``_map``).
+around its multipliers that the family wants (``Family.mac_registers``, ``learn_mac_registers`` with a learning engine).
 Where it runs short of block RAM only because ``place-memories`` put bias tables or layer outputs there, the
 pass moves them back to logic (biases first), and records that too; on a family whose small memories belong in logic
 (``Family.small_memories_in_bram``: the ECP5) it moves them all. Every layer runs on the datapath the family
@@ -50,9 +50,10 @@ def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], boar
         if lack is not None and lack[0] == board.family.bram:  # the one place block RAM can be given back
             ShareDatapath(bias_store="logic").run(graph)
         return
-    # No registers around a learning design's multipliers: YoWASP's yosys 0.70 fails on the ECP5 on-chip DFA
-    # design with them (an assertion in abc9's reintegration, rtlil.cc:3091), which meets its target without.
-    registers = board.family.mac_registers if learn_op(graph) is None else 0
+    # A learning design's registers: YoWASP's yosys 0.70 fails on the ECP5 on-chip DFA design with operand
+    # registers (an assertion in abc9's reintegration, rtlil.cc:3091), not with the product's alone.
+    family = board.family
+    registers = family.mac_registers if learn_op(graph) is None else family.learn_mac_registers
     for node, (store, bias_store, multipliers) in placed.items():
         graph.replace(node, replace(graph.op_as(node, digital.Dense), store=store, bias_store=bias_store,
                                     multipliers=multipliers, mac_registers=registers))

@@ -119,8 +119,8 @@ class Dense(Op):
     group); ``serialize-outputs`` decides."""
     mac_registers: int = 0
     """Registers around each lane's multiplier: 0 (a memory's output feeds the multiplier, the product the
-    accumulator) or 2 (the operands, then the product: two cycles more per layer pass); ``fit-device`` decides
-    from the device family."""
+    accumulator), 1 (the product: a cycle more per layer pass) or 2 (the operands, then the product: two cycles
+    more); ``fit-device`` decides from the device family."""
     datapath: str = ""
     """Whose lanes compute the layer: "layer" (its own lanes, accumulators and requantizers; also "") or "shared"
     (one array of ``lanes`` lanes that every layer of the network uses in turn, each lane a multiply-accumulate
@@ -168,8 +168,8 @@ class Dense(Op):
                                                                           self.seg_len < self.slots):
             raise VerifyError(f"a serial writeback needs a lane mapping with at least as many cycles per group as "
                               f"slots, not {self.slots}×{self.segments} on {self.in_features} inputs")
-        if self.mac_registers not in (0, 2):
-            raise VerifyError(f"mac_registers must be 0 or 2, not {self.mac_registers!r}")
+        if self.mac_registers not in (0, 1, 2):
+            raise VerifyError(f"mac_registers must be 0, 1 or 2, not {self.mac_registers!r}")
         if self.multipliers not in MULTIPLIERS:
             raise VerifyError(f"multipliers must be one of {', '.join(map(repr, MULTIPLIERS))}, not "
                               f"{self.multipliers!r}")
