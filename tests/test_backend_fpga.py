@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -200,25 +201,31 @@ def test_verilog_port_list_matches_golden():
     assert top_ports(verilog(build_network(mapped(g, 4)))) == golden.read_text()
 
 
-def shared(g, lanes, bias_store=""):
+def shared(g, lanes, bias_store="", weight_store=""):
     """A copy of a quantized graph on one lane array shared by every layer (``share-datapath``)."""
     from compiler.passes.share_datapath import ShareDatapath
 
-    return PassManager([ShareDatapath(bias_store=bias_store)]).run(mapped(g, lanes))
+    return PassManager([ShareDatapath(bias_store=bias_store, weight_store=weight_store)]).run(mapped(g, lanes))
 
 
 @settings(max_examples=40)
 @given(sizes=st.lists(st.integers(1, 9), min_size=2, max_size=4), acts=st.lists(st.sampled_from(
        ["relu", "hardtanh", "identity", "tanh", "sigmoid"]), min_size=1, max_size=2), lanes=st.integers(1, 10),
        seed=st.integers(0, 999), bits=st.sampled_from([(8, 8), (6, 5), (4, 8), (12, 6)]),
-       bias_store=st.sampled_from(["logic", "memory"]))
-def test_random_networks_on_the_shared_datapath_are_bit_exact(sizes, acts, lanes, seed, bits, bias_store):
-    """Any sizes (a layer narrower than the lanes, groups that wait for the drain), activations, formats and lane
-    counts: the same words as the integer reference, and the cycles the manifest's formula states."""
+       bias_store=st.sampled_from(["logic", "memory"]), weight_store=st.sampled_from(["bram", "spram"]))
+def test_random_networks_on_the_shared_datapath_are_bit_exact(sizes, acts, lanes, seed, bits, bias_store,
+                                                             weight_store):
+    """Any sizes (a layer narrower than the lanes, groups that wait for the drain), activations, formats, lane
+    counts and weight memories (SPRAM: loaded through the weight port first): the same words as the integer
+    reference, and the cycles the manifest's formula states."""
+    from backends.fpga.program import LoadWeights
+    from backends.fpga.run import model_weights
+
     g, x = quantized(sizes, acts, seed, *bits)
     codes, words = reference_words(g, x[:3])
-    hardware = shared(g, lanes, bias_store)
-    (run,) = simulate_amaranth(build_network(hardware), [Infer(codes)])
+    hardware = shared(g, lanes, bias_store, weight_store)
+    load = [LoadWeights(tuple(model_weights(hardware)))] if weight_store == "spram" else []
+    *_, run = simulate_amaranth(build_network(hardware), [*load, Infer(codes)])
     np.testing.assert_array_equal(run.words, words)
     specs, _ = layer_specs(hardware)
     assert run.cycles == [latency(specs), period(specs), period(specs)]
@@ -312,3 +319,46 @@ def test_on_the_shared_datapath_a_group_waits_for_the_drain():
     (run,) = simulate_amaranth(build_network(hw), [Infer(codes)])
     np.testing.assert_array_equal(run.words, words)
     assert run.cycles == [latency(specs), period(specs), period(specs)]
+
+
+def test_weights_in_spram_are_not_in_the_bitstream_and_load_through_the_weight_port(tmp_path):
+    """9-12-5 on 4 lanes with its weights in SPRAM: two memories of 51 16-bit words (two lanes' 8-bit weights each)
+    with no initial values, which yosys maps to two SB_SPRAM256KA; the hardware computes with zeros until the host
+    writes the weights, then equals the reference; they read back through the same port."""
+    import subprocess
+
+    from backends.fpga.emit import verilog
+    from backends.fpga.program import LoadWeights, ReadWeights
+    from backends.fpga.run import model_weights
+
+    g, x = quantized((9, 12, 5), ("relu",), 0)
+    codes, words = reference_words(g, x[:2])
+    hw = shared(g, 4, weight_store="spram")
+    out = emit(hw, tmp_path / "hw")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["weights"] == "loaded" and manifest["datapath"] == "shared"
+    text = (out / "network.v").read_text()
+    assert "reg [15:0] spram0 [50:0];" in text and "spram0[0] =" not in text and "wmem0[0] =" not in text
+    net = build_network(hw)
+    weights = model_weights(hw)
+    empty, load, run, back = simulate_amaranth(net, [Infer(codes), LoadWeights(tuple(weights)), Infer(codes),
+                                                     ReadWeights()])
+    assert not np.array_equal(empty.words, words)  # all weights 0: every output is the bias's
+    np.testing.assert_array_equal(run.words, words)
+    assert load == [] and all(np.array_equal(a, b) for a, b in zip(back, weights, strict=True))
+    stat = subprocess.run(["yosys", "-p", f"read_verilog {out / 'network.v'}; synth_ice40 -dsp -top neurocc_network; "
+                           "stat"], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"SB_SPRAM256KA\s+2\n", stat) and "SB_MAC16" in stat
+    assert verilog(net) == text
+
+
+@pytest.mark.slow
+def test_verilator_loads_spram_weights_before_the_test_set(tmp_path):
+    from backends.fpga.run import FpgaFolder, run_hardware
+
+    g, x = quantized((9, 12, 7, 5), ("relu", "hardtanh"), 4)
+    folder = FpgaFolder.load(emit(shared(g, 3, weight_store="spram"), tmp_path / "hw"))
+    vl = run_hardware(folder, x, "verilator")  # the host program writes every weight first
+    np.testing.assert_array_equal(vl["hardware"], vl["reference"])
+    m = folder.manifest
+    assert vl["cycles"] == [m["latency_cycles"]] + [m["cycles_per_inference"]] * (len(x) - 1)

@@ -231,3 +231,38 @@ def test_fit_device_gives_an_ice40_inference_design_the_shared_datapath():
         [1, 1]
     with pytest.raises(LoweringError, match=r"^--datapath must be layer, shared or auto, not 'wide'$"):
         FitDevice(board="icebreaker", datapath="wide").run(g)
+
+
+def test_fit_device_puts_weights_in_spram_where_block_ram_runs_short():
+    from backends.fpga.boards import BOARDS
+    from backends.fpga.emit import layer_specs
+    from backends.fpga.resources import needs
+    from ir.dialects import digital
+
+    def stores(g):
+        return {(op.weight_store, op.bias_store) for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)}
+
+    g = _placed((256, 200, 10))  # 53,200 8-bit weights: 426 kbit, the UP5K's block RAM holds 120
+    FitDevice(board="icebreaker", lanes=8).run(g)
+    # the bias table to logic first, then the weights to SPRAM: 4 memories (two lanes each) of 25 · 256 + 2 · 200
+    # words, one SPRAM each
+    assert stores(g) == {("spram", "logic")}
+    assert needs(layer_specs(g)[0], BOARDS["icebreaker"].family) == {"ICESTORM_DSP": 8, "ICESTORM_RAM": 5,
+                                                                      "ICESTORM_SPRAM": 4}
+    FitDevice(board="icebreaker", lanes=2).run(g)  # each remap decides afresh: 2 lanes fit in 1 SPRAM word
+    assert stores(g) == {("spram", "logic")}
+    assert needs(layer_specs(g)[0], BOARDS["icebreaker"].family)["ICESTORM_SPRAM"] == 2
+    small = _placed((12, 64, 3))
+    FitDevice(board="icebreaker", lanes=8).run(small)
+    assert stores(small) == {("bram", "memory")}  # room in block RAM for both
+    huge = _placed((784, 512, 10))  # 406k weights: 3.2 Mbit, more than the SPRAM's 1 Mbit at any lane count
+    with pytest.raises(LoweringError, match=r"^the design at --pe auto needs \d+ ICESTORM_SPRAM, the "
+                                            r"iCE40UP5K-SG48 on icebreaker has 4; no lane count fits: use a larger "
+                                            r"board or fewer weight bits$"):
+        FitDevice(board="icebreaker").run(huge)
+    with pytest.raises(LoweringError, match=r"^node 'fc1' has 20-bit weights: an SPRAM word holds at most 16$"):
+        from dataclasses import replace
+
+        wide = _placed((3, 2))
+        wide.replace("fc1", replace(wide.op_as("fc1", digital.Dense), w_bits=20))
+        ShareDatapath(weight_store="spram").run(wide)

@@ -244,7 +244,8 @@ def _report(folder: FpgaFolder, board: Board, build_dir: Path, versions: dict[st
             seconds: float, clock_hz: float) -> dict[str, Any]:
     pnr = json.loads((build_dir / "nextpnr.json").read_text())
     used = {cell: {"used": v["used"], "available": v["available"]} for cell, v in pnr["utilization"].items()
-            if cell in board.totals() or cell.endswith("_PLL") or cell == "TRELLIS_FF"}
+            if cell in board.totals() or cell.endswith("_PLL") or cell.startswith("EHXPLL") or
+            cell == "TRELLIS_FF"}
     fmax = min(v["achieved"] for v in pnr["fmax"].values())
     clock = round(clock_hz / 1e6, 4)
     m = folder.manifest

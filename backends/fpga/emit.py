@@ -10,6 +10,7 @@ sample) and ``model.ncm`` (the quantized graph, the reference ``neurocc verify``
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from circuits.digital.network import (
     training_period,
 )
 from circuits.digital.shared_network import SharedNetwork, bias_bits, bias_words, lane_words
-from errors import UnsupportedOpError
+from errors import BackendError, UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital, nn
 from ir.interp_learn import layer_rules, learn_op
@@ -80,7 +81,8 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
                                    clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
                                    bias_store=op.bias_store or "logic", multipliers=op.multipliers or "own",
                                    writeback=op.writeback or "parallel", mac_registers=op.mac_registers,
-                                   datapath=op.datapath or "layer", **learning.get(node, {})))
+                                   datapath=op.datapath or "layer", weight_store=op.weight_store or "bram",
+                                   **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
                 and (op.inputs or op.outputs):
@@ -168,6 +170,8 @@ def manifest(graph: Graph) -> dict[str, Any]:
         "layers": layers,
         "cycles_per_inference": period(specs), "latency_cycles": latency(specs),
         "datapath": specs[0].datapath, "multipliers": multipliers,
+        # "loaded": the weights are not in the bitstream (SPRAM); a host writes them all before the first input
+        "weights": "loaded" if specs[0].weight_store == "spram" else "bitstream",
         "weight_memories": multipliers if specs[0].datapath == "shared" else sum(s.slots * s.segments for s in specs),
         "layer_shapes": [[s.n_out, s.n_in] for s in specs], "w_bits": [s.w_bits for s in specs],
         **({"board": graph.meta["board"]} if "board" in graph.meta else {}),
@@ -210,7 +214,17 @@ def memory_files(net: Network | SharedNetwork) -> dict[str, str]:
 
 
 def verilog(net: Network | SharedNetwork) -> str:
-    return amaranth_verilog.convert(net, name="neurocc_network", emit_src=False)
+    """``network.v``. Memories the bitstream cannot initialise (a shared datapath's SPRAM weights) lose the
+    initial block Amaranth writes for every memory (all zeros for them): yosys maps an initialised memory to
+    block RAM or logic, never to SPRAM, and the host loads those weights through the weight port."""
+    text = amaranth_verilog.convert(net, name="neurocc_network", emit_src=False)
+    for name in getattr(net, "uninitialised", ()):
+        text, count = re.subn(rf"(\n  reg \[\d+:0\] {name} \[\d+:0\];\n)  initial begin\n"
+                              rf"(?:    {name}\[\d+\] = \d+'h0+;\n)*  end\n", r"\1", text)
+        if count != 1:
+            raise BackendError(f"memory {name!r}: its initial block was not found once in the Verilog, but "
+                                     f"{count} times")
+    return text
 
 
 def emit(graph: Graph, out_dir: str | os.PathLike[str], source: Graph | None = None,

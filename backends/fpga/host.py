@@ -112,6 +112,17 @@ class HostLink:
         if self._read(1, "the write's acknowledgement") != WRITTEN:
             raise SimulationError(f"the hardware did not acknowledge writing weight ({layer}, {row}, {col})")
 
+    def write_weights(self, weights: Iterable[np.ndarray], progress: Callable[[int], object] | None = None) -> None:
+        """Write every weight of every layer (one ``W`` command each, a row's commands before its
+        acknowledgements); ``progress`` is told each row's count."""
+        for k, values in enumerate(weights):
+            for r, row in enumerate(np.asarray(values, dtype=np.int64)):
+                self.transport.write(b"".join(encode_weight(self.shape, k, r, c, int(v)) for c, v in enumerate(row)))
+                if self._read(len(row), f"layer {k} row {r}'s acknowledgements") != WRITTEN * len(row):
+                    raise SimulationError(f"the hardware did not acknowledge writing layer {k} row {r}")
+                if progress is not None:
+                    progress(len(row))
+
     def read_weights(self, shapes: Iterable[tuple[int, int]]) -> list[np.ndarray]:
         """Every weight of layers of ``(out, in)`` shapes, one ``R`` command each."""
         size = word_bytes(self.shape.w_bits)

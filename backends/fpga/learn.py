@@ -12,10 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from backends.fpga.program import Infer, ReadWeights, Step, Streamed, Train
-from backends.fpga.run import FpgaFolder, input_codes, run_steps
+from backends.fpga.run import FpgaFolder, input_codes, model_weights, run_steps
 from errors import ConfigError
-from ir import Graph
-from ir.dialects import digital
 from ir.interp_learn import Trainer
 
 
@@ -39,10 +37,6 @@ def _require_engine(folder: FpgaFolder) -> None:
     if not folder.learns:
         raise ConfigError(f"folder {str(folder.path)!r} has no learning engine: compile it with --learn "
                           "dfa|hebbian|oja")
-
-
-def _weights(graph: Graph) -> list[np.ndarray]:
-    return [graph.params[op.weight].astype(np.int64) for _, op in graph.nodes() if isinstance(op, digital.Dense)]
 
 
 def _interval(cycles: list[int]) -> list[int]:
@@ -80,9 +74,9 @@ def compare_training(folder: FpgaFolder, codes: np.ndarray, labels: np.ndarray, 
     reference = copy.deepcopy(folder.graph)
     trainer = Trainer(reference)
     ref_out = np.array([trainer.step(c, int(t)) for c, t in zip(codes, labels, strict=True)])
-    ref_weights = _weights(reference)
+    ref_weights = model_weights(reference)
     differ = [int((h != r).sum()) for h, r in zip(weights, ref_weights, strict=True)]
-    changed = [int((r != w).sum()) for r, w in zip(ref_weights, _weights(folder.graph), strict=True)]
+    changed = [int((r != w).sum()) for r, w in zip(ref_weights, model_weights(folder.graph), strict=True)]
     return {"rule": folder.manifest["learning"]["rule"], "weights": int(sum(w.size for w in ref_weights)),
             "mismatched_weights": sum(differ), "mismatched_weights_per_layer": differ,
             "weights_changed_by_training": changed, "output_words": int(ref_out.size),
@@ -119,7 +113,7 @@ def train_on_chip(folder: FpgaFolder, data: Dataset, epochs: int, simulator: str
                 for r, o in zip(streamed[1::2], orders, strict=True)]
     hw_weights = results[-1]
     assert isinstance(hw_weights, list)
-    equal = all(np.array_equal(h, r) for h, r in zip(hw_weights, _weights(reference), strict=True))
+    equal = all(np.array_equal(h, r) for h, r in zip(hw_weights, model_weights(reference), strict=True))
     return {"dataset": data.name, "simulator": simulator, "epochs": epochs, "train_samples": len(train_codes),
             "test_samples": len(test_codes), "rule": folder.manifest["learning"]["rule"],
             "test_accuracy": hw_test[-1], "initial_test_accuracy": hw_test[0],

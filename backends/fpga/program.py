@@ -3,7 +3,9 @@
 - :class:`Infer`: stream input codes in (one word per transfer), collect each prediction's output words;
 - :class:`Train`: the same with ``train`` high and each input followed by its label: the hardware predicts,
   then updates its weights with the compiled rule;
-- :class:`ReadWeights`: read every weight of every layer through the weight port.
+- :class:`ReadWeights`: read every weight of every layer through the weight port;
+- :class:`LoadWeights`: write every weight of every layer through the weight port, one per cycle (what a host
+  does first where the bitstream holds no weights: a shared datapath's SPRAM).
 
 Between steps the host waits until the hardware is ``idle`` (nothing received, computing or sending), and
 changes ``train`` only then. Each streaming step reports its output words ``(n, outputs)`` and the cycles each
@@ -41,7 +43,16 @@ class ReadWeights:
     pass
 
 
-Step = Infer | Train | ReadWeights
+@dataclass(frozen=True)
+class LoadWeights:
+    weights: tuple[np.ndarray, ...]  # one (out, in) integer matrix per layer
+
+    def values(self) -> list[int]:
+        """Every weight in the order written: layer by layer, row by row."""
+        return [int(v) for w in self.weights for v in np.asarray(w, dtype=np.int64).ravel()]
+
+
+Step = Infer | Train | ReadWeights | LoadWeights
 
 
 @dataclass(frozen=True)
@@ -51,4 +62,5 @@ class Streamed:
 
 
 Result = Streamed | list[np.ndarray]
-"""A streaming step's outputs, or (``ReadWeights``) one ``(out, in)`` integer matrix per layer."""
+"""A streaming step's outputs, or (``ReadWeights``) one ``(out, in)`` integer matrix per layer (``LoadWeights``:
+none, an empty list)."""

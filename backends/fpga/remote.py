@@ -1,6 +1,7 @@
 """``neurocc run``: a compiled folder's design on a board (or its Verilator model) through the UART host link,
 checked against the integer reference exactly as ``neurocc verify`` checks the simulation.
 
+Where the bitstream holds no weights (a shared datapath's SPRAM), every weight is written over the link first.
 Inference streams the test inputs over the link and compares every output word with the reference; with
 ``learn_steps`` it trains that many samples over the link (``T`` commands), reads every weight back (``R``) and
 compares them, and the predictions made on the way, with the reference trainer's.
@@ -19,7 +20,7 @@ from backends.fpga.board_top import link_shape
 from backends.fpga.emit import layer_specs, learn_spec
 from backends.fpga.host import HostLink, Transport
 from backends.fpga.learn import Dataset, compare_training, training_samples
-from backends.fpga.run import FpgaFolder, input_codes
+from backends.fpga.run import FpgaFolder, input_codes, model_weights
 from errors import ConfigError, ToolNotFoundError
 from ir import interp
 from ir.dialects import digital
@@ -59,10 +60,17 @@ def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit
                           "dfa|hebbian|oja")
     report: dict[str, Any] = {"dataset": data.name, "port": port, "baud": baud}
     with open_port(folder, port, baud) as transport:
+        link = HostLink(transport, shape)
+        link.identify()
+        if folder.manifest.get("weights") == "loaded":  # not in the bitstream (SPRAM): the host writes them first
+            weights = model_weights(graph)
+            with tqdm(total=sum(w.size for w in weights), desc="loading weights", unit="weight",
+                      disable=not progress, leave=False) as bar:
+                link.write_weights(weights, bar.update)
+            report["weights_loaded"] = int(sum(w.size for w in weights))
         total = learn_steps if learn_steps is not None else len(data.x_test[:limit])
         with tqdm(total=total, desc="host link", unit="sample", disable=not progress, leave=False) as bar:
-            link = HostLink(transport, shape, progress=bar.update)
-            link.identify()
+            link.progress = bar.update
             if learn_steps is None:
                 x, y = data.x_test[:limit], data.y_test[:limit]
                 hardware = link.infer(input_codes(graph, x))

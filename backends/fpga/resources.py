@@ -1,7 +1,8 @@
 """What a design needs of a device before any tool runs: multipliers and block RAMs, counted from the layer specs
 the way yosys maps them.
 
-- On a shared datapath every lane is one multiplier and one weight memory for all layers (:func:`_shared_needs`).
+- On a shared datapath every lane is one multiplier and one weight memory for all layers (:func:`_shared_needs`),
+  in block RAM or (iCE40 UltraPlus) in SPRAM, lanes packed into its 16-bit words.
 - Every lane multiplies a weight by an input (layers whose multipliers are "shared" use one set, as many as the
   widest of them has lanes, as wide as their widest operands); a learning lane also multiplies its row's
   coefficient by the input, and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``,
@@ -25,13 +26,15 @@ from __future__ import annotations
 from backends.fpga.board_top import RX_FIFO_DEPTH
 from backends.fpga.boards import Board, Family
 from circuits.digital.network import LayerSpec
-from circuits.digital.shared_network import bias_bits
+from circuits.digital.shared_network import bias_bits, spram_packing
 
 BRAM_SHAPES: dict[str, tuple[tuple[int, int], ...]] = {
     "ice40": ((256, 16), (512, 8), (1024, 4), (2048, 2)),
     "ecp5": ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
 }
 """Depth × width shapes of one block RAM (iCE40 SB_RAM40_4K; ECP5 DP16KD)."""
+SPRAM_DEPTH = 16384
+"""Words of one iCE40 SPRAM (SB_SPRAM256KA: 16K × 16 bits)."""
 DSP_MIN_PRODUCT = 11
 """yosys leaves products narrower than this in logic."""
 
@@ -54,13 +57,17 @@ def _shared_needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
     lanes = max(s.slots for s in specs)
     dsp = lanes * multiplier_cells(family, max(s.w_bits for s in specs), max(s.in_bits for s in specs))
     words = sum(s.groups * s.n_in for s in specs)
-    bram = lanes * memory_blocks(family, words, max(s.w_bits for s in specs)) + \
-        memory_blocks(family, 2 * specs[0].n_in, specs[0].in_bits) + memory_blocks(family, RX_FIFO_DEPTH, 8)
+    spram = 0
+    bram = memory_blocks(family, 2 * specs[0].n_in, specs[0].in_bits) + memory_blocks(family, RX_FIFO_DEPTH, 8)
+    if specs[0].weight_store == "spram":  # a memory of 16-bit words per `pack` lanes, SPRAM_DEPTH words a block
+        spram = -(-lanes // spram_packing(specs)[1]) * -(-words // SPRAM_DEPTH)
+    else:
+        bram += lanes * memory_blocks(family, words, max(s.w_bits for s in specs))
     bram += sum(memory_blocks(family, (2 if k == len(specs) - 1 else 1) * s.n_out, s.out_bits)
                 for k, s in enumerate(specs))
     if specs[0].bias_store == "memory":
         bram += memory_blocks(family, sum(s.groups * s.slots for s in specs), bias_bits(specs))
-    return {family.dsp: dsp, family.bram: bram}
+    return {family.dsp: dsp, family.bram: bram, **({family.spram or "SPRAM": spram} if spram else {})}
 
 
 def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
@@ -104,6 +111,6 @@ def shortfall(specs: list[LayerSpec], board: Board) -> tuple[str, int, int] | No
     """The first resource the design needs more of than ``board`` has: (cell, need, have); ``None`` if it fits."""
     have = board.totals()
     for cell, need in needs(specs, board.family).items():
-        if need > have[cell]:
-            return cell, need, have[cell]
+        if need > have.get(cell, 0):
+            return cell, need, have.get(cell, 0)
     return None

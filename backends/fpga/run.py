@@ -12,7 +12,7 @@ import numpy as np
 from backends.folder import check_derived, read_folder
 from backends.fpga.emit import LAYOUT, MANIFEST_VERSION, build_network, verilog
 from backends.fpga.emit import manifest as manifest_of
-from backends.fpga.program import Infer, Result, Step, Streamed
+from backends.fpga.program import Infer, LoadWeights, Result, Step, Streamed
 from backends.fpga.sim import simulate_amaranth
 from backends.fpga.verilator import simulate_verilator
 from errors import ConfigError, ModelFormatError, NeuroccError
@@ -64,12 +64,24 @@ def input_codes(graph: Graph, x: np.ndarray) -> np.ndarray:
 def run_steps(folder: FpgaFolder, steps: list[Step], simulator: str = "verilator",
               progress: bool = False) -> list[Result]:
     """Run a host program on the folder's hardware: Verilator on the emitted ``network.v``, or the Amaranth
-    simulator on the same design rebuilt from ``model.ncm``."""
+    simulator on the same design rebuilt from ``model.ncm``. Where the bitstream holds no weights (the manifest's
+    ``weights`` is "loaded"), the host writes them all first, as it must on a board."""
     if simulator not in SIMULATORS:
         raise ConfigError(f"unknown simulator {simulator!r}: must be one of {', '.join(SIMULATORS)}")
+    loaded = folder.manifest.get("weights") == "loaded"
+    if loaded:
+        steps = [LoadWeights(tuple(model_weights(folder.graph))), *steps]
     if simulator == "verilator":
-        return simulate_verilator(folder, steps, progress)[0]
-    return simulate_amaranth(build_network(folder.graph), steps)
+        results = simulate_verilator(folder, steps, progress)[0]
+    else:
+        results = simulate_amaranth(build_network(folder.graph), steps)
+    return results[1:] if loaded else results
+
+
+def model_weights(graph: Graph) -> list[np.ndarray]:
+    """Every dense layer's integer weights, in order."""
+    dense = [graph.op(n) for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
+    return [graph.params[op.weight].astype(np.int64) for op in dense if isinstance(op, digital.Dense)]
 
 
 def run_hardware(folder: FpgaFolder, x: np.ndarray, simulator: str = "verilator") -> dict[str, Any]:

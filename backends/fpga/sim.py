@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from backends.fpga.program import Infer, ReadWeights, Result, Step, Streamed, Train
+from backends.fpga.program import Infer, LoadWeights, ReadWeights, Result, Step, Streamed, Train
 from circuits.digital.network import Network
 from circuits.digital.shared_network import SharedNetwork
 
@@ -58,12 +58,29 @@ def simulate_amaranth(net: Network | SharedNetwork, steps: list[Step]) -> list[R
             at += u.n_out * u.n_in
         return out
 
+    async def load_weights(ctx, step: LoadWeights) -> list[np.ndarray]:  # noqa: ANN001
+        values = iter(step.values())
+        for k, u in enumerate(net.specs):
+            for r in range(u.n_out):
+                for c in range(u.n_in):
+                    ctx.set(net.w_layer, k)
+                    ctx.set(net.w_row, r)
+                    ctx.set(net.w_col, c)
+                    ctx.set(net.w_data, next(values))
+                    ctx.set(net.w_we, 1)
+                    await ctx.tick()
+        ctx.set(net.w_we, 0)
+        await ctx.tick().repeat(2)  # the last write lands one cycle after the port's registers
+        return []
+
     async def bench(ctx) -> None:  # noqa: ANN001
         ctx.set(net.o.ready, 1)
         for step in steps:
             await idle(ctx)
             if isinstance(step, ReadWeights):
                 results.append(await read_weights(ctx))
+            elif isinstance(step, LoadWeights):
+                results.append(await load_weights(ctx, step))
             else:
                 ctx.set(net.train, isinstance(step, Train))
                 results.append(await stream(ctx, step))

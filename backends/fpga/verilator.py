@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from backends.fpga.program import ReadWeights, Result, Step, Streamed, Train
+from backends.fpga.program import LoadWeights, ReadWeights, Result, Step, Streamed, Train
 from errors import ModelFormatError, SimulationError, ToolNotFoundError
 
 if TYPE_CHECKING:
@@ -85,6 +85,23 @@ int main(int argc, char** argv) {
   long n;
   while (std::fscanf(in, " %c %ld", &step, &n) == 2) {
     if (!wait_idle()) { std::fprintf(stderr, "the hardware never became idle\n"); return 3; }
+    if (step == 'L') {  // write n weights through the weight port, one per cycle, layer by layer, row by row
+      long a = 0;
+      for (long k = 0; k < n_layers; ++k)
+        for (long r = 0; r < rows[k]; ++r)
+          for (long c = 0; c < cols[k]; ++c, ++a) {
+            long long v;
+            if (a >= n || std::fscanf(in, "%lld", &v) != 1) return 2;
+            top->w_layer = k; top->w_row = r; top->w_col = c;
+            top->w_data = (uint64_t)v & ((w_bits >= 64) ? ~0ULL : ((1ULL << w_bits) - 1));
+            top->w_we = 1;
+            tick();
+          }
+      top->w_we = 0; tick(); tick();  // the last write lands one cycle after the port's registers
+      std::fprintf(out, "\n");
+      std::printf("step\n"); std::fflush(stdout);
+      continue;
+    }
     if (step == 'W') {  // every weight through the weight port: one address per cycle, data two cycles later
       std::vector<long> layer, row, col;
       for (long k = 0; k < n_layers; ++k)
@@ -231,6 +248,9 @@ def simulate_verilator(folder: FpgaFolder, steps: list[Step], progress: bool = F
     for step in steps:
         if isinstance(step, ReadWeights):
             lines.append("W 0")
+        elif isinstance(step, LoadWeights):
+            values = step.values()
+            lines += [f"L {len(values)}", " ".join(map(str, values))]
         else:
             lines.append(f"{'T' if isinstance(step, Train) else 'I'} {len(step.x)}")
             lines.append(" ".join(map(str, step.words())))
@@ -251,7 +271,10 @@ def simulate_verilator(folder: FpgaFolder, steps: list[Step], progress: bool = F
         rows = iter(output.read_text().splitlines())
     results: list[Result] = []
     for step in steps:
-        if isinstance(step, ReadWeights):
+        if isinstance(step, LoadWeights):
+            next(rows)
+            results.append([])
+        elif isinstance(step, ReadWeights):
             flat = np.array(next(rows).split(), dtype=np.int64)
             mats, at = [], 0
             for r, c in shapes:

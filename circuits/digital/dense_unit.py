@@ -83,6 +83,8 @@ class LayerSpec:
     mac_registers: int = 0  # registers around each lane's multiplier: 0, 1 (the product) or 2 (the operands too)
     datapath: str = "layer"  # "layer": this layer's own lanes (DenseUnit); "shared": the network's one lane array
     #                          (circuits.digital.shared_network), which every layer uses in turn
+    weight_store: str = "bram"  # shared datapath: weights in block RAM ("bram") or in the iCE40's SPRAM ("spram",
+    #                             loaded through the weight port before the first input)
 
     @property
     def n_out(self) -> int:

@@ -28,12 +28,15 @@ same clamp or table. Ports, streams and the weight port are the per-layer datapa
 
 from __future__ import annotations
 
-from amaranth import Array, Module, Mux, Signal, Value, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from circuits.digital.dense_unit import LayerSpec, activate
 from circuits.digital.streams import InputBanks, Sender, network_ports
+
+SPRAM_WORD = 16
+"""The bits of one iCE40 SPRAM word (SB_SPRAM256KA: 16K words of 16 bits, write enables per 4 bits)."""
 
 
 def word_offsets(layers: list[LayerSpec]) -> list[int]:
@@ -75,6 +78,13 @@ def bias_bits(layers: list[LayerSpec]) -> int:
     return max(2, *(max(v, -v - 1).bit_length() + 1 for v in bias_words(layers)))
 
 
+def spram_packing(layers: list[LayerSpec]) -> tuple[int, int]:
+    """SPRAM weights: the bits of a lane's slot in a 16-bit word (the weight width rounded up to the SPRAM's
+    4-bit write enables) and the lanes one word holds."""
+    slot = -(-max(s.w_bits for s in layers) // 4) * 4
+    return slot, SPRAM_WORD // slot
+
+
 def _pick(m: Module, index: Value, values: list[int], name: str) -> Signal:
     """``values[index]`` (constants, one per layer) as a signal."""
     out = Signal(range(min(min(values), 0), max(max(values), 1) + 1), name=name)
@@ -101,6 +111,12 @@ class SharedNetwork(wiring.Component):
                 raise ValueError(f"layer {k} must use min(lanes, outputs) = {min(self.lanes, spec.n_out)} slots, "
                                  f"not {spec.slots}")
         self.n_in, self.n_out = layers[0].n_in, layers[-1].n_out
+        self.spram = layers[0].weight_store == "spram"
+        if self.spram and max(s.w_bits for s in layers) > SPRAM_WORD:
+            raise ValueError(f"weights in SPRAM are at most {SPRAM_WORD} bits wide")
+        groups = -(-self.lanes // spram_packing(layers)[1]) if self.spram else 0
+        self.uninitialised = tuple(f"spram{k}" for k in range(groups))
+        """Memories the bitstream leaves uninitialised (the host loads them through the weight port)."""
         super().__init__(network_ports(layers))
 
     def elaborate(self, platform: object) -> Module:
@@ -134,7 +150,7 @@ class SharedNetwork(wiring.Component):
         outputs = [Memory(shape=signed(s.out_bits), depth=(2 if k == count - 1 else 1) * s.n_out, init=[],
                           attrs={"ram_style": "block"}) for k, s in enumerate(specs)]
         for k, mem in enumerate(outputs):
-            m.submodules[f"omem{k}" if k < count - 1 else "omem"] = mem
+            m.submodules[f"ymem{k}" if k < count - 1 else "omem"] = mem
         reads = [banks.read(t)]
         for k in range(1, count):
             rp = outputs[k - 1].read_port(transparent_for=())
@@ -274,13 +290,39 @@ class SharedNetwork(wiring.Component):
                     m.d.comb += written.eq(wdata[:spec.w_bits].as_signed())
         read_lane = Signal.like(lane)
         m.d.sync += read_lane.eq(lane)
-        data = []
-        for q in range(self.lanes):
-            mem = Memory(shape=signed(w_bits), depth=max(offsets[-1], 1), init=lane_words(specs, q))
-            m.submodules[f"wmem{q}"] = mem
-            rp, wp = mem.read_port(transparent_for=()), mem.write_port()
-            m.d.comb += [rp.addr.eq(Mux(running, waddr, word)), wp.addr.eq(word), wp.data.eq(written),
-                         wp.en.eq(we & (lane == q) & quiet)]
-            data.append(rp.data)
+        address = Mux(running, waddr, word)
+        if self.spram:
+            data = self._spram_lanes(m, offsets[-1], address, lane, written, we & quiet)
+        else:
+            data = []
+            for q in range(self.lanes):
+                mem = Memory(shape=signed(w_bits), depth=max(offsets[-1], 1), init=lane_words(specs, q))
+                m.submodules[f"wmem{q}"] = mem
+                rp, wp = mem.read_port(transparent_for=()), mem.write_port()
+                m.d.comb += [rp.addr.eq(address), wp.addr.eq(word), wp.data.eq(written),
+                             wp.en.eq(we & (lane == q) & quiet)]
+                data.append(rp.data)
         m.d.comb += self.w_rdata.eq(Array(data)[read_lane] if len(data) > 1 else data[0])
+        return data
+
+    def _spram_lanes(self, m: Module, depth: int, address: Value, lane: Value, written: Value,
+                     write: Value) -> list[Value]:
+        """The lanes' weights in single-port memories of 16-bit words that yosys maps to the iCE40's SPRAM
+        (``ram_style = "huge"``; no initial values: the host writes every weight): lane ``q`` in slot ``q mod
+        pack`` of memory ``q // pack``, one address for reading and writing, and the read port disabled while
+        a word is written (the SPRAM's read data holds then)."""
+        w_bits = max(s.w_bits for s in self.specs)
+        slot, pack = spram_packing(self.specs)
+        data: list[Value] = []
+        for k in range(-(-self.lanes // pack)):
+            mem = Memory(shape=SPRAM_WORD, depth=max(depth, 1), init=[], attrs={"ram_style": "huge"})
+            m.submodules[f"spram{k}"] = mem
+            wp = mem.write_port(granularity=slot if pack > 1 else None)
+            rp = mem.read_port(transparent_for=())
+            enables = [write & (lane == k * pack + j) for j in range(pack)]
+            word = Cat(written[:w_bits], Const(0, slot - w_bits))  # the weight in a slot; every slot gets it
+            m.d.comb += [wp.addr.eq(address), rp.addr.eq(address), rp.en.eq(~Cat(*enables).any()),
+                         wp.data.eq(Cat(*[word] * pack)), wp.en.eq(Cat(*enables))]
+            data.extend(rp.data[j * slot: j * slot + w_bits].as_signed()
+                        for j in range(pack) if k * pack + j < self.lanes)
         return data

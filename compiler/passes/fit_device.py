@@ -13,8 +13,9 @@ Where it runs short of block RAM only because ``place-memories`` put bias tables
 pass moves them back to logic (biases first), and records that too; on a family whose small memories belong in logic
 (``Family.small_memories_in_bram``: the ECP5) it moves them all. Every layer runs on the datapath the family
 prefers (``Family.datapath``: one lane array shared by all layers on the iCE40, ``share-datapath``; a datapath per
-layer elsewhere, and always for a learning engine) unless ``datapath`` says which; on a shared datapath only the
-bias table can move out of block RAM. The board goes into the graph's metadata (``board``): ``neurocc build``
+layer elsewhere, and always for a learning engine) unless ``datapath`` says which; on a shared datapath the bias
+table moves to logic and then the weights to SPRAM (where the device has it: the host loads them) where block
+RAM runs short. The board goes into the graph's metadata (``board``): ``neurocc build``
 builds for it unless told otherwise.
 """
 
@@ -44,11 +45,15 @@ def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], boar
     """Map the layers onto ``lanes`` with their memories and multipliers as ``placed`` says (on one shared
     datapath if ``shared``), then fit the multipliers and the memories to ``board``."""
     MapLanes(lanes=lanes).run(graph)
-    if shared:
+    if shared:  # where block RAM runs short: the bias table to logic, then the weights to SPRAM if the device has it
         ShareDatapath().run(graph)
-        lack = shortfall(layer_specs(graph)[0], board)
-        if lack is not None and lack[0] == board.family.bram:  # the one place block RAM can be given back
-            ShareDatapath(bias_store="logic").run(graph)
+        for moves in ({"bias_store": "logic"}, {"bias_store": "logic", "weight_store": "spram"}):
+            lack = shortfall(layer_specs(graph)[0], board)
+            spram_fits = board.spram and all(op.w_bits <= digital.SPRAM_WORD for _, op in graph.nodes()
+                                             if isinstance(op, digital.Dense))
+            if lack is None or lack[0] != board.family.bram or ("weight_store" in moves and not spram_fits):
+                return
+            ShareDatapath(**moves).run(graph)
         return
     # A learning design's registers: YoWASP's yosys 0.70 fails on the ECP5 on-chip DFA design with operand
     # registers (an assertion in abc9's reintegration, rtlil.cc:3091), not with the product's alone.

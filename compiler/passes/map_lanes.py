@@ -45,4 +45,4 @@ class MapLanes(Pass):
             # a writeback or a shared datapath decided for another mapping may not suit this one: serialize-outputs
             # and share-datapath decide them again
             graph.replace(node, replace(op, lanes=self.lanes, slots=slots, segments=segments, writeback="",
-                                        datapath=""))
+                                        datapath="", weight_store=""))

@@ -58,6 +58,10 @@ WRITEBACKS = ("", "parallel", "serial")
 """How a group's outputs leave (see ``Dense.writeback``)."""
 DATAPATHS = ("", "layer", "shared")
 """Whose lanes compute a layer (see ``Dense.datapath``)."""
+WEIGHT_STORES = ("", "bram", "spram")
+"""Where a shared datapath's weights live (see ``Dense.weight_store``)."""
+SPRAM_WORD = 16
+"""The bits of one iCE40 SPRAM word."""
 
 
 def int_type(shape: tuple[int, ...], bits: int) -> TensorType:
@@ -126,6 +130,11 @@ class Dense(Op):
     (one array of ``lanes`` lanes that every layer of the network uses in turn, each lane a multiply-accumulate
     cell, one requantizer draining them: ``slots = min(lanes, out_features)``, one segment, a serial
     writeback, outputs in memory); ``share-datapath`` decides, for every layer at once."""
+    weight_store: str = ""
+    """Where a shared datapath keeps the weights: "bram" (block RAM, the values in the bitstream; also "") or
+    "spram" (the iCE40 UltraPlus' single-port RAMs, lanes packed into their 16-bit words: the bitstream cannot
+    initialise them, so the host writes every weight through the weight port before the first input);
+    ``share-datapath`` decides, for every layer at once."""
 
     @property
     def acc_frac(self) -> int:
@@ -164,6 +173,12 @@ class Dense(Op):
             raise VerifyError(f"a shared datapath needs min(lanes, out_features) slots, one segment, a serial "
                               f"writeback, no MAC registers and outputs in memory, not {self.slots}×{self.segments} "
                               f"on {self.lanes} lanes, {self.writeback!r}, {self.mac_registers}, {self.store!r}")
+        if self.weight_store not in WEIGHT_STORES:
+            raise VerifyError(f"weight_store must be one of {', '.join(map(repr, WEIGHT_STORES))}, not "
+                              f"{self.weight_store!r}")
+        if self.weight_store == "spram" and (self.datapath != "shared" or self.w_bits > SPRAM_WORD):
+            raise VerifyError(f"weights in SPRAM need the shared datapath and at most {SPRAM_WORD}-bit weights, not "
+                              f"datapath {self.datapath!r} and {self.w_bits}-bit weights")
         if self.writeback == "serial" and self.datapath != "shared" and (not self.mapped or
                                                                           self.seg_len < self.slots):
             raise VerifyError(f"a serial writeback needs a lane mapping with at least as many cycles per group as "
