@@ -1,6 +1,6 @@
 """Board builds: resources, Fmax from nextpnr, cycles and throughput, for inference and on-chip learning designs.
 
-    python bench/build.py [--board icebreaker] [--lanes 1 2 4 8] [--learn-lanes 1 2] [--datapath both]
+    python bench/build.py [--board icebreaker] [--lanes 1 2 4 8] [--learn-lanes 1 2] [--datapath both] [--fashion]
 
 Trains the digits DFA network (64-64-10, seed 0) and its untrained start (0 epochs), compiles the trained one
 for the fpga target at each lane count (on the shared datapath, on a datapath per layer, or both: ``--datapath``)
@@ -8,7 +8,8 @@ and the untrained one with the on-chip DFA engine (a datapath per layer; ``--boa
 device), builds every folder with ``neurocc build`` (yosys, nextpnr, the packer; the UART host
 link included) and reports what nextpnr placed and routed: logic cells, block RAMs, multipliers, Fmax against
 the board clock, cycles per inference (per training sample), inferences (samples) per second at the board clock
-and at Fmax. Beside them, the logic cells of the network core alone (``network.v`` packed by nextpnr, no host
+and at Fmax (``--fashion`` adds Fashion-MNIST 784-128-10 at the lane count that fits: on the UP5K its weights go
+to SPRAM). Beside them, the logic cells of the network core alone (``network.v`` packed by nextpnr, no host
 link), the figure to compare with a hand-written core's. A lane count whose design does not fit is reported with
 the error neurocc gives (before any tool for multipliers and block RAM; from nextpnr for logic). Prints JSON;
 ``--markdown FILE`` also writes the README's table.
@@ -57,12 +58,14 @@ def core_logic(folder: Path, board: str) -> int | None:
     return int(found.group(1))
 
 
-def _row(source: Any, board: str, lanes: int, out: Path, learn: bool, datapath: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"board": board, "design": "on-chip dfa" if learn else "inference", "pe": lanes,
-                           "datapath": datapath}
+def _row(source: Any, board: str, lanes: int | str, out: Path, learn: bool, datapath: str,
+         design: str = "") -> dict[str, Any]:
+    row: dict[str, Any] = {"board": board, "design": design or ("on-chip dfa" if learn else "inference"),
+                           "pe": lanes, "datapath": datapath}
     try:
         folder = compile(source, "fpga", out, pe=lanes, board=board, datapath=datapath,
                          **({"learn": "dfa"} if learn else {}))
+        row.update(pe=folder.manifest["pe"], weights=folder.manifest["weights"])
         row["core_logic"] = core_logic(out, board)
         report = folder.build(board)
     except NeuroccError as e:
@@ -71,13 +74,15 @@ def _row(source: Any, board: str, lanes: int, out: Path, learn: bool, datapath: 
     family = get_board(board).family
     row.update(
         logic=res[family.logic]["used"], logic_total=res[family.logic]["available"],
-        bram=res[family.bram]["used"], dsp=res[family.dsp]["used"], fmax_mhz=report["fmax_mhz"],
+        flip_flops=report["flip_flops"], bram=res[family.bram]["used"], dsp=res[family.dsp]["used"],
+        fmax_mhz=report["fmax_mhz"],
         clock_mhz=report["clock_mhz"], critical_path=report["critical_path"],
         cycles=report.get("cycles_per_training_sample", report["cycles_per_inference"]),
         per_second_at_clock=report.get("training_samples_per_second", report["inferences_per_second"]),
+        spram=res.get(family.spram, {}).get("used", 0) if family.spram else 0,
         tools=report["tools"], build_seconds=report["build_seconds"])
     row["per_second_at_fmax"] = round(report["fmax_mhz"] * 1e6 / row["cycles"])
-    if not learn and row.get("core_logic") and lanes in HAND_WRITTEN_LC:
+    if not learn and not design and row.get("core_logic") and lanes in HAND_WRITTEN_LC:
         row["ratio_to_hand_written"] = round(row["core_logic"] / HAND_WRITTEN_LC[lanes], 3)
     return row
 
@@ -90,18 +95,19 @@ def _why(error: str) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| board | design | datapath | P | logic cells (whole board) | core alone | block RAM | DSP | "
-             "Fmax (MHz) | cycles | per second at the board clock | at Fmax |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| board | design | datapath | P | logic cells (whole board) | core alone | flip-flops | block RAM | "
+             "SPRAM | DSP | Fmax (MHz) | cycles | per second at the board clock | at Fmax |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         head = f"| {r['board']} | {r['design']} | {r['datapath']} | {r['pe']} |"
         core = "" if r.get("core_logic") is None else f"{r['core_logic']:,}"
         if r.get("ratio_to_hand_written"):
             core += f" ({r['ratio_to_hand_written']:.2f}× hand-written)"
         if "error" in r:
-            lines.append(f"{head} does not fit: {_why(r['error'])} | {core} ||||||")
+            lines.append(f"{head} does not fit: {_why(r['error'])} | {core} ||||||||")
         else:
-            lines.append(f"{head} {r['logic']:,} / {r['logic_total']:,} | {core} | {r['bram']} | {r['dsp']} | "
+            lines.append(f"{head} {r['logic']:,} / {r['logic_total']:,} | {core} | {r['flip_flops']:,} | {r['bram']} | "
+                         f"{r['spram']} | {r['dsp']} | "
                          f"{r['fmax_mhz']} | {r['cycles']:,} | {r['per_second_at_clock']:,} at "
                          f"{r['clock_mhz']:g} MHz | {r['per_second_at_fmax']:,} |")
     return "\n".join(lines) + "\n"
@@ -114,18 +120,26 @@ def main() -> None:
     parser.add_argument("--learn-lanes", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--datapath", choices=("shared", "layer", "both"), default="both",
                         help="the inference designs' datapath (both: each lane count on each)")
+    parser.add_argument("--fashion", action="store_true",
+                        help="also Fashion-MNIST 784-128-10 (DFA, seed 0) at --pe auto on the board's own datapath "
+                             "(on the UP5K its weights go to SPRAM)")
     parser.add_argument("--markdown", help="also write the README's table here")
     args = parser.parse_args()
     trained = from_trained(train(TrainConfig(rule="dfa"), progress=False))
     start = from_trained(train(TrainConfig(rule="dfa", epochs=0), progress=False))
     datapaths = ("shared", "layer") if args.datapath == "both" else (args.datapath,)
-    jobs = [(trained, p, False, d) for d in datapaths for p in args.lanes] + \
-        [(start, p, True, "layer") for p in args.learn_lanes]
+    jobs: list[tuple[Any, int | str, bool, str, str]] = \
+        [(trained, p, False, d, "") for d in datapaths for p in args.lanes] + \
+        [(start, p, True, "layer", "") for p in args.learn_lanes]
+    if args.fashion:
+        fashion = from_trained(train(TrainConfig(rule="dfa", dataset="fashion-mnist", hidden=(128,)),
+                                     progress=False))
+        jobs.append((fashion, "auto", False, get_board(args.board).family.datapath, "fashion-mnist 784-128-10"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (source, lanes, learn, datapath) in enumerate(tqdm(jobs, desc="bench build", unit="build",
-                                                                   file=sys.stderr)):
-            rows.append(_row(source, args.board, lanes, Path(tmp) / f"d{k}", learn, datapath))
+        for k, (source, lanes, learn, datapath, design) in enumerate(tqdm(jobs, desc="bench build", unit="build",
+                                                                           file=sys.stderr)):
+            rows.append(_row(source, args.board, lanes, Path(tmp) / f"d{k}", learn, datapath, design))
     print(json.dumps({"benchmark": "build", "board": args.board, "rows": rows}, indent=1))
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows))

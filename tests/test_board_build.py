@@ -253,3 +253,18 @@ def test_build_defaults_to_the_board_the_folder_was_fitted_to(tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: folder {str(out)!r}: its manifest names board 'pynq', not one of "
                                        f"{', '.join(BOARDS)}\n")
     assert not (out / "build").exists()
+
+
+@pytest.mark.slow
+def test_a_network_too_big_for_block_ram_builds_with_its_weights_in_spram(tmp_path, capsys):
+    """256-200-10 (53,200 8-bit weights; the UP5K's block RAM holds 120 kbit): the weights go to the four SPRAMs,
+    placed as counted, and the design meets the same Fmax target as the digits one."""
+    g, _ = quantized((256, 200, 10), ("relu",), 7)
+    out = compile(g, "fpga", tmp_path / "hw", board="icebreaker").path
+    assert json.loads((out / "manifest.json").read_text())["weights"] == "loaded"
+    assert main(["build", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pe"] == 8 and report["timing_met"] and report["fmax_mhz"] >= 33
+    specs, _ = layer_specs(open_folder(out).graph)
+    assert {cell: report["resources"][cell]["used"] for cell in ("ICESTORM_DSP", "ICESTORM_RAM", "ICESTORM_SPRAM")} \
+        == needs(specs, ICE40) == {"ICESTORM_DSP": 8, "ICESTORM_RAM": 5, "ICESTORM_SPRAM": 4}

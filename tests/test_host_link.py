@@ -2,6 +2,7 @@
 with the host driver's own encoding; answers equal the integer reference."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -190,3 +191,24 @@ def test_a_network_the_protocol_cannot_address_is_refused():
                      out_bits=24, out_frac=0)
     with pytest.raises(UnsupportedOpError, match="^the host link addresses at most 65535 rows or columns"):
         link_shape([wide], learns=False)
+
+
+@pytest.mark.slow
+def test_weights_in_spram_are_written_over_the_uart_before_the_inputs(tmp_path, capsys):
+    """A folder whose weights are not in the bitstream (SPRAM): `neurocc run` writes all of them over the link,
+    then the test inputs give the reference's words."""
+    from compiler.api import compile
+    from compiler.cli import main
+    from compiler.passes import PassManager
+    from compiler.passes.share_datapath import ShareDatapath
+    from tests.test_backend_fpga import quantized as quantized_digits
+
+    g, _ = quantized_digits((64, 12, 10), ("relu",), 1)
+    hw = PassManager([ShareDatapath(weight_store="spram")]).run(mapped(g, 4))
+    out = compile(hw, "fpga", tmp_path / "hw").path
+    capsys.readouterr()
+    assert main(["run", str(out), "--port", "verilator", "--dataset", "digits", "--limit", "20", "--baud", "1000000",
+                 "--quiet"]) == 0
+    assert re.fullmatch(r"over the host link \(verilator\) \(888 weights written first\): 20 digits test inputs, "
+                        r"accuracy [\d.]+; 200 of 200 output words equal the integer reference\nPASS\n",
+                        capsys.readouterr().out)

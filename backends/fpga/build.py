@@ -253,7 +253,8 @@ def _report(folder: FpgaFolder, board: Board, build_dir: Path, versions: dict[st
     in_bytes, out_bytes = 1 + n_in * word_bytes(m["input"]["bits"]), n_out * word_bytes(m["output"]["bits"])
     report: dict[str, Any] = {
         "board": board.name, "device": board.device, "pe": m["pe"], "tools": versions,
-        "resources": used, "fmax_mhz": round(fmax, 2), "clock_mhz": clock, "timing_met": fmax >= clock,
+        "resources": used, "flip_flops": _flip_flops(build_dir, pnr), "fmax_mhz": round(fmax, 2),
+        "clock_mhz": clock, "timing_met": fmax >= clock,
         "critical_path": _critical_path((build_dir / f"{NAME}.tim").read_text(errors="replace")),
         "cycles_per_inference": m["cycles_per_inference"],
         "clock_source": "board" if clock_hz == board.clock_hz else "pll",
@@ -274,8 +275,19 @@ def _report(folder: FpgaFolder, board: Board, build_dir: Path, versions: dict[st
     return report
 
 
+def _flip_flops(build_dir: Path, pnr: dict[str, Any]) -> int:
+    """The design's flip-flops: nextpnr's count on the ECP5 (TRELLIS_FF); on the iCE40, where a logic cell is a
+    LUT and a flip-flop and nextpnr counts the cells, the SB_DFF* cells of the netlist yosys handed it."""
+    if "TRELLIS_FF" in pnr["utilization"]:
+        return int(pnr["utilization"]["TRELLIS_FF"]["used"])
+    netlist = json.loads((build_dir / f"{NAME}.json").read_text())
+    return sum(cell["type"].startswith("SB_DFF") for module in netlist["modules"].values()
+               for cell in module.get("cells", {}).values())
+
+
 def describe(r: dict[str, Any]) -> list[str]:
     res = ", ".join(f"{cell} {v['used']}/{v['available']}" for cell, v in r["resources"].items())
+    res += f"; {r['flip_flops']} flip-flops"
     lines = [f"built for {r['board']} ({r['device']}, {r['pe']} lanes): {r['bitstream']} in {r['build_seconds']} s",
              f"resources: {res}",
              f"Fmax {r['fmax_mhz']} MHz against the {'PLL' if r['clock_source'] == 'pll' else 'board'}'s "

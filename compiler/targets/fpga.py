@@ -175,7 +175,8 @@ class FpgaTarget:
     def summary(self, loaded: FpgaFolder) -> dict[str, Any]:
         m = loaded.manifest
         report = {"pe": m["pe"], "cycles_per_inference": m["cycles_per_inference"],
-                  "latency_cycles": m["latency_cycles"], "multipliers": m["multipliers"]}
+                  "latency_cycles": m["latency_cycles"], "multipliers": m["multipliers"], "datapath": m["datapath"],
+                  "weights": m["weights"]}
         if "learning" in m:
             report.update(learn=m["learning"]["rule"], lr_shift=m["learning"]["lr_shift"],
                           cycles_per_training_sample=m["learning"]["cycles_per_training_sample"])
@@ -232,12 +233,15 @@ class FpgaTarget:
                     f"{r['output_words'] - r['mismatched_output_words']} of {r['output_words']} prediction words "
                     "equal", "PASS" if r["passed"] else "FAIL"]
         if command == "run":
-            return [f"over the host link ({r['port']}): {r['samples']} {r['dataset']} test inputs, accuracy "
+            loaded = f" ({r['weights_loaded']:,} weights written first)" if "weights_loaded" in r else ""
+            return [f"over the host link ({r['port']}){loaded}: {r['samples']} {r['dataset']} test inputs, accuracy "
                     f"{r['hardware_accuracy']:.4f}; {r['output_words'] - r['mismatched_words']} of "
                     f"{r['output_words']} output words equal the integer reference", "PASS" if r["passed"] else "FAIL"]
         if command == "compile":
-            text = (f"compiled {r['model']} for fpga ({r['pe']} lanes): {r['output']}/network.v, "
-                    f"{r['cycles_per_inference']} cycles per inference ({r['latency_cycles']} latency)")
+            shared = ", one datapath shared by every layer" if r["datapath"] == "shared" else ""
+            loaded = "; weights in SPRAM, loaded by the host" if r["weights"] == "loaded" else ""
+            text = (f"compiled {r['model']} for fpga ({r['pe']} lanes{shared}): {r['output']}/network.v, "
+                    f"{r['cycles_per_inference']} cycles per inference ({r['latency_cycles']} latency){loaded}")
             if "learn" in r:
                 text += (f"; on-chip {r['learn']} (learning rate 2^-{r['lr_shift']}): "
                          f"{r['cycles_per_training_sample']} cycles per training sample")
