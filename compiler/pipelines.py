@@ -40,14 +40,15 @@ def fpga_pipeline(calibration: np.ndarray, weight_bits: int = 8, act_bits: int =
 
 
 def learning_pipeline(calibration: np.ndarray, rule: str, lr_shift: int = 7, weight_bits: int = 16,
-                      act_bits: int = 8, seed: int = 0, lanes: int = 8) -> list[Pass]:
+                      act_bits: int = 8, seed: int = 0, lanes: int = 8, biases: bool = True) -> list[Pass]:
     """Fixed point for hardware that keeps learning: weight formats cover ±2 and activations ±4 whatever the
-    starting weights (they will move), accumulators sized for any weights of the format."""
+    starting weights (they will move), accumulators sized for any weights of the format; ``biases``: the biases
+    learn too."""
     return [
         FoldIdentity(),
         Quantize(calibration=calibration, weight_bits=weight_bits, act_bits=act_bits, weight_range=2.0,
                  act_range=4.0, learnable=True),
-        OnChipLearning(rule=rule, lr_shift=lr_shift, seed=seed),   # error format, feedback matrices, coefficients
+        OnChipLearning(rule=rule, lr_shift=lr_shift, seed=seed, biases=biases),  # error format, feedback, biases
         MapLanes(lanes=lanes),                                     # each layer's share of the lanes
         PlaceMemories(),                                            # outputs the engine reads stay in registers
         SerializeOutputs(),                                         # one requantizer per layer where it keeps up

@@ -16,7 +16,10 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
    - Oja (hidden layers): ``u = round(y[r] · W[r,c] / 2^(out_frac + w_frac − in_frac))``,
      ``ΔW[r,c] = round(y[r] · (x[c] − u) / 2^(out_frac + in_frac − w_frac + lr_shift))`` with ``y = h_k``;
    - Hebbian (hidden layers): ``ΔW[r,c] = round(y[r] · x[c] / 2^(out_frac + in_frac − w_frac + lr_shift))``.
-   Biases stay as compiled.
+5. **biases** (``digital.learn.biases``): layer ``k``'s bias is the weight of a constant input 1.0: a column
+   ``W[r, n_in] = b[r] / 2^in_frac`` (in the weights' format; the pass puts the compiled biases on that grid)
+   with input ``x[n_in] = 2^in_frac``, updated by the same rule as the other weights and saturated alike, and
+   ``b = W[·, n_in] · 2^in_frac`` again in the accumulator's format. Without it, biases stay as compiled.
 """
 
 from __future__ import annotations
@@ -101,6 +104,19 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
     return rules
 
 
+def trainable(params: dict[str, np.ndarray], dense: digital.Dense, biases: bool) -> np.ndarray:
+    """The weights a layer learns: ``W``, or with learned biases ``[W | b / 2^in_frac]`` (int64)."""
+    w = params[dense.weight].astype(np.int64)
+    if not biases:
+        return w
+    return np.concatenate([w, (params[dense.bias].astype(np.int64) >> dense.in_frac)[:, None]], axis=1)
+
+
+def bias_input(dense: digital.Dense) -> int:
+    """The constant input whose weight is a learned bias: 1.0 in the layer's input format."""
+    return 1 << dense.in_frac
+
+
 def derivative(fn: str, h: np.ndarray, out_frac: int) -> np.ndarray:
     if fn == "relu":
         return (h > 0).astype(np.int64)
@@ -150,9 +166,10 @@ class Trainer:
         out = hs[-1][0]
         e = saturate(shift_round(out, last.acc_frac - learn.err_frac), learn.err_bits)
         e[label] -= 1 << learn.err_frac
+        biases = self.learn.biases
         for rule, dense, xk, hk in zip(self.rules, self.denses, xs, hs, strict=True):
-            w = params[dense.weight].astype(np.int64)
-            xv = xk[0]
+            w = trainable(params, dense, biases)
+            xv = np.append(xk[0], bias_input(dense)) if biases else xk[0]
             if rule.kind == "delta":
                 if rule.feedback:
                     delta = (params[rule.feedback].astype(np.int64) @ e) * derivative(rule.fn, hk[0], rule.out_frac)
@@ -165,5 +182,8 @@ class Trainer:
                 dw = shift_round(y[:, None] * (xv[None, :] - u), rule.shift)
             else:
                 dw = shift_round(np.outer(hk[0], xv), rule.shift)
-            params[dense.weight] = saturate(w + dw, dense.w_bits).astype(params[dense.weight].dtype)
+            new = saturate(w + dw, dense.w_bits)
+            params[dense.weight] = new[:, :dense.in_features].astype(params[dense.weight].dtype)
+            if biases:
+                params[dense.bias] = (new[:, -1] << dense.in_frac).astype(params[dense.bias].dtype)
         return out

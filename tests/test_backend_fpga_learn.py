@@ -22,17 +22,20 @@ from ir.interp_learn import Trainer, layer_rules, lfsr_signs
 from tests.conftest import make_mlp_graph, mapped
 
 
-def learner(sizes, acts, rule, seed=0, lr_shift=3, weight_bits=16, act_bits=8):
+def learner(sizes, acts, rule, seed=0, lr_shift=3, weight_bits=16, act_bits=8, biases=True):
     g = make_mlp_graph(list(sizes), list(acts) or ["relu"], seed=seed)
     x = np.random.default_rng(seed).uniform(0, 1, (40, sizes[0]))
-    PassManager(learning_pipeline(x, rule, lr_shift, weight_bits, act_bits)).run(g)
+    PassManager(learning_pipeline(x, rule, lr_shift, weight_bits, act_bits, biases=biases)).run(g)
     quant = g.find(digital.Quantize.kind)[0]
     codes = interp.run(g, x, keep=(quant,))[quant].astype(np.int64)
     return g, codes
 
 
 def weights(g):
-    return [g.params[op.weight].astype(np.int64) for _, op in g.nodes() if isinstance(op, digital.Dense)]
+    """Every layer's learned weights as the weight port reads them: with learned biases, the last column."""
+    from backends.fpga.run import model_weights
+
+    return model_weights(g)
 
 
 def test_lfsr_is_the_maximal_16_bit_sequence():
@@ -62,7 +65,7 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
                 -(1 << (learn.err_bits - 1)), (1 << (learn.err_bits - 1)) - 1)
     e = (e - 2.0 ** learn.err_frac * (np.arange(4) == 2)) / 2.0 ** learn.err_frac
     for k, (rule_k, dense, w0, w1) in enumerate(zip(layer_rules(g), denses, before, weights(g), strict=True)):
-        x = xs[k][0] / 2.0 ** dense.in_frac
+        x = np.append(xs[k][0], 1 << dense.in_frac) / 2.0 ** dense.in_frac  # the biases: weights of an input 1.0
         w = w0 / 2.0 ** dense.w_frac
         step = 2.0 ** -dense.w_frac
         tolerance = step / 2
@@ -83,17 +86,18 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
 
 
 @settings(max_examples=24, deadline=None)
-@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4), rule=st.sampled_from(["dfa", "oja", "hebbian"]),
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6), rule=st.sampled_from(["dfa", "oja", "hebbian"]),
        act=st.sampled_from(["relu", "hardtanh", "identity"]), lanes=st.integers(1, 7), seed=st.integers(0, 999),
        lr_shift=st.integers(0, 5), weight_bits=st.sampled_from([16, 10]),
        store=st.sampled_from([None, "registers"]), shared=st.booleans(), serial=st.booleans(),
-       mac_registers=st.sampled_from([0, 1, 2]))
+       mac_registers=st.sampled_from([0, 1, 2]), biases=st.booleans())
 def test_hardware_training_is_bit_exact_with_the_reference_trainer(sizes, rule, act, lanes, seed, lr_shift,
                                                                    weight_bits, store, shared, serial,
-                                                                   mac_registers):
+                                                                   mac_registers, biases):
     """Hidden layers' outputs where ``place-memories`` puts them (block RAM), or all in registers; the layers'
-    own multipliers, or one shared set; parallel or (where it keeps up) serial writebacks."""
-    g, codes = learner(sizes, [act], rule, seed, lr_shift, weight_bits)
+    own multipliers, or one shared set; parallel or (where it keeps up) serial writebacks; biases learned (the
+    last column the weight port reads) or fixed; one to four hidden layers."""
+    g, codes = learner(sizes, [act], rule, seed, lr_shift, weight_bits, biases=biases)
     labels = np.random.default_rng(seed).integers(0, sizes[-1], len(codes))[:6]
     reference = copy.deepcopy(g)
     trainer = Trainer(reference)

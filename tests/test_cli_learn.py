@@ -15,6 +15,29 @@ def untrained(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def untrained_deep(tmp_path_factory):
+    """A digits DFA network with two hidden layers (64-48-24-10) at its random starting weights."""
+    path = tmp_path_factory.mktemp("learn") / "deep.ncm"
+    assert main(["train", "--rule", "dfa", "--epochs", "0", "--hidden", "48", "24", "-o", str(path), "--quiet"]) == 0
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["dfa", "oja", "hebbian"])
+def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_samples(untrained_deep, tmp_path,
+                                                                                       capsys, rule):
+    """64-48-24-10: the hidden layers learn by ``rule`` (the readout by the delta rule), every bias too."""
+    out = tmp_path / rule
+    assert main(["compile", str(untrained_deep), "--target", "fpga", "--learn", rule, "--pe", "4", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out), "--learn-steps", "200", "--json", "--quiet"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["passed"] and r["samples"] == 200 and r["mismatched_weights"] == 0
+    assert r["weights"] == 48 * (64 + 1) + 24 * (48 + 1) + 10 * (24 + 1)  # each row's bias: its last column
+    assert all(changed > 10 for changed in r["weights_changed_by_training"])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rule", ["dfa", "oja"])
 def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrained, tmp_path, capsys, rule):
@@ -26,7 +49,7 @@ def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrai
     assert main(["verify", str(out), "--learn-steps", "200", "--json", "--quiet"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["passed"] and r["simulator"] == "verilator" and r["samples"] == 200
-    assert r["weights"] == 64 * 64 + 64 * 10 and r["mismatched_weights"] == 0
+    assert r["weights"] == 64 * (64 + 1) + 10 * (64 + 1) and r["mismatched_weights"] == 0  # the biases learn too
     assert all(changed > 100 for changed in r["weights_changed_by_training"])  # both layers really learned
     assert r["cycles_per_training_sample"] == [compiled["cycles_per_training_sample"]]
     assert main(["verify", str(out), "--learn-steps", "3", "--simulator", "amaranth", "--json", "--quiet"]) == 0

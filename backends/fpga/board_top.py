@@ -31,14 +31,14 @@ def link_shape(specs: list[LayerSpec], learns: bool) -> LinkShape:
     """The bridge's view of the network ``specs`` make: its sizes and the widths of its ports (as
     :func:`~circuits.digital.streams.network_ports` declares them). The protocol addresses rows and columns in two
     bytes and layers in one."""
-    widest = max(max(s.n_in, s.n_out) for s in specs)
+    widest = max(max(s.columns, s.n_out) for s in specs)
     if widest > 0xFFFF or len(specs) > 0xFF:
         raise UnsupportedOpError(f"the host link addresses at most 65535 rows or columns and 255 layers; this network "
                                  f"has a layer {widest} wide and {len(specs)} layers")
     return LinkShape(n_in=specs[0].n_in, n_out=specs[-1].n_out, in_bits=specs[0].in_bits,
                      out_bits=specs[-1].out_bits, w_bits=max(s.w_bits for s in specs),
                      layer_bits=_range_bits(len(specs)), row_bits=_range_bits(max(s.n_out for s in specs)),
-                     col_bits=_range_bits(max(s.n_in for s in specs)), learns=learns)
+                     col_bits=_range_bits(max(s.columns for s in specs)), learns=learns)
 
 
 class LinkedNetwork(wiring.Component):

@@ -30,7 +30,7 @@ from circuits.digital.shared_network import SharedNetwork, bias_bits, bias_words
 from errors import BackendError, UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital, nn
-from ir.interp_learn import layer_rules, learn_op
+from ir.interp_learn import bias_input, layer_rules, learn_op, trainable
 
 MANIFEST_VERSION = 3
 BUILD_DIRS = ("build", "build-failed")
@@ -58,6 +58,8 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
         raise UnsupportedOpError(f"graph {graph.name!r} has {weights} weights, more than the {MAX_WEIGHTS} the fpga "
                                  "target builds")
     learning = _layer_learning(graph)
+    learn = learn_op(graph)
+    biases = learn is not None and learn.biases
     specs, names = [], []
     for node in graph.toposort():
         op = graph.op(node)
@@ -76,13 +78,17 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
                 shift, fn, out_bits, out_frac = 0, "identity", op.acc_bits, 0  # the raw accumulator leaves
             else:
                 raise UnsupportedOpError(f"node {user!r} ({after.kind}) cannot follow a dense layer on the fpga target")
-            specs.append(LayerSpec(graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), op.in_bits,
+            weights, bias, constant = graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), 0
+            if biases:  # learned: the last weight column, the weight of a constant input 1.0
+                weights, bias, constant = trainable(graph.params, op, True).tolist(), [0] * op.out_features, \
+                    bias_input(op)
+            specs.append(LayerSpec(weights, bias, op.in_bits,
                                    op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, op.slots, op.segments, table,
                                    clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
                                    bias_store=op.bias_store or "logic", multipliers=op.multipliers or "own",
                                    writeback=op.writeback or "parallel", mac_registers=op.mac_registers,
                                    datapath=op.datapath or "layer", weight_store=op.weight_store or "bram",
-                                   **learning.get(node, {})))
+                                   bias_input=constant, **learning.get(node, {})))
             names.append(node)
         elif not isinstance(op, (nn.Input, nn.Output, digital.Quantize, digital.Requantize, digital.Dequantize)) \
                 and (op.inputs or op.outputs):
@@ -173,15 +179,16 @@ def manifest(graph: Graph) -> dict[str, Any]:
         # "loaded": the weights are not in the bitstream (SPRAM); a host writes them all before the first input
         "weights": "loaded" if specs[0].weight_store == "spram" else "bitstream",
         "weight_memories": multipliers if specs[0].datapath == "shared" else sum(s.slots * s.segments for s in specs),
-        "layer_shapes": [[s.n_out, s.n_in] for s in specs], "w_bits": [s.w_bits for s in specs],
+        "layer_shapes": [[s.n_out, s.columns] for s in specs], "w_bits": [s.w_bits for s in specs],
         **({"board": graph.meta["board"]} if "board" in graph.meta else {}),
     }
     learn, engine = learn_op(graph), learn_spec(graph)
     if learn is not None and engine is not None:
         doc["learning"] = {
             "rule": learn.rule, "lr_shift": learn.lr_shift, "err_bits": learn.err_bits, "err_frac": learn.err_frac,
-            "seed": learn.seed, "layers": [{"node": n, "update": s.learn, "shift": s.learn_shift,
-                                            "coef_bits": s.coef_bits} for n, s in zip(names, specs, strict=True)],
+            "seed": learn.seed, "biases": learn.biases,
+            "layers": [{"node": n, "update": s.learn, "shift": s.learn_shift, "coef_bits": s.coef_bits}
+                       for n, s in zip(names, specs, strict=True)],
             "cycles_per_training_sample": training_period(specs, engine),
             "interface": "train=1 (changed only while idle): each input's words are followed by its label; the "
                          "prediction leaves on o, then every weight updates",

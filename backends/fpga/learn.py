@@ -77,7 +77,8 @@ def compare_training(folder: FpgaFolder, codes: np.ndarray, labels: np.ndarray, 
     ref_weights = model_weights(reference)
     differ = [int((h != r).sum()) for h, r in zip(weights, ref_weights, strict=True)]
     changed = [int((r != w).sum()) for r, w in zip(ref_weights, model_weights(folder.graph), strict=True)]
-    return {"rule": folder.manifest["learning"]["rule"], "weights": int(sum(w.size for w in ref_weights)),
+    return {"rule": folder.manifest["learning"]["rule"], "biases": bool(folder.manifest["learning"]["biases"]),
+            "weights": int(sum(w.size for w in ref_weights)),
             "mismatched_weights": sum(differ), "mismatched_weights_per_layer": differ,
             "weights_changed_by_training": changed, "output_words": int(ref_out.size),
             "mismatched_output_words": int((predictions != ref_out).sum())}

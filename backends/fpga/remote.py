@@ -85,7 +85,7 @@ def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit
                 return report
             codes, labels = training_samples(folder, data, learn_steps)
             predictions = link.train(codes, labels)
-            weights = link.read_weights([(s.n_out, s.n_in) for s in specs])
+            weights = link.read_weights([(s.n_out, s.columns) for s in specs])
     report.update(samples=learn_steps, **compare_training(folder, codes, labels, predictions, weights))
     report["passed"] = report["mismatched_weights"] == 0 and report["mismatched_output_words"] == 0
     return report

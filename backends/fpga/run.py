@@ -18,6 +18,7 @@ from backends.fpga.verilator import simulate_verilator
 from errors import ConfigError, ModelFormatError, NeuroccError
 from ir import Graph, interp
 from ir.dialects import digital
+from ir.interp_learn import learn_op, trainable
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,12 @@ def run_steps(folder: FpgaFolder, steps: list[Step], simulator: str = "verilator
 
 
 def model_weights(graph: Graph) -> list[np.ndarray]:
-    """Every dense layer's integer weights, in order."""
+    """Every dense layer's integer weights, in order, as the weight port addresses them: with learned biases each
+    row's bias (as the weight of the constant input 1.0) in the last column."""
+    learn = learn_op(graph)
+    biases = learn is not None and learn.biases
     dense = [graph.op(n) for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
-    return [graph.params[op.weight].astype(np.int64) for op in dense if isinstance(op, digital.Dense)]
+    return [trainable(graph.params, op, biases) for op in dense if isinstance(op, digital.Dense)]
 
 
 def run_hardware(folder: FpgaFolder, x: np.ndarray, simulator: str = "verilator") -> dict[str, Any]:

@@ -41,7 +41,7 @@ def simulate_amaranth(net: Network | SharedNetwork, steps: list[Step]) -> list[R
         return Streamed(np.array(words, dtype=np.int64).reshape(n, net.n_out), np.diff([0, *done_at]).tolist())
 
     async def read_weights(ctx) -> list[np.ndarray]:  # noqa: ANN001
-        addresses = [(k, r, c) for k, u in enumerate(net.specs) for r in range(u.n_out) for c in range(u.n_in)]
+        addresses = [(k, r, c) for k, u in enumerate(net.specs) for r in range(u.n_out) for c in range(u.columns)]
         values: list[int] = []
         for n in range(len(addresses) + 2):
             if n < len(addresses):
@@ -54,15 +54,15 @@ def simulate_amaranth(net: Network | SharedNetwork, steps: list[Step]) -> list[R
             await ctx.tick()
         out, at = [], 0
         for u in net.specs:
-            out.append(np.array(values[at: at + u.n_out * u.n_in], dtype=np.int64).reshape(u.n_out, u.n_in))
-            at += u.n_out * u.n_in
+            out.append(np.array(values[at: at + u.n_out * u.columns], dtype=np.int64).reshape(u.n_out, u.columns))
+            at += u.n_out * u.columns
         return out
 
     async def load_weights(ctx, step: LoadWeights) -> list[np.ndarray]:  # noqa: ANN001
         values = iter(step.values())
         for k, u in enumerate(net.specs):
             for r in range(u.n_out):
-                for c in range(u.n_in):
+                for c in range(u.columns):
                     ctx.set(net.w_layer, k)
                     ctx.set(net.w_row, r)
                     ctx.set(net.w_col, c)

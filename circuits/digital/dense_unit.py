@@ -29,7 +29,9 @@ and its input again, and one cycle later writes back ``saturate(w + Δw)`` with 
 coefficient (the delta, or the layer's own output) as ``ir.interp_learn`` defines it; outputs and accumulators
 are left alone. The unit drives ``coef_group`` (the group it issues) and expects ``coef[q]``, the coefficient of
 row ``coef_group · slots + q``, one cycle later, as it expects its inputs. It takes the same ``groups · L + 5``
-cycles as a forward pass.
+cycles as a forward pass. A learned bias (``spec.bias_input``) is the last column of the weights, whose input is
+that constant rather than a read: the forward pass adds it as it adds the others, the update pass updates it as
+it updates them, and the weight port reads and writes it as column ``n_in``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class LayerSpec:
     #                          (circuits.digital.shared_network), which every layer uses in turn
     weight_store: str = "bram"  # shared datapath: weights in block RAM ("bram") or in the iCE40's SPRAM ("spram",
     #                             loaded through the weight port before the first input)
+    bias_input: int = 0  # > 0: the last column of ``weights`` is a learned bias, the weight of this constant input
 
     @property
     def n_out(self) -> int:
@@ -92,11 +95,17 @@ class LayerSpec:
 
     @property
     def n_in(self) -> int:
+        """The inputs the layer reads (without a learned bias's constant input)."""
+        return self.columns - (1 if self.bias_input else 0)
+
+    @property
+    def columns(self) -> int:
+        """The weight columns: the inputs', and a learned bias's."""
         return len(self.weights[0])
 
     @property
     def seg_len(self) -> int:
-        return -(-self.n_in // self.segments)
+        return -(-self.columns // self.segments)
 
     @property
     def groups(self) -> int:
@@ -132,7 +141,7 @@ class LayerSpec:
             o = g * self.slots + q
             for j in range(length):
                 i = s * length + j
-                words.append(self.weights[o][i] if o < self.n_out and i < self.n_in else 0)
+                words.append(self.weights[o][i] if o < self.n_out and i < self.columns else 0)
         return words
 
     @property
@@ -264,9 +273,11 @@ class DenseUnit(wiring.Component):
         # Stage 1: the operands arrive; multiply-accumulate (the first input of a group starts from the bias).
         valid1, first1, last1 = Signal(), Signal(), Signal()
         group1 = Signal.like(g)
-        pad1 = Signal(segs)
+        pad1, const1 = Signal(segs), Signal(segs)  # a column past the edge; a learned bias's constant input
         m.d.sync += [valid1.eq(running), first1.eq(running & (j == 0)), last1.eq(running & (j == length - 1)),
-                     group1.eq(g), pad1.eq(Cat(*[(s * length + j) >= self.n_in for s in range(segs)]))]
+                     group1.eq(g), pad1.eq(Cat(*[(s * length + j) >= spec.columns for s in range(segs)]))]
+        if spec.bias_input:
+            m.d.sync += const1.eq(Cat(*[(s * length + j) == self.n_in for s in range(segs)]))
         # Stage 2: every segment's partial sum is final: add them (into a register). Stage 3: round (into a
         # register). Stage 4: the activation and the saturation; store the group's outputs.
         # With registers around the multipliers the accumulation happens ``mac_registers`` cycles after stage 1:
@@ -311,7 +322,7 @@ class DenseUnit(wiring.Component):
                 m.submodules[f"wmem{lane}"] = mem
                 rp = mem.read_port(transparent_for=())
                 wp = mem.write_port()
-                operand = Mux(pad1[s], 0, self.x_data[s])
+                operand = Mux(const1[s], spec.bias_input, Mux(pad1[s], 0, self.x_data[s]))
                 mac = mac_valid & ~updating  # this lane accumulates a product in this cycle
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, g * length + j, w_word)),

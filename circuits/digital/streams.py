@@ -18,14 +18,14 @@ from circuits.digital.dense_unit import LayerSpec
 
 def network_ports(layers: list[LayerSpec]) -> dict[str, Any]:
     """The ports of a whole network, whichever datapath computes it: the input and output streams, the weight port
-    (served between inferences: layer, row, column; read data two cycles later), and training mode (with a
-    learning engine; ignored without one: each input is followed by its label, and the weights update). ``idle``:
-    nothing received, computing or sending (change ``train`` then)."""
+    (served between inferences: layer, row, column, a learned bias at column ``n_in``; read data two cycles
+    later), and training mode (with a learning engine; ignored without one: each input is followed by its label,
+    and the weights update). ``idle``: nothing received, computing or sending (change ``train`` then)."""
     return {
         "i": In(stream.Signature(signed(layers[0].in_bits))),
         "o": Out(stream.Signature(signed(layers[-1].out_bits))),
         "w_layer": In(range(max(len(layers), 2))), "w_row": In(range(max(max(s.n_out for s in layers), 2))),
-        "w_col": In(range(max(max(s.n_in for s in layers), 2))), "w_data": In(signed(max(s.w_bits for s in layers))),
+        "w_col": In(range(max(max(s.columns for s in layers), 2))), "w_data": In(signed(max(s.w_bits for s in layers))),
         "w_we": In(1), "w_rdata": Out(signed(max(s.w_bits for s in layers))),
         "train": In(1), "idle": Out(1),
     }

@@ -3,19 +3,25 @@
 Runs after ``quantize``. Decides the output error's format (``err_bits``, ``err_frac = err_bits − 3``: a range of
 ±4 around the one-hot target), the ±1 feedback matrix of every hidden layer for DFA (``lfsr_signs(seed + k)``,
 stored as parameters ``learn.feedback<k>``), and checks the rule, the activations and the learning rate: a rate
-that rounds every possible update to zero at these formats is a :class:`LearningRateWarning`.
+that rounds every possible update to zero at these formats is a :class:`LearningRateWarning`. With ``biases``
+(the default) the biases learn too, each as the weight of a constant input 1.0 (``ir.interp_learn``): the pass
+puts the compiled biases on that weight's grid (multiples of ``2^in_frac`` in the accumulator's format, within
+the weights' range) and widens an accumulator that such a bias could overflow.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
+
+import numpy as np
 
 from compiler.passes.base import Pass
 from errors import CompileWarning, ConfigError, UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital
+from ir.interp_digital import saturate, shift_round
 from ir.interp_learn import DERIVATIVES, layer_rules, learn_op, lfsr_signs
 
 
@@ -30,6 +36,7 @@ class OnChipLearning(Pass):
     lr_shift: int = 7
     err_bits: int = 8
     seed: int = 0
+    biases: bool = True
 
     def run(self, graph: Graph) -> None:
         if self.rule not in digital.LEARN_RULES:
@@ -73,9 +80,29 @@ class OnChipLearning(Pass):
             else:
                 coef_bits.append(after.out_bits if isinstance(after, digital.Requantize) else
                                  graph.op_as(node, digital.Dense).acc_bits)
+        if self.biases:
+            for node in denses:
+                self._learnable_bias(graph, node)
         graph.add(f"learn_{self.rule}", digital.Learn(self.rule, self.lr_shift, self.err_bits, err_frac, self.seed,
-                                                     tuple(feedback), tuple(coef_bits)))
+                                                     tuple(feedback), tuple(coef_bits), self.biases))
         self._warn_if_frozen(graph, denses, n_out)
+
+    @staticmethod
+    def _learnable_bias(graph: Graph, node: str) -> None:
+        """Put layer ``node``'s bias on the grid of a weight of the constant input 1.0, and size its accumulator
+        for any such weight."""
+        op = graph.op_as(node, digital.Dense)
+        if op.in_frac > op.in_bits - 2:
+            raise ConfigError(f"layer {node!r}: a learned bias is the weight of a constant input 1.0, which its "
+                              f"{op.in_bits}-bit inputs with {op.in_frac} fractional bits cannot hold: use "
+                              "--fixed-biases")
+        w = saturate(shift_round(graph.params[op.bias].astype(np.int64), op.in_frac), op.w_bits)
+        graph.params[op.bias] = w << op.in_frac
+        worst = np.full((op.out_features, op.in_features + 1), -(1 << (op.w_bits - 1)), dtype=np.int64)
+        bound = digital.accumulator_bound(worst, np.zeros(op.out_features, dtype=np.int64), op.in_bits)
+        acc_bits = max(op.acc_bits, bound.bit_length() + 1)
+        if acc_bits != op.acc_bits:
+            graph.replace(node, replace(op, acc_bits=acc_bits))
 
     def _warn_if_frozen(self, graph: Graph, denses: list[str], n_out: int) -> None:
         """Warn when no input, label or weight can make any update round to a non-zero value."""

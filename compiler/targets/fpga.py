@@ -55,6 +55,8 @@ class FpgaOptions(Options):
     learn: str | None = option(None, Text(), "fpga: add an on-chip learning engine: dfa, hebbian or oja (alone: "
                                              "the model's own rule)", const="model")
     lr_shift: int = option(7, Int(0, 30), "fpga --learn: learning rate 2^-K (7)")
+    fixed_biases: bool = option(False, Flag(), "fpga --learn: keep the biases as compiled (by default they learn "
+                                               "too, each as the weight of a constant input 1.0)")
     datapath: str | None = option(None, Choice("layer", "shared"), "fpga: lanes of each layer's own (layer), or one "
                                   "lane array every layer uses in turn (shared: inference only, a multiply-"
                                   "accumulate cell per lane); default: what --board's device suits (shared on an "
@@ -63,6 +65,8 @@ class FpgaOptions(Options):
     def check(self) -> None:
         if self.pe == "auto" and self.board is None:
             raise ConfigError("--pe auto needs --board: the lane count that fits depends on the device")
+        if self.fixed_biases and self.learn is None:
+            raise ConfigError("--fixed-biases applies to an on-chip learning engine: add --learn")
         if self.datapath == "shared" and self.learn is not None:
             raise ConfigError("--datapath shared computes inference only: an on-chip learning engine (--learn) needs "
                               "each layer's own lanes")
@@ -118,6 +122,11 @@ def _rule(graph: Graph, asked: str) -> str:
     return graph.op_as(recorded[0], learn.Rule).rule
 
 
+def _learned(report: dict[str, Any]) -> str:
+    """What a learning report's ``weights`` count: the weights, and the biases where they learn."""
+    return "weights and biases" if report.get("biases") else "weights"
+
+
 def _compiled_board(loaded: FpgaFolder) -> str:
     """The board a folder was fitted to (``compile --board``), or the default one."""
     board = loaded.manifest.get("board", DEFAULT_BOARD)
@@ -161,7 +170,7 @@ class FpgaTarget:
         if options.learn is not None:
             weight_bits = 16 if options.weight_bits is None else options.weight_bits
             return [*learning_pipeline(calibration(), _rule(graph, options.learn), options.lr_shift, weight_bits,
-                                       options.act_bits, lanes=lanes), *fit]
+                                       options.act_bits, lanes=lanes, biases=not options.fixed_biases), *fit]
         weight_bits = 8 if options.weight_bits is None else options.weight_bits
         return [*fpga_pipeline(calibration(), weight_bits, options.act_bits, lanes), *share, *fit]
 
@@ -179,6 +188,7 @@ class FpgaTarget:
                   "weights": m["weights"]}
         if "learning" in m:
             report.update(learn=m["learning"]["rule"], lr_shift=m["learning"]["lr_shift"],
+                          learn_biases=m["learning"]["biases"],
                           cycles_per_training_sample=m["learning"]["cycles_per_training_sample"])
         return report
 
@@ -228,7 +238,7 @@ class FpgaTarget:
             return describe_build(r)
         if command == "run" and "weights" in r:
             return [f"over the host link ({r['port']}): {r['samples']} training samples ({r['rule']}); "
-                    f"{r['weights'] - r['mismatched_weights']} of {r['weights']} weights read back equal the "
+                    f"{r['weights'] - r['mismatched_weights']} of {r['weights']} {_learned(r)} read back equal the "
                     f"reference trainer's ({sum(r['weights_changed_by_training'])} changed); "
                     f"{r['output_words'] - r['mismatched_output_words']} of {r['output_words']} prediction words "
                     "equal", "PASS" if r["passed"] else "FAIL"]
@@ -243,7 +253,8 @@ class FpgaTarget:
             text = (f"compiled {r['model']} for fpga ({r['pe']} lanes{shared}): {r['output']}/network.v, "
                     f"{r['cycles_per_inference']} cycles per inference ({r['latency_cycles']} latency){loaded}")
             if "learn" in r:
-                text += (f"; on-chip {r['learn']} (learning rate 2^-{r['lr_shift']}): "
+                biases = ", the biases too" if r["learn_biases"] else ""
+                text += (f"; on-chip {r['learn']} (learning rate 2^-{r['lr_shift']}{biases}): "
                          f"{r['cycles_per_training_sample']} cycles per training sample")
             return [text]
         if command == "simulate" and "epochs" in r:
@@ -258,7 +269,7 @@ class FpgaTarget:
                     f"{r['hardware_accuracy']:.4f}, {r['cycles_per_inference']} cycles per inference"]
         if "weights" in r:
             lines = [f"after {r['samples']} training samples ({r['rule']}, {r['simulator']}): "
-                     f"{r['weights'] - r['mismatched_weights']} of {r['weights']} weights equal the reference "
+                     f"{r['weights'] - r['mismatched_weights']} of {r['weights']} {_learned(r)} equal the reference "
                      f"trainer's ({sum(r['weights_changed_by_training'])} changed by training); "
                      f"{r['output_words'] - r['mismatched_output_words']} of {r['output_words']} prediction words "
                      f"equal; {r['cycles_per_training_sample']} cycles per training sample"]

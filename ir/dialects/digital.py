@@ -294,7 +294,9 @@ LEARN_RULES = ("dfa", "hebbian", "oja")
 class Learn(Op):
     """On-chip learning: the rule, the power-of-two learning rate ``2^−lr_shift``, the output error's format
     ``(err_bits, err_frac)``, and per dense layer (in order) the name of its ±1 feedback matrix or "" and the width
-    of its update coefficient (the error, a DFA delta summing ``n_out`` errors, or the layer's own output)."""
+    of its update coefficient (the error, a DFA delta summing ``n_out`` errors, or the layer's own output).
+    ``biases``: the biases learn too, each as the weight of a constant input 1.0 (``2^in_frac`` in the input's
+    format), in the weights' format (the bias is that weight times ``2^in_frac``, in the accumulator's)."""
 
     kind: ClassVar[str] = "digital.learn"
     rule: str
@@ -304,8 +306,11 @@ class Learn(Op):
     seed: int
     feedback: tuple[str, ...]
     coef_bits: tuple[int, ...] = ()
+    biases: bool = False
 
     def verify(self) -> None:
+        if not isinstance(self.biases, bool):
+            raise VerifyError(f"biases must be true or false, not {self.biases!r}")
         if self.rule not in LEARN_RULES:
             raise VerifyError(f"on-chip rule must be one of {', '.join(LEARN_RULES)}, not {self.rule!r}")
         if not isinstance(self.lr_shift, int) or isinstance(self.lr_shift, bool) or not 0 <= self.lr_shift <= 30:
