@@ -7,9 +7,13 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
    writes ``h_k``; the last layer's raw accumulator ``a`` (``acc_frac``) is the prediction.
 2. **output error** ``e_o = sat_E(round(a_o / 2^(acc_frac − err_frac))) − [o = t] · 2^err_frac`` (``E =
    err_bits``; the target is one-hot 1.0, the error that of a squared loss).
-3. **the delta of each layer** (DFA): the last layer's is ``e``; hidden layer ``k``'s is
-   ``d_k[r] = f'(h_k[r]) · Σ_o B_k[r, o] · e_o`` with ``B_k`` a fixed ±1 matrix (:func:`lfsr_signs`) and
-   ``f'`` 1 or 0 (relu: ``h > 0``; hardtanh: ``|h| < 1.0``; identity: 1).
+3. **the delta of each layer**: the last layer's is ``e``; hidden layer ``k``'s (DFA) is
+   ``d_k[r] = f'(h_k[r]) · round(Σ_o B_k[r, o] · e_o / 2^s_k)`` with ``B_k`` a fixed ±1 matrix
+   (:func:`lfsr_signs`), ``f'`` 1 or 0 (relu: ``h > 0``; hardtanh: ``|h| < 1.0``; identity: 1) and ``s_k`` the
+   layer's ``feedback_shift``, half the bits of the sum's length (a sum of ``n`` random-signed terms grows like
+   ``√n``); with FA the error travels back layer by layer instead:
+   ``d_k[r] = f'(h_k[r]) · round(Σ_o B_k[r, o] · d_{k+1}[o] / 2^s_k)``, ``B_k`` ±1 of ``n_out_k × n_out_{k+1}``
+   (with one hidden layer FA is DFA).
 4. **updates**, all from the forward values, ``lr = 2^−lr_shift``, rounding half up, saturating to ``w_bits``:
    - delta (DFA, and the readout of the unsupervised rules): ``ΔW[r,c] = round(−δ[r] · x[c] / 2^s)`` with
      ``s = err_frac + in_frac − w_frac + lr_shift``;
@@ -55,7 +59,8 @@ class LayerRule:
     """How one layer learns: ``kind`` is "delta", "oja" or "hebbian"; ``shift`` the update's rounding shift;
     ``decay_shift`` Oja's ``u`` shift; ``fn``, ``out_bits``, ``out_frac`` the activation after the layer and its
     output format (the last layer: identity, the accumulator's width, 0); ``feedback`` the name of ``B_k``
-    (hidden DFA layers)."""
+    (hidden DFA and FA layers); ``source`` the layer whose delta ``B_k`` carries back (the last layer's, the
+    output error, for DFA; the next layer's for FA) and ``feedback_shift`` the rounding shift of that sum."""
     node: str
     kind: str
     shift: int
@@ -64,6 +69,8 @@ class LayerRule:
     out_bits: int
     out_frac: int
     feedback: str
+    source: int = -1
+    feedback_shift: int = 0
 
 
 def learn_op(graph: Graph) -> digital.Learn | None:
@@ -91,7 +98,7 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
             fn, out_bits, out_frac = after.fn, after.out_bits, after.out_frac
         else:  # the last layer: its raw accumulator
             fn, out_bits, out_frac = "identity", dense.acc_bits, 0
-        if last or learn.rule == "dfa":
+        if last or learn.rule in ("dfa", "fa"):
             kind = "delta"
             shift = learn.err_frac + dense.in_frac - dense.w_frac + learn.lr_shift
             decay = 0
@@ -99,8 +106,10 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
             kind = learn.rule
             shift = out_frac + dense.in_frac - dense.w_frac + learn.lr_shift
             decay = out_frac + dense.w_frac - dense.in_frac
-        feedback = learn.feedback[k] if learn.rule == "dfa" and not last else ""
-        rules.append(LayerRule(node, kind, shift, decay, fn, out_bits, out_frac, feedback))
+        feedback = learn.feedback[k] if learn.rule in ("dfa", "fa") and not last else ""
+        source = k + 1 if learn.rule == "fa" else len(denses) - 1
+        fshift = learn.feedback_shift[k] if learn.feedback_shift else 0
+        rules.append(LayerRule(node, kind, shift, decay, fn, out_bits, out_frac, feedback, source, fshift))
     return rules
 
 
@@ -158,6 +167,18 @@ class Trainer:
             hs.append(value)
         return xs, hs
 
+    def deltas(self, e: np.ndarray, hs: list[np.ndarray]) -> list[np.ndarray]:
+        """Each delta-rule layer's delta (the last layer's is ``e``), from the last layer back; ``[]`` entries for
+        the layers that learn otherwise."""
+        out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(self.rules)
+        out[-1] = e
+        for k in range(len(self.rules) - 2, -1, -1):
+            rule = self.rules[k]
+            if rule.kind == "delta" and rule.feedback:
+                carried = self.graph.params[rule.feedback].astype(np.int64) @ out[rule.source]
+                out[k] = shift_round(carried, rule.feedback_shift) * derivative(rule.fn, hs[k][0], rule.out_frac)
+        return out
+
     def step(self, x: np.ndarray, label: int) -> np.ndarray:
         """One training step on input codes ``x`` (one sample); returns the forward pass's output words."""
         learn, params = self.learn, self.graph.params
@@ -167,15 +188,12 @@ class Trainer:
         e = saturate(shift_round(out, last.acc_frac - learn.err_frac), learn.err_bits)
         e[label] -= 1 << learn.err_frac
         biases = self.learn.biases
-        for rule, dense, xk, hk in zip(self.rules, self.denses, xs, hs, strict=True):
+        deltas = self.deltas(e, hs)
+        for k, (rule, dense, xk, hk) in enumerate(zip(self.rules, self.denses, xs, hs, strict=True)):
             w = trainable(params, dense, biases)
             xv = np.append(xk[0], bias_input(dense)) if biases else xk[0]
             if rule.kind == "delta":
-                if rule.feedback:
-                    delta = (params[rule.feedback].astype(np.int64) @ e) * derivative(rule.fn, hk[0], rule.out_frac)
-                else:
-                    delta = e
-                dw = shift_round(-np.outer(delta, xv), rule.shift)
+                dw = shift_round(-np.outer(deltas[k], xv), rule.shift)
             elif rule.kind == "oja":
                 y = hk[0]
                 u = shift_round(y[:, None] * w, rule.decay_shift)

@@ -48,7 +48,7 @@ def test_lfsr_is_the_maximal_16_bit_sequence():
     assert not np.array_equal(lfsr_signs(5, 3, 4), lfsr_signs(6, 3, 4))
 
 
-@pytest.mark.parametrize("rule", ["dfa", "oja", "hebbian"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "oja", "hebbian"])
 def test_integer_updates_are_the_float_rule_rounded_once(rule):
     """Dequantized, every integer update equals the float rule computed from the same integer operands, to the
     weight format's rounding (plus, for Oja, the rounding of its decay term): the shifts put every format right."""
@@ -70,8 +70,11 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
         step = 2.0 ** -dense.w_frac
         tolerance = step / 2
         if rule_k.kind == "delta":
-            delta = e if not rule_k.feedback else (g.params[rule_k.feedback] @ e) * (hs[k][0] > 0)
+            scale = 2.0 ** -rule_k.feedback_shift  # the sum carried back is rounded once by its shift
+            delta = e if not rule_k.feedback else (g.params[rule_k.feedback] @ e) * scale * (hs[k][0] > 0)
             expected = -lr * np.outer(delta, x)
+            if rule_k.feedback:
+                tolerance += lr * 2.0 ** -learn.err_frac / 2 * np.abs(x).max()
         else:
             out_frac = g.op(g.users(rule_k.node)[0][0]).out_frac
             y = hs[k][0] / 2.0 ** out_frac
@@ -86,7 +89,7 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
 
 
 @settings(max_examples=24, deadline=None)
-@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6), rule=st.sampled_from(["dfa", "oja", "hebbian"]),
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6), rule=st.sampled_from(["dfa", "fa", "oja", "hebbian"]),
        act=st.sampled_from(["relu", "hardtanh", "identity"]), lanes=st.integers(1, 7), seed=st.integers(0, 999),
        lr_shift=st.integers(0, 5), weight_bits=st.sampled_from([16, 10]),
        store=st.sampled_from([None, "registers"]), shared=st.booleans(), serial=st.booleans(),
@@ -131,7 +134,7 @@ def test_saturating_updates_stay_bit_exact():
 
 def test_a_rule_the_hardware_cannot_build_names_the_ones_it_can():
     g, _ = learner([4, 3], [], "dfa")
-    with pytest.raises(ConfigError, match=r"^--learn ep: the fpga learning engines build dfa, hebbian, oja$"):
+    with pytest.raises(ConfigError, match=r"^--learn ep: the fpga learning engines build dfa, fa, hebbian, oja$"):
         OnChipLearning(rule="ep").run(make_mlp_graph([4, 3], ["relu"]))
     with pytest.raises(ConfigError, match="already has a learning engine"):
         OnChipLearning(rule="dfa").run(g)
@@ -167,3 +170,29 @@ def test_learning_hardware_without_train_is_the_inference_hardware():
     np.testing.assert_array_equal(run.words, interp.run(g, codes[:4] / 2.0 ** g.op("quant").frac, keep=(last,))[last])
     specs, _ = layer_specs(mapped(g, 4))
     assert run.cycles[1:] == [period(specs)] * 3
+
+
+@pytest.mark.parametrize("sizes, lanes, act, store, serial", [
+    ((5, 6, 4, 3), 2, "relu", None, False),
+    ((5, 6, 4, 5, 3), 3, "relu", None, True),
+    ((4, 7, 6, 2), 4, "hardtanh", "registers", False),
+])
+def test_fa_carries_the_error_back_layer_by_layer_bit_exact(sizes, lanes, act, store, serial):
+    """FA with two and three hidden layers: the last hidden layer's delta from the error (as DFA's), each deeper
+    one's from the layer after it (a backward phase per layer, from its delta memory), every weight and bias of
+    every layer changed and equal to the reference trainer's, in the stated cycles."""
+    g, codes = learner(sizes, [act], "fa", seed=len(sizes))
+    labels = np.arange(6) % sizes[-1]
+    reference = copy.deepcopy(g)
+    trainer = Trainer(reference)
+    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
+    hardware = mapped(g, lanes, store, serial=serial)
+    trained, read = simulate_amaranth(build_network(hardware), [Train(codes[:6], labels), ReadWeights()])
+    np.testing.assert_array_equal(trained.words, np.array(predictions))
+    for hw, ref, start in zip(read, weights(reference), weights(g), strict=True):
+        np.testing.assert_array_equal(hw, ref)
+        assert (ref != start).any()
+    specs, _ = layer_specs(hardware)
+    engine = learn_spec(g)
+    assert engine.backward_layers() == list(range(len(sizes) - 4, -1, -1))
+    assert trained.cycles[1:] == [training_period(specs, engine)] * 5

@@ -24,7 +24,7 @@ def untrained_deep(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "oja", "hebbian"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "oja", "hebbian"])
 def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_samples(untrained_deep, tmp_path,
                                                                                        capsys, rule):
     """64-48-24-10: the hidden layers learn by ``rule`` (the readout by the delta rule), every bias too."""
@@ -39,7 +39,7 @@ def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "oja"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "oja"])
 def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrained, tmp_path, capsys, rule):
     out = tmp_path / rule
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", rule, "-o", str(out), "--json"]) == 0
@@ -57,12 +57,14 @@ def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrai
 
 
 @pytest.mark.slow
-def test_onchip_dfa_from_random_weights_comes_within_3_points_of_float_dfa(untrained, tmp_path, capsys):
+@pytest.mark.parametrize("rule", ["dfa", "fa"])
+def test_onchip_training_from_random_weights_comes_within_3_points_of_the_float_rule(untrained, tmp_path, capsys,
+                                                                                     rule):
     floating = tmp_path / "float.ncm"
-    assert main(["train", "--rule", "dfa", "-o", str(floating), "--quiet", "--json"]) == 0
+    assert main(["train", "--rule", rule, "-o", str(floating), "--quiet", "--json"]) == 0
     float_accuracy = json.loads(capsys.readouterr().out)["test_accuracy"]
     out = tmp_path / "hw"
-    assert main(["compile", str(untrained), "--target", "fpga", "--learn", "dfa", "-o", str(out)]) == 0
+    assert main(["compile", str(untrained), "--target", "fpga", "--learn", rule, "-o", str(out)]) == 0
     capsys.readouterr()
     assert main(["simulate", str(out), "--train", "--epochs", "5", "--json", "--quiet"]) == 0
     r = json.loads(capsys.readouterr().out)
@@ -75,7 +77,7 @@ def test_onchip_dfa_from_random_weights_comes_within_3_points_of_float_dfa(untra
 def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     out = tmp_path / "x"
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", "ep", "-o", str(out)]) == 1
-    assert capsys.readouterr().err == "error: --learn ep: the fpga learning engines build dfa, hebbian, oja\n"
+    assert capsys.readouterr().err == "error: --learn ep: the fpga learning engines build dfa, fa, hebbian, oja\n"
     assert not out.exists()
     assert main(["compile", str(untrained), "--learn", "dfa", "-o", str(out)]) == 1
     assert capsys.readouterr().err == "error: --learn is an option of the fpga target, not of spice\n"
@@ -91,11 +93,12 @@ def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["simulate", str(plain), "--train"]) == 1
     assert capsys.readouterr().err == (f"error: folder {str(plain)!r} has no learning engine: compile it with --learn "
-                                       "dfa|hebbian|oja\n")
+                                       "dfa|fa|hebbian|oja\n")
 
 
 def test_learn_alone_takes_the_models_own_rule(tmp_path, capsys):
     ep = tmp_path / "ep.ncm"
     assert main(["train", "--rule", "ep", "--epochs", "0", "--hidden", "8", "-o", str(ep), "--quiet"]) == 0
     assert main(["compile", str(ep), "--target", "fpga", "--learn", "-o", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, hebbian, oja\n")
+    assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, fa, hebbian, "
+                                            "oja\n")

@@ -125,7 +125,8 @@ def learn_spec(graph: Graph) -> LearnSpec | None:
     feedback = tuple(tuple(tuple(row) for row in graph.params[r.feedback].tolist()) if r.feedback else ()
                      for r in rules)
     return LearnSpec(last.acc_frac - learn.err_frac, learn.err_bits, learn.err_frac, feedback,
-                     tuple((r.fn, digital.hardtanh_one(r.out_frac)) for r in rules))
+                     tuple((r.fn, digital.hardtanh_one(r.out_frac)) for r in rules),
+                     tuple(r.feedback_shift for r in rules), learn.rule == "fa")
 
 
 def build_network(graph: Graph) -> Network | SharedNetwork:

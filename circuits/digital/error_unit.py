@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib.memory import Memory
 
 from circuits.digital.dense_unit import DenseUnit, saturate, shift_round
@@ -29,17 +29,38 @@ class LearnSpec:
     err_shift: int                                   # acc_frac of the last layer − err_frac
     err_bits: int
     err_frac: int
-    feedback: tuple[tuple[tuple[int, ...], ...], ...]  # per layer: ±1 rows (n_rows × n_out), () if none
-    derivative: tuple[tuple[str, int], ...]          # per layer: (activation, hardtanh's 1.0) for the DFA mask
+    feedback: tuple[tuple[tuple[int, ...], ...], ...]  # per layer: ±1 rows (n_rows × n_source), () if none
+    derivative: tuple[tuple[str, int], ...]          # per layer: (activation, hardtanh's 1.0) for the mask
+    feedback_shift: tuple[int, ...] = ()             # per layer: the rounding shift of the sum carried back
+    chained: bool = False                            # FA: a hidden layer's source is the next layer's delta
 
     @property
     def has_feedback(self) -> bool:
         return any(self.feedback)
 
+    def shift(self, k: int) -> int:
+        return self.feedback_shift[k] if self.feedback_shift else 0
+
+    def from_error(self, k: int) -> bool:
+        """Whether layer ``k``'s delta is carried back from the output error (every hidden layer's with DFA, the
+        last hidden layer's with FA): the delta phase forms it, one row per cycle."""
+        return bool(self.feedback[k]) and (not self.chained or k == len(self.feedback) - 2)
+
     @property
     def delta_cycles(self) -> int:
-        """Cycles of the delta phase: one per row of the widest hidden DFA layer, and one for the last write."""
-        return max(len(fb) for fb in self.feedback) + 1 if self.has_feedback else 0
+        """Cycles of the delta phase: one per row of the widest layer it serves, and one for the last write."""
+        rows = [len(fb) for k, fb in enumerate(self.feedback) if self.from_error(k)]
+        return max(rows) + 1 if rows else 0
+
+    def backward_layers(self) -> list[int]:
+        """FA: the hidden layers whose delta comes from the next layer's, in the order they are formed."""
+        return [k for k in range(len(self.feedback) - 1, -1, -1) if self.feedback[k] and not self.from_error(k)]
+
+
+def backward_cycles(slots: int, groups: int, sources: int) -> int:
+    """Cycles of an FA backward phase (:meth:`ErrorUnit.backward`) for a layer of ``groups`` groups of ``slots``
+    rows fed by ``sources`` deltas: per group one cycle per source and one per slot; one more for the last write."""
+    return groups * (sources + slots) + 1
 
 
 class ErrorUnit:
@@ -62,7 +83,7 @@ class ErrorUnit:
         with m.If(active & (self.row < self.rows)):
             m.d.sync += self.row.eq(self.row + 1)
         for k, signs in enumerate(self.spec.feedback):
-            if not signs:
+            if not self.spec.from_error(k):
                 continue
             spec = self.units[k].spec
             words = [sum(1 << o for o, sign in enumerate(row) if sign > 0) for row in signs]
@@ -75,17 +96,91 @@ class ErrorUnit:
             m.d.sync += [valid.eq(active & (self.row < len(signs))), row.eq(self.row)]
             total = sum((Mux(sign_port.data[o], e, -e) for o, e in enumerate(self.e)), Const(0))
             delta = Signal(signed(spec.coef_bits), name=f"delta{k}")
-            m.d.comb += delta.eq(Mux(self._active(k, h), total, 0))
-            attrs = {"ram_style": "block"} if spec.store == "memory" else None
-            banks = []
-            for q in range(spec.slots):
-                mem = Memory(shape=signed(spec.coef_bits), depth=spec.groups, init=[], attrs=attrs)
-                m.submodules[f"delta{k}_bank{q}"] = mem
+            m.d.comb += delta.eq(Mux(self._active(k, h), shift_round(total, self.spec.shift(k)), 0))
+            banks = self._delta_banks(k)
+            for q, mem in enumerate(banks):
                 wp = mem.write_port()
                 m.d.comb += [wp.addr.eq(row // spec.slots), wp.data.eq(delta),
                              wp.en.eq(valid & (row % spec.slots == q))]
-                banks.append(mem)
-            self.deltas[k] = banks  # their read ports are the update pass's (``coefficients``)
+
+    def _delta_banks(self, k: int) -> list[Memory]:
+        """Layer ``k``'s delta memory: a bank per slot, row ``g · slots + q`` at word ``g`` of bank ``q``, as the
+        update pass reads it (``coefficients``) and an FA layer before it (``backward``)."""
+        spec = self.units[k].spec
+        attrs = {"ram_style": "block"} if spec.store == "memory" else None
+        banks = []
+        for q in range(spec.slots):
+            mem = Memory(shape=signed(spec.coef_bits), depth=spec.groups, init=[], attrs=attrs)
+            self.m.submodules[f"delta{k}_bank{q}"] = mem
+            banks.append(mem)
+        self.deltas[k] = banks
+        return banks
+
+    def backward(self, k: int, active: Value) -> Value:
+        """FA: layer ``k``'s delta from layer ``k + 1``'s (in its delta memory), while ``active``; high in the cycle
+        of its last write (:func:`backward_cycles` after ``active`` rose). A group of ``slots`` rows at a time: one
+        source delta per cycle (read from its bank, one cycle later added or subtracted by each slot's
+        accumulator, as the sign table says), then the slots' sums one per cycle: ``round(sum / 2^s)``, masked by
+        the derivative at the row's output (read from where the outputs live), into the layer's delta memory."""
+        m, spec = self.m, self.units[k].spec
+        source = self.units[k + 1].spec
+        n_src, slots, groups = source.n_out, spec.slots, spec.groups
+        signs = self.spec.feedback[k]
+        words = [sum(1 << q for q in range(slots) if g * slots + q < len(signs) and signs[g * slots + q][o] > 0)
+                 for g in range(groups) for o in range(n_src)]
+        style = {"ram_style": "block" if len(words) * slots >= 4096 else "logic"}
+        m.submodules[f"back{k}_signs"] = rom = Memory(shape=unsigned(slots), depth=len(words), init=words,
+                                                      attrs=style)
+        g = Signal(range(max(groups, 2)), name=f"back{k}_group")
+        o = Signal(range(max(n_src, 2)), name=f"back{k}_source")
+        d = Signal(range(max(slots, 2)), name=f"back{k}_slot")
+        draining = Signal(name=f"back{k}_draining")
+        finished = Signal(name=f"back{k}_finished")
+        with m.If(~active):
+            m.d.sync += [g.eq(0), o.eq(0), d.eq(0), draining.eq(0), finished.eq(0)]
+        with m.Elif(~draining & ~finished):
+            with m.If(o == n_src - 1):
+                m.d.sync += [o.eq(0), draining.eq(1), d.eq(0)]
+            with m.Else():
+                m.d.sync += o.eq(o + 1)
+        with m.Elif(draining):
+            with m.If(d == slots - 1):
+                m.d.sync += draining.eq(0)
+                with m.If(g == groups - 1):
+                    m.d.sync += finished.eq(1)
+                with m.Else():
+                    m.d.sync += g.eq(g + 1)
+            with m.Else():
+                m.d.sync += d.eq(d + 1)
+        # stage 0: addresses; stage 1: the sign word and the source delta arrive
+        sign_port = rom.read_port(transparent_for=())
+        m.d.comb += sign_port.addr.eq(g * n_src + o)
+        reads = []
+        for bank in self.deltas[k + 1]:
+            rp = bank.read_port(transparent_for=())
+            m.d.comb += rp.addr.eq(o // source.slots)
+            reads.append(rp.data)
+        pick = Signal(range(max(source.slots, 2)), name=f"back{k}_pick")
+        adding, first = Signal(name=f"back{k}_adding"), Signal(name=f"back{k}_first")
+        m.d.sync += [pick.eq(o % source.slots), adding.eq(active & ~draining & ~finished), first.eq(o == 0)]
+        value = Array(reads)[pick] if len(reads) > 1 else reads[0]
+        accs = [Signal(signed(source.coef_bits + n_src.bit_length() + 1), name=f"back{k}_acc{q}")
+                for q in range(slots)]
+        with m.If(adding):
+            for q, acc in enumerate(accs):
+                m.d.sync += acc.eq(Mux(first, 0, acc) + Mux(sign_port.data[q], value, -value))
+        row = g * slots + d
+        h = self.outputs[k].read(Mux(row < spec.n_out, row, spec.n_out - 1))
+        writing, slot, word = Signal(name=f"back{k}_writing"), Signal.like(d), Signal.like(g)
+        m.d.sync += [writing.eq(active & draining & (row < spec.n_out)), slot.eq(d), word.eq(g)]
+        delta = Signal(signed(spec.coef_bits), name=f"back{k}_delta")
+        m.d.comb += delta.eq(Mux(self._active(k, h), shift_round(Array(accs)[slot], self.spec.shift(k)), 0))
+        for q, bank in enumerate(self._delta_banks(k)):
+            wp = bank.write_port()
+            m.d.comb += [wp.addr.eq(word), wp.data.eq(delta), wp.en.eq(writing & (slot == q))]
+        done = Signal(name=f"back{k}_done")
+        m.d.comb += done.eq(active & finished)
+        return done
 
     def _active(self, k: int, h: Value) -> Value:
         fn, one = self.spec.derivative[k]

@@ -35,7 +35,7 @@ from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
 from circuits.digital.dense_unit import DenseUnit, LayerSpec
-from circuits.digital.error_unit import ErrorUnit, LearnSpec
+from circuits.digital.error_unit import ErrorUnit, LearnSpec, backward_cycles
 from circuits.digital.outputs import LayerOutputs
 from circuits.digital.streams import InputBanks, Sender, network_ports
 
@@ -56,10 +56,13 @@ def period(layers: list[LayerSpec]) -> int:
 
 def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
     """Cycles from one training sample's start to the next when inputs keep up: the forward pass and the
-    hand-over to the sender, the error (one cycle), the delta phase (DFA only: one per row of the widest hidden
-    layer, and one), the update pulse (one), then every layer's update pass at once (the longest decides);
-    unless the ``n_in + 1`` words of a sample (its label last) or its ``n_out`` predictions take longer."""
-    compute = _forward(layers) + 2 + learn.delta_cycles + max(s.cycles for s in layers if s.learn)
+    hand-over to the sender, the error (one cycle), the delta phase (DFA, and FA's last hidden layer: one per row
+    of the widest layer it serves, and one), FA's backward phases (:func:`backward_cycles` each), the update
+    pulse (one), then every layer's update pass at once (the longest decides); unless the ``n_in + 1`` words of a
+    sample (its label last) or its ``n_out`` predictions take longer."""
+    back = sum(backward_cycles(layers[k].slots, layers[k].groups, layers[k + 1].n_out)
+               for k in learn.backward_layers())
+    compute = _forward(layers) + 2 + learn.delta_cycles + back + max(s.cycles for s in layers if s.learn)
     return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
 
 
@@ -129,9 +132,13 @@ class Network(wiring.Component):
 
         # Sequencer: the layers one after another; then hand the result to the sender and take the next bank.
         engine, stepping = None, Signal()  # the learning engine; its delta phase runs
+        backward: list[tuple[int, Signal, Value]] = []  # FA's backward phases: layer, running, its last cycle
         if self.learn is not None:  # its logic, outside the sequencer's states
             engine = ErrorUnit(m, self.learn, self.units, self._outputs)
             engine.delta_phase(stepping)
+            for k in self.learn.backward_layers():
+                running = Signal(name=f"back{k}_running")
+                backward.append((k, running, engine.backward(k, running)))
             engine.coefficients()
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -159,7 +166,7 @@ class Network(wiring.Component):
                             self._next_input(m)
             if banks.label is not None:
                 assert engine is not None
-                self._learning_states(m, engine, stepping, banks.label)
+                self._learning_states(m, engine, stepping, banks.label, backward)
         m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & banks.empty & ~ovalid)
         return m
 
@@ -194,19 +201,26 @@ class Network(wiring.Component):
         with m.Else():
             m.next = "IDLE"
 
-    def _learning_states(self, m: Module, engine: ErrorUnit, stepping: Signal, label: Value) -> None:
-        """ERROR → DELTA (DFA: one cycle per hidden row, and one) → every layer's update pass at once → the next
-        input."""
+    def _learning_states(self, m: Module, engine: ErrorUnit, stepping: Signal, label: Value,
+                         backward: list[tuple[int, Signal, Value]]) -> None:
+        """ERROR → DELTA (DFA, FA's last hidden layer: one cycle per row, and one) → FA's backward phases, one
+        layer after another → every layer's update pass at once → the next input."""
         learners = [u for u in self.units if u.spec.learn]
         finished = Signal(len(learners))
+        phases = [*(["DELTA"] if engine.rows else []), *(f"BACK{k}" for k, _, _ in backward), "UPDATE"]
         with m.State("ERROR"):
             m.d.sync += engine.load(label)
-            m.next = "DELTA" if engine.rows else "UPDATE"
+            m.next = phases[0]
         if engine.rows:
             with m.State("DELTA"):
                 m.d.comb += stepping.eq(1)
                 with m.If(engine.row == engine.rows):
-                    m.next = "UPDATE"
+                    m.next = phases[1]
+        for k, running, last in backward:
+            with m.State(f"BACK{k}"):
+                m.d.comb += running.eq(1)
+                with m.If(last):
+                    m.next = phases[phases.index(f"BACK{k}") + 1]
         with m.State("UPDATE"):
             m.d.comb += [u.update.eq(1) for u in learners]
             m.d.sync += finished.eq(0)

@@ -1,9 +1,11 @@
 """onchip-learning: decide everything the hardware learning engine needs and record it as a ``digital.learn`` op.
 
 Runs after ``quantize``. Decides the output error's format (``err_bits``, ``err_frac = err_bits − 3``: a range of
-±4 around the one-hot target), the ±1 feedback matrix of every hidden layer for DFA (``lfsr_signs(seed + k)``,
-stored as parameters ``learn.feedback<k>``), and checks the rule, the activations and the learning rate: a rate
-that rounds every possible update to zero at these formats is a :class:`LearningRateWarning`. With ``biases``
+±4 around the one-hot target), the ±1 feedback matrix of every hidden layer for DFA (from the output error) and
+FA (from the next layer's delta) (``lfsr_signs(seed + k)``, stored as parameters ``learn.feedback<k>``), FA's
+rounding shifts and every delta's width (from its largest possible size), and checks the rule, the activations
+and the learning rate: a rate that rounds every possible update to zero at these formats is a
+:class:`LearningRateWarning`. With ``biases``
 (the default) the biases learn too, each as the weight of a constant input 1.0 (``ir.interp_learn``): the pass
 puts the compiled biases on that weight's grid (multiples of ``2^in_frac`` in the accumulator's format, within
 the weights' range) and widens an accumulator that such a bias could overflow.
@@ -58,25 +60,41 @@ class OnChipLearning(Pass):
         if n_out > 1 << (in_bits - 1):
             raise ConfigError(f"layer {denses[-1]!r}: {n_out} classes do not fit the {in_bits}-bit input words that "
                               "carry the label")
-        feedback = []
+        feedback, shifts = [], []
+        sizes = [graph.op_as(n, digital.Dense).out_features for n in denses]
         for k, node in enumerate(denses):
-            if self.rule != "dfa" or k == len(denses) - 1:
+            if self.rule not in ("dfa", "fa") or k == len(denses) - 1:
                 feedback.append("")
+                shifts.append(0)
                 continue
             after = graph.op(graph.users(node)[0][0])
             fn = after.fn if isinstance(after, digital.Requantize) else "identity"
             if fn not in DERIVATIVES:
-                raise UnsupportedOpError(f"node {graph.users(node)[0][0]!r}: DFA on chip needs the derivative of "
-                                         f"{fn!r}, which it does not build (it builds {', '.join(DERIVATIVES)})")
+                raise UnsupportedOpError(f"node {graph.users(node)[0][0]!r}: {self.rule.upper()} on chip needs the "
+                                         f"derivative of {fn!r}, which it does not build (it builds "
+                                         f"{', '.join(DERIVATIVES)})")
             name = f"learn.feedback{k}"
-            graph.add_param(name, lfsr_signs(self.seed + k, graph.op_as(node, digital.Dense).out_features, n_out))
+            source = k + 1 if self.rule == "fa" else len(denses) - 1  # FA: the next layer's delta; DFA: the error
+            graph.add_param(name, lfsr_signs(self.seed + k, sizes[k], sizes[source]))
             feedback.append(name)
+            # a sum of n random-signed terms grows like √n; this shift keeps its size (so with one hidden layer FA
+            # is DFA)
+            shifts.append(sizes[source].bit_length() // 2)
         err_frac = self.err_bits - 3
         coef_bits = []
-        for k, node in enumerate(denses):  # the error, a DFA delta (a sum of n_out errors), or the layer's output
+        bound = (1 << (self.err_bits - 1)) + (1 << err_frac)  # |e|: the saturated output less the one-hot target
+        bounds = [0] * len(denses)
+        bounds[-1] = bound
+        for k in range(len(denses) - 2, -1, -1):  # a delta's largest size, from the last layer back
+            if feedback[k]:
+                source = k + 1 if self.rule == "fa" else len(denses) - 1
+                bounds[k] = (sizes[source] * bounds[source] >> shifts[k]) + 1
+        for k, node in enumerate(denses):  # the error, a delta, or the layer's output
             after = graph.op(graph.users(node)[0][0])
-            if self.rule == "dfa" or k == len(denses) - 1:
-                coef_bits.append(self.err_bits + 1 + (n_out.bit_length() if feedback[k] else 0))
+            if k == len(denses) - 1:
+                coef_bits.append(self.err_bits + 1)
+            elif self.rule in ("dfa", "fa"):
+                coef_bits.append(bounds[k].bit_length() + 1)
             else:
                 coef_bits.append(after.out_bits if isinstance(after, digital.Requantize) else
                                  graph.op_as(node, digital.Dense).acc_bits)
@@ -84,7 +102,8 @@ class OnChipLearning(Pass):
             for node in denses:
                 self._learnable_bias(graph, node)
         graph.add(f"learn_{self.rule}", digital.Learn(self.rule, self.lr_shift, self.err_bits, err_frac, self.seed,
-                                                     tuple(feedback), tuple(coef_bits), self.biases))
+                                                     tuple(feedback), tuple(coef_bits), self.biases,
+                                                     tuple(shifts) if self.rule in ("dfa", "fa") else ()))
         self._warn_if_frozen(graph, denses, n_out)
 
     @staticmethod

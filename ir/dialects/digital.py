@@ -285,7 +285,7 @@ class Dequantize(Op):
         return (TensorType(ins[0].shape, "f64"),)
 
 
-LEARN_RULES = ("dfa", "hebbian", "oja")
+LEARN_RULES = ("dfa", "fa", "hebbian", "oja")
 """Rules the on-chip learning engines build (``ir.interp_learn`` defines their integer steps)."""
 
 
@@ -294,7 +294,9 @@ LEARN_RULES = ("dfa", "hebbian", "oja")
 class Learn(Op):
     """On-chip learning: the rule, the power-of-two learning rate ``2^−lr_shift``, the output error's format
     ``(err_bits, err_frac)``, and per dense layer (in order) the name of its ±1 feedback matrix or "" and the width
-    of its update coefficient (the error, a DFA delta summing ``n_out`` errors, or the layer's own output).
+    of its update coefficient (the error, a DFA delta summing ``n_out`` errors, an FA delta, or the layer's own
+    output). DFA's matrix for hidden layer ``k`` is ``n_out_k × n_out`` (from the output error), FA's
+    ``n_out_k × n_out_{k+1}`` (from the next layer's delta).
     ``biases``: the biases learn too, each as the weight of a constant input 1.0 (``2^in_frac`` in the input's
     format), in the weights' format (the bias is that weight times ``2^in_frac``, in the accumulator's)."""
 
@@ -307,10 +309,16 @@ class Learn(Op):
     feedback: tuple[str, ...]
     coef_bits: tuple[int, ...] = ()
     biases: bool = False
+    feedback_shift: tuple[int, ...] = ()
+    """DFA and FA: per layer, the rounding shift of the sum ``B_k`` carries back (() for none: 0)."""
 
     def verify(self) -> None:
         if not isinstance(self.biases, bool):
             raise VerifyError(f"biases must be true or false, not {self.biases!r}")
+        if self.feedback_shift and (len(self.feedback_shift) != len(self.feedback) or
+                                    not all(isinstance(v, int) and 0 <= v <= 30 for v in self.feedback_shift)):
+            raise VerifyError(f"feedback_shift must give one shift in [0, 30] per layer ({len(self.feedback)}), not "
+                              f"{self.feedback_shift!r}")
         if self.rule not in LEARN_RULES:
             raise VerifyError(f"on-chip rule must be one of {', '.join(LEARN_RULES)}, not {self.rule!r}")
         if not isinstance(self.lr_shift, int) or isinstance(self.lr_shift, bool) or not 0 <= self.lr_shift <= 30:

@@ -1,0 +1,109 @@
+"""On-chip learning rules side by side: what each costs in hardware and what it learns.
+
+    python bench/onchip.py [--rules dfa fa hebbian oja] [--pe 2] [--epochs 5] [--markdown FILE]
+
+For every rule and two digits networks (64-64-10 and 64-48-24-10, each from the random weights of
+``neurocc train --epochs 0``), compiles the network with the rule's learning engine (``--learn``, biases learned)
+and without one (the inference design of the same network and lane count, a datapath per layer), and reports:
+
+- cycles per training sample against cycles per inference (the manifests' formulas, which the tests hold to the
+  hardware);
+- the logic the engine adds: yosys ``synth_ice40 -dsp`` statistics of each ``network.v`` (LUT4s, flip-flops,
+  block RAMs, DSPs), learning design minus inference design;
+- test accuracy after ``--epochs`` epochs of training on chip in Verilator (equal to the integer reference
+  trainer's, which ``simulate --train`` checks), beside the float rule's on the same network
+  (``neurocc train --rule R``, 40 epochs; Hebbian and Oja: the float unsupervised rules with a delta-rule readout).
+
+Prints JSON (``bench/results/onchip.json``); ``--markdown FILE`` also writes the README's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from compiler.api import compile, open_folder
+from compiler.frontend import from_trained
+from learning.datasets import load_dataset
+from learning.trainer import TrainConfig, train
+
+NETWORKS = {"64-64-10": (64,), "64-48-24-10": (48, 24)}
+CELLS = {"lut": "SB_LUT4", "ff": "SB_DFF", "bram": "SB_RAM40_4K", "dsp": "SB_MAC16"}
+
+
+def synth_stats(folder: Path) -> dict[str, int]:
+    """LUT4s, flip-flops (every SB_DFF* kind), block RAMs and DSPs of the folder's ``network.v`` after
+    ``synth_ice40 -dsp``."""
+    out = subprocess.run(["yosys", "-p", f"read_verilog {folder / 'network.v'}; synth_ice40 -dsp -top "
+                          "neurocc_network; stat"], capture_output=True, text=True, check=True).stdout
+    stat = out[out.rindex("Number of cells"):]
+    counts = {name: int(n) for name, n in re.findall(r"^\s+(SB_\w+)\s+(\d+)$", stat, re.M)}
+    return {key: sum(n for name, n in counts.items() if name.startswith(cell)) for key, cell in CELLS.items()}
+
+
+def row(rule: str, network: str, pe: int, epochs: int, work: Path, without: dict[str, int]) -> dict[str, Any]:
+    """One rule on one network; ``without``: the inference design's statistics."""
+    hidden = NETWORKS[network]
+    start = from_trained(train(TrainConfig(rule="dfa", hidden=hidden, epochs=0), progress=False))
+    floating = train(TrainConfig(rule=rule, hidden=hidden), progress=False)
+    learning = compile(start, "fpga", work / f"{rule}-{network}", pe=pe, learn=rule)
+    with_engine = synth_stats(learning.path)
+    trained = open_folder(learning.path).simulate(load_dataset("digits"), train=True, epochs=epochs)
+    m = learning.manifest
+    return {
+        "rule": rule, "network": network, "pe": pe,
+        "cycles_per_inference": m["cycles_per_inference"],
+        "cycles_per_training_sample": m["learning"]["cycles_per_training_sample"],
+        "training_over_inference": round(m["learning"]["cycles_per_training_sample"] / m["cycles_per_inference"], 2),
+        "learning_design": with_engine, "inference_design": without,
+        "extra": {key: with_engine[key] - without[key] for key in CELLS},
+        "onchip_test_accuracy": trained["test_accuracy"], "initial_test_accuracy": trained["initial_test_accuracy"],
+        "weights_equal_reference": trained["weights_equal_reference"], "epochs": epochs,
+        "float_test_accuracy": floating.test_accuracy,
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| rule | network | cycles / training sample | × inference | extra LUT4 | extra FF | extra BRAM | "
+             "extra DSP | on-chip accuracy | float rule |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        x = r["extra"]
+        lines.append(f"| {r['rule']} | {r['network']} | {r['cycles_per_training_sample']:,} | "
+                     f"{r['training_over_inference']} | {x['lut']:,} | {x['ff']:,} | {x['bram']} | {x['dsp']} | "
+                     f"{r['onchip_test_accuracy']:.4f} | {r['float_test_accuracy']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", nargs="+", default=["dfa", "fa", "hebbian", "oja"])
+    parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    parser.add_argument("--pe", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--markdown", help="also write the README's table here")
+    args = parser.parse_args()
+    jobs = [(rule, network) for network in args.networks for rule in args.rules]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        inference = {}  # each network's design without an engine (the same random weights, the same lanes)
+        for network in args.networks:
+            start = from_trained(train(TrainConfig(rule="dfa", hidden=NETWORKS[network], epochs=0), progress=False))
+            inference[network] = synth_stats(compile(start, "fpga", Path(tmp) / f"inference-{network}",
+                                                     pe=args.pe).path)
+        for rule, network in tqdm(jobs, desc="bench onchip", unit="rule", file=sys.stderr):
+            rows.append(row(rule, network, args.pe, args.epochs, Path(tmp), inference[network]))
+    print(json.dumps({"benchmark": "onchip", "dataset": "digits", "rows": rows}, indent=1))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
