@@ -157,7 +157,7 @@ def build(folder: FpgaFolder, board: Board, baud: int = BAUD, clock_mhz: float |
     """Build ``folder`` for ``board`` (at the board's clock, or the PLL's closest to ``clock_mhz`` from below);
     the report (also written to ``build/report.json``)."""
     specs, _ = layer_specs(folder.graph)
-    lack = shortfall(specs, board)
+    lack = shortfall(specs, board, learn_spec(folder.graph))
     if lack is not None:
         cell, need, have = lack
         raise BackendError(f"folder {str(folder.path)!r} needs {need} {cell}, the {board.device} on {board.name} has "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from backends.fpga.board_top import RX_FIFO_DEPTH
 from backends.fpga.boards import Board, Family
+from circuits.digital.error_unit import BACKWARD_TABLE_BITS, LearnSpec
 from circuits.digital.network import LayerSpec
 from circuits.digital.shared_network import bias_bits, spram_packing
 
@@ -70,9 +71,10 @@ def _shared_needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
     return {family.dsp: dsp, family.bram: bram, **({family.spram or "SPRAM": spram} if spram else {})}
 
 
-def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
+def needs(specs: list[LayerSpec], family: Family, learn: LearnSpec | None = None) -> dict[str, int]:
     """Multiplier cells and block RAMs the design needs, under the family's cell names (the learning engine's
-    error path multiplies nothing: DFA's feedback is ±1)."""
+    error path multiplies nothing: DFA's and FA's feedback is ±1). With FA (``learn``) each backward phase adds
+    its sign table (in block RAM from 4 kbit) and a read port on every bank of the next layer's delta memory."""
     if specs[0].datapath == "shared":
         return _shared_needs(specs, family)
     shared = [s for s in specs if s.multipliers == "shared"]
@@ -104,13 +106,19 @@ def needs(specs: list[LayerSpec], family: Family) -> dict[str, int]:
             readers = 1 if last else specs[k + 1].segments + (1 if spec.learn else 0)
             banks, words = (1, spec.groups * spec.slots) if spec.writeback == "serial" else (spec.slots, spec.groups)
             bram += banks * readers * memory_blocks(family, (2 if last else 1) * words, spec.out_bits)
+    for k in learn.backward_layers() if learn is not None else []:
+        spec, source = specs[k], specs[k + 1]
+        if spec.groups * source.n_out * spec.slots >= BACKWARD_TABLE_BITS:
+            bram += memory_blocks(family, spec.groups * source.n_out, spec.slots)
+        if source.store == "memory":
+            bram += source.slots * memory_blocks(family, source.groups, source.coef_bits)
     return {family.dsp: dsp, family.bram: bram}
 
 
-def shortfall(specs: list[LayerSpec], board: Board) -> tuple[str, int, int] | None:
+def shortfall(specs: list[LayerSpec], board: Board, learn: LearnSpec | None = None) -> tuple[str, int, int] | None:
     """The first resource the design needs more of than ``board`` has: (cell, need, have); ``None`` if it fits."""
     have = board.totals()
-    for cell, need in needs(specs, board.family).items():
+    for cell, need in needs(specs, board.family, learn).items():
         if need > have.get(cell, 0):
             return cell, need, have.get(cell, 0)
     return None

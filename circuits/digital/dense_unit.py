@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from amaranth import Array, Cat, Module, Mux, Signal, Value, signed
+from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -159,6 +159,13 @@ def signed_width(values: Iterable[int]) -> int:
     return max(2, *(max(v, -v - 1).bit_length() + 1 for v in values))
 
 
+def times(value: Value, constant: int) -> Value:
+    """``value · constant`` (a non-negative constant) as a sum of shifted copies: adders, where yosys would give a
+    product by a constant that is no power of two a DSP cell."""
+    terms = [value << bit for bit in range(constant.bit_length()) if constant >> bit & 1]
+    return sum(terms[1:], terms[0]) if terms else Const(0)
+
+
 def shift_round(value: Value, shift: int) -> Value:
     """``round_half_up(value / 2^shift)`` (a left shift when ``shift`` ≤ 0), as ``ir.interp_digital`` defines it."""
     if shift > 0:
@@ -247,11 +254,14 @@ class DenseUnit(wiring.Component):
         slots, segs, length, groups = spec.slots, spec.segments, spec.seg_len, spec.groups
         words = groups * length
 
-        # Issue stage: group g, position j within every segment.
+        # Issue stage: group g, position j within every segment; ``word = g · L + j`` counted, not multiplied
+        # (yosys would give a product by a constant that is no power of two a DSP).
         running = Signal()
         g = Signal(range(max(groups, 2)))
         j = Signal(range(max(length, 2)))
+        word = Signal(range(max(words, 2)))
         with m.If(running):
+            m.d.sync += word.eq(word + 1)
             with m.If(j == length - 1):
                 m.d.sync += j.eq(0)
                 with m.If(g == groups - 1):
@@ -262,10 +272,10 @@ class DenseUnit(wiring.Component):
                 m.d.sync += j.eq(j + 1)
         updating = Signal()  # this run is an update pass (read-modify-write of every weight), not a forward pass
         with m.Elif(self.start & ~self.busy):
-            m.d.sync += [running.eq(1), g.eq(0), j.eq(0), updating.eq(0)]
+            m.d.sync += [running.eq(1), g.eq(0), j.eq(0), word.eq(0), updating.eq(0)]
         if spec.learn:
             with m.Elif(self.update & ~self.busy):
-                m.d.sync += [running.eq(1), g.eq(0), j.eq(0), updating.eq(1)]
+                m.d.sync += [running.eq(1), g.eq(0), j.eq(0), word.eq(0), updating.eq(1)]
         for s in range(segs):
             col = s * length + j
             m.d.comb += self.x_addr[s].eq(Mux(col < self.n_in, col, self.n_in - 1))
@@ -302,7 +312,7 @@ class DenseUnit(wiring.Component):
         m.d.sync += [pass_end[0].eq(mac_valid & mac_last & (mac_group == groups - 1))]
         m.d.sync += [pass_end[k + 1].eq(pass_end[k]) for k in range(len(pass_end) - 1)]
         addr1 = Signal(range(max(words, 2)))
-        m.d.sync += addr1.eq(g * length + j)
+        m.d.sync += addr1.eq(word)
         m.d.comb += self.busy.eq(running | Cat(*valids, *pass_end).any())
         m.d.sync += self.done.eq(pass_end[-1])
 
@@ -325,7 +335,7 @@ class DenseUnit(wiring.Component):
                 operand = Mux(const1[s], spec.bias_input, Mux(pad1[s], 0, self.x_data[s]))
                 mac = mac_valid & ~updating  # this lane accumulates a product in this cycle
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
-                m.d.comb += [rp.addr.eq(Mux(running, g * length + j, w_word)),
+                m.d.comb += [rp.addr.eq(Mux(running, word, w_word)),
                              wp.addr.eq(w_word), wp.data.eq(self.w_data), wp.en.eq(port_write)]
                 if coef is not None:
                     with m.If(valid1 & updating):  # the update pass writes back what it read one cycle ago
@@ -409,7 +419,7 @@ class DenseUnit(wiring.Component):
         at word ``(row // slots) · L + col mod L``."""
         spec = self.spec
         slots, length = spec.slots, spec.seg_len
-        return (row % slots) * spec.segments + col // length, (row // slots) * length + col % length
+        return times(row % slots, spec.segments) + col // length, times(row // slots, length) + col % length
 
     def _coefficient(self, q: int, group: Signal) -> Value:
         """The coefficient of the row slot ``q`` works on in ``group`` (0 for a padding row of the last group)."""

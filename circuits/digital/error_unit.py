@@ -57,6 +57,10 @@ class LearnSpec:
         return [k for k in range(len(self.feedback) - 1, -1, -1) if self.feedback[k] and not self.from_error(k)]
 
 
+BACKWARD_TABLE_BITS = 4096
+"""An FA backward phase's sign table goes to block RAM from this size (smaller ones are LUTs)."""
+
+
 def backward_cycles(slots: int, groups: int, sources: int) -> int:
     """Cycles of an FA backward phase (:meth:`ErrorUnit.backward`) for a layer of ``groups`` groups of ``slots``
     rows fed by ``sources`` deltas: per group one cycle per source and one per slot; one more for the last write."""
@@ -128,22 +132,35 @@ class ErrorUnit:
         signs = self.spec.feedback[k]
         words = [sum(1 << q for q in range(slots) if g * slots + q < len(signs) and signs[g * slots + q][o] > 0)
                  for g in range(groups) for o in range(n_src)]
-        style = {"ram_style": "block" if len(words) * slots >= 4096 else "logic"}
+        style = {"ram_style": "block" if len(words) * slots >= BACKWARD_TABLE_BITS else "logic"}
         m.submodules[f"back{k}_signs"] = rom = Memory(shape=unsigned(slots), depth=len(words), init=words,
                                                       attrs=style)
+        # Counters, no products or quotients (yosys would give a constant product a DSP): the group, the source
+        # delta (and its bank and word in the next layer's delta memory), the sign table's word, the row drained.
         g = Signal(range(max(groups, 2)), name=f"back{k}_group")
         o = Signal(range(max(n_src, 2)), name=f"back{k}_source")
+        bank = Signal(range(max(source.slots, 2)), name=f"back{k}_bank")
+        src_word = Signal(range(max(source.groups, 2)), name=f"back{k}_word")
+        table = Signal(range(max(len(words), 2)), name=f"back{k}_table")
         d = Signal(range(max(slots, 2)), name=f"back{k}_slot")
+        row = Signal(range(max(groups * slots, 2)), name=f"back{k}_row")
         draining = Signal(name=f"back{k}_draining")
         finished = Signal(name=f"back{k}_finished")
         with m.If(~active):
-            m.d.sync += [g.eq(0), o.eq(0), d.eq(0), draining.eq(0), finished.eq(0)]
+            m.d.sync += [g.eq(0), o.eq(0), bank.eq(0), src_word.eq(0), table.eq(0), d.eq(0), row.eq(0),
+                         draining.eq(0), finished.eq(0)]
         with m.Elif(~draining & ~finished):
+            m.d.sync += table.eq(table + 1)
             with m.If(o == n_src - 1):
-                m.d.sync += [o.eq(0), draining.eq(1), d.eq(0)]
+                m.d.sync += [o.eq(0), bank.eq(0), src_word.eq(0), draining.eq(1), d.eq(0)]
             with m.Else():
                 m.d.sync += o.eq(o + 1)
+                with m.If(bank == source.slots - 1):
+                    m.d.sync += [bank.eq(0), src_word.eq(src_word + 1)]
+                with m.Else():
+                    m.d.sync += bank.eq(bank + 1)
         with m.Elif(draining):
+            m.d.sync += row.eq(row + 1)
             with m.If(d == slots - 1):
                 m.d.sync += draining.eq(0)
                 with m.If(g == groups - 1):
@@ -154,29 +171,28 @@ class ErrorUnit:
                 m.d.sync += d.eq(d + 1)
         # stage 0: addresses; stage 1: the sign word and the source delta arrive
         sign_port = rom.read_port(transparent_for=())
-        m.d.comb += sign_port.addr.eq(g * n_src + o)
+        m.d.comb += sign_port.addr.eq(table)
         reads = []
-        for bank in self.deltas[k + 1]:
-            rp = bank.read_port(transparent_for=())
-            m.d.comb += rp.addr.eq(o // source.slots)
+        for mem in self.deltas[k + 1]:
+            rp = mem.read_port(transparent_for=())
+            m.d.comb += rp.addr.eq(src_word)
             reads.append(rp.data)
-        pick = Signal(range(max(source.slots, 2)), name=f"back{k}_pick")
+        pick = Signal.like(bank, name=f"back{k}_pick")
         adding, first = Signal(name=f"back{k}_adding"), Signal(name=f"back{k}_first")
-        m.d.sync += [pick.eq(o % source.slots), adding.eq(active & ~draining & ~finished), first.eq(o == 0)]
+        m.d.sync += [pick.eq(bank), adding.eq(active & ~draining & ~finished), first.eq(o == 0)]
         value = Array(reads)[pick] if len(reads) > 1 else reads[0]
         accs = [Signal(signed(source.coef_bits + n_src.bit_length() + 1), name=f"back{k}_acc{q}")
                 for q in range(slots)]
         with m.If(adding):
             for q, acc in enumerate(accs):
                 m.d.sync += acc.eq(Mux(first, 0, acc) + Mux(sign_port.data[q], value, -value))
-        row = g * slots + d
         h = self.outputs[k].read(Mux(row < spec.n_out, row, spec.n_out - 1))
         writing, slot, word = Signal(name=f"back{k}_writing"), Signal.like(d), Signal.like(g)
         m.d.sync += [writing.eq(active & draining & (row < spec.n_out)), slot.eq(d), word.eq(g)]
         delta = Signal(signed(spec.coef_bits), name=f"back{k}_delta")
         m.d.comb += delta.eq(Mux(self._active(k, h), shift_round(Array(accs)[slot], self.spec.shift(k)), 0))
-        for q, bank in enumerate(self._delta_banks(k)):
-            wp = bank.write_port()
+        for q, mem in enumerate(self._delta_banks(k)):
+            wp = mem.write_port()
             m.d.comb += [wp.addr.eq(word), wp.data.eq(delta), wp.en.eq(writing & (slot == q))]
         done = Signal(name=f"back{k}_done")
         m.d.comb += done.eq(active & finished)

@@ -32,7 +32,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from circuits.digital.dense_unit import LayerSpec, activate
+from circuits.digital.dense_unit import LayerSpec, activate, times
 from circuits.digital.streams import InputBanks, Sender, network_ports
 
 SPRAM_WORD = 16
@@ -282,7 +282,7 @@ class SharedNetwork(wiring.Component):
             for k, spec in enumerate(specs):
                 with m.Case(k):
                     m.d.sync += [lane.eq(self.w_row % spec.slots),
-                                 word.eq(offsets[k] + (self.w_row // spec.slots) * spec.n_in + self.w_col)]
+                                 word.eq(offsets[k] + times(self.w_row // spec.slots, spec.n_in) + self.w_col)]
         written = Signal(signed(w_bits))  # the port's word, as wide as the layer's weights (sign-extended)
         with m.Switch(wlayer):
             for k, spec in enumerate(specs):

@@ -48,7 +48,7 @@ def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], boar
     if shared:  # where block RAM runs short: the bias table to logic, then the weights to SPRAM if the device has it
         ShareDatapath().run(graph)
         for moves in ({"bias_store": "logic"}, {"bias_store": "logic", "weight_store": "spram"}):
-            lack = shortfall(layer_specs(graph)[0], board)
+            lack = shortfall(layer_specs(graph)[0], board, learn_spec(graph))
             spram_fits = board.spram and all(op.w_bits <= digital.SPRAM_WORD for _, op in graph.nodes()
                                              if isinstance(op, digital.Dense))
             if lack is None or lack[0] != board.family.bram or ("weight_store" in moves and not spram_fits):
@@ -63,7 +63,7 @@ def _map(graph: Graph, lanes: int, placed: dict[str, tuple[str, str, str]], boar
         graph.replace(node, replace(graph.op_as(node, digital.Dense), store=store, bias_store=bias_store,
                                     multipliers=multipliers, mac_registers=registers))
     SerializeOutputs().run(graph)
-    lack = shortfall(layer_specs(graph)[0], board)
+    lack = shortfall(layer_specs(graph)[0], board, learn_spec(graph))
     if lack is not None and lack[0] == board.family.dsp and len(placed) > 1:
         ShareMultipliers().run(graph)
     _fit_memories(graph, board)
@@ -76,7 +76,7 @@ def _fit_memories(graph: Graph, board: Board) -> None:
     dense = [n for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
     for outputs in (False, True):
         for node in reversed(dense):
-            lack = shortfall(layer_specs(graph)[0], board)
+            lack = shortfall(layer_specs(graph)[0], board, learn_spec(graph))
             if lack is None or lack[0] != board.family.bram:
                 return
             op = graph.op_as(node, digital.Dense)
@@ -92,7 +92,7 @@ def _assess(graph: Graph, board: Board) -> tuple[int, tuple[str, int, int] | Non
     specs, _ = layer_specs(graph)
     engine = learn_spec(graph)
     cycles = period(specs) if engine is None else training_period(specs, engine)
-    return cycles, shortfall(specs, board)
+    return cycles, shortfall(specs, board, engine)
 
 
 @dataclass(frozen=True)
