@@ -102,3 +102,14 @@ def test_learn_alone_takes_the_models_own_rule(tmp_path, capsys):
     assert main(["compile", str(ep), "--target", "fpga", "--learn", "-o", str(tmp_path / "x")]) == 1
     assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, fa, hebbian, "
                                             "oja\n")
+
+
+def test_options_that_need_a_learning_engine_or_refuse_one(untrained, tmp_path, capsys):
+    out = tmp_path / "x"
+    assert main(["compile", str(untrained), "--target", "fpga", "--fixed-biases", "-o", str(out)]) == 1
+    assert capsys.readouterr().err == "error: --fixed-biases applies to an on-chip learning engine: add --learn\n"
+    assert main(["compile", str(untrained), "--target", "fpga", "--learn", "dfa", "--datapath", "shared", "-o",
+                 str(out)]) == 1
+    assert capsys.readouterr().err == ("error: --datapath shared computes inference only: an on-chip learning engine "
+                                       "(--learn) needs each layer's own lanes\n")
+    assert not out.exists()

@@ -25,7 +25,7 @@ While the unit is idle any weight can be written (``w_lane``/``w_word``/``w_data
 lives (the network decodes it ahead of its register, so no division sits in front of the memories).
 
 A learning layer (``spec.learn``) also runs an update pass on ``update``: the same issue loop reads every weight
-and its input again, and one cycle later writes back ``saturate(w + Δw)`` with ``Δw`` computed from the row's
+and its input again, and two cycles later writes back ``saturate(w + Δw)`` with ``Δw`` computed from the row's
 coefficient (the delta, or the layer's own output) as ``ir.interp_learn`` defines it; outputs and accumulators
 are left alone. The unit drives ``coef_group`` (the group it issues) and expects ``coef[q]``, the coefficient of
 row ``coef_group · slots + q``, one cycle later, as it expects its inputs. It takes the same ``groups · L + 5``
@@ -313,6 +313,8 @@ class DenseUnit(wiring.Component):
         m.d.sync += [pass_end[k + 1].eq(pass_end[k]) for k in range(len(pass_end) - 1)]
         addr1 = Signal(range(max(words, 2)))
         m.d.sync += addr1.eq(word)
+        addr2, write2 = Signal.like(addr1), Signal()  # the update pass's write-back, a cycle after stage 1
+        m.d.sync += [addr2.eq(addr1), write2.eq(valid1 & updating)]
         m.d.comb += self.busy.eq(running | Cat(*valids, *pass_end).any())
         m.d.sync += self.done.eq(pass_end[-1])
 
@@ -337,10 +339,16 @@ class DenseUnit(wiring.Component):
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, word, w_word)),
                              wp.addr.eq(w_word), wp.data.eq(self.w_data), wp.en.eq(port_write)]
-                if coef is not None:
-                    with m.If(valid1 & updating):  # the update pass writes back what it read one cycle ago
-                        m.d.comb += [wp.addr.eq(addr1), wp.en.eq(1),
-                                     wp.data.eq(saturate(rp.data + self._update(coef, rp.data, operand), spec.w_bits))]
+                if coef is not None:  # the update pass: the weight read and its change registered, then the sum
+                    # saturated and written back (two cycles after the read: the memory → multiplier → adder →
+                    # saturation path in one cycle was the on-chip designs' longest)
+                    change = self._update(coef, rp.data, operand)
+                    held_w = Signal(signed(spec.w_bits), name=f"w{lane}_held")
+                    held_change = Signal(change.shape(), name=f"dw{lane}_held")
+                    m.d.sync += [held_w.eq(rp.data), held_change.eq(change)]
+                    with m.If(write2):
+                        m.d.comb += [wp.addr.eq(addr2), wp.en.eq(1),
+                                     wp.data.eq(saturate(held_w + held_change, spec.w_bits))]
                 with m.If(read_lane == lane):
                     m.d.comb += self.w_rdata.eq(rp.data)
                 acc = Signal(signed(spec.acc_bits), name=f"acc{lane}")
