@@ -185,7 +185,7 @@ class FpgaTarget:
         m = loaded.manifest
         report = {"pe": m["pe"], "cycles_per_inference": m["cycles_per_inference"],
                   "latency_cycles": m["latency_cycles"], "multipliers": m["multipliers"], "datapath": m["datapath"],
-                  "weights": m["weights"]}
+                  "weights_loaded_by_host": m["weights"] == "loaded"}
         if "learning" in m:
             report.update(learn=m["learning"]["rule"], lr_shift=m["learning"]["lr_shift"],
                           learn_biases=m["learning"]["biases"],
@@ -249,7 +249,7 @@ class FpgaTarget:
                     f"{r['output_words']} output words equal the integer reference", "PASS" if r["passed"] else "FAIL"]
         if command == "compile":
             shared = ", one datapath shared by every layer" if r["datapath"] == "shared" else ""
-            loaded = "; weights in SPRAM, loaded by the host" if r["weights"] == "loaded" else ""
+            loaded = "; weights in SPRAM, loaded by the host" if r["weights_loaded_by_host"] else ""
             text = (f"compiled {r['model']} for fpga ({r['pe']} lanes{shared}): {r['output']}/network.v, "
                     f"{r['cycles_per_inference']} cycles per inference ({r['latency_cycles']} latency){loaded}")
             if "learn" in r:
