@@ -131,13 +131,22 @@ def test_verilator_missing_names_the_package(tmp_path, monkeypatch):
 
 
 def test_weight_port_writes_and_reads_weights_between_inferences():
-    from amaranth.sim import Simulator
 
     g, x = quantized((6, 5, 4), ("relu",), 2)
     net = build_network(mapped(g, 2))
     codes, _ = reference_words(g, x[:1])
     g.params["fc2.weight_q"][3, 4] = -77  # what the port will write: row 3, column 4 of layer 1
     _, expected = reference_words(g, x[:1])
+    read, out = write_weight_then_infer(net, codes[0])
+    assert read == -77
+    assert out == expected[0].tolist()
+
+
+def write_weight_then_infer(net, codes) -> tuple[int, list[int]]:
+    """Write -77 to row 3, column 4 of layer 1 through the weight port, read it back, then run one input: the
+    value read and the output words, in the Amaranth simulator."""
+    from amaranth.sim import Simulator
+
     seen = {}
 
     async def bench(ctx):
@@ -151,7 +160,7 @@ def test_weight_port_writes_and_reads_weights_between_inferences():
         await ctx.tick().repeat(3)  # the write lands one cycle after the registered inputs; reads take two
         seen["read"] = ctx.get(net.w_rdata)
         ctx.set(net.o.ready, 1)
-        for v in codes[0].tolist():
+        for v in codes.tolist():
             ctx.set(net.i.payload, v)
             ctx.set(net.i.valid, 1)
             await ctx.tick()
@@ -167,8 +176,7 @@ def test_weight_port_writes_and_reads_weights_between_inferences():
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert seen["read"] == -77
-    assert seen["out"] == expected[0].tolist()
+    return seen["read"], seen["out"]
 
 
 def test_corrupt_manifest_is_a_one_line_error(tmp_path):
@@ -235,7 +243,7 @@ def test_the_shared_datapath_cycles_memories_and_weight_port(tmp_path):
     """9-12-5 on 4 lanes: layer 0 takes 3 groups of 9 inputs and a restart, then its last group's drain; layer 1
     (5 outputs on 4 slots) 2 groups of 12 + 1; lane 1's memory holds rows 1, 5, 9 of layer 0, then rows 1 and 5 of
     layer 1; the weight port writes and reads a weight of layer 1 and the next inference uses it."""
-    from amaranth.sim import Simulator
+    from backends.fpga.emit import verilog
 
     g, x = quantized((9, 12, 5), ("relu",), 0)
     hw = shared(g, 4)
@@ -255,43 +263,9 @@ def test_the_shared_datapath_cycles_memories_and_weight_port(tmp_path):
     codes, _ = reference_words(g, x[:1])
     g.params["fc2.weight_q"][3, 4] = -77  # what the port will write: row 3, column 4 of layer 1
     _, expected = reference_words(g, x[:1])
-    seen = {}
-
-    async def bench(ctx):
-        ctx.set(net.w_layer, 1)
-        ctx.set(net.w_row, 3)
-        ctx.set(net.w_col, 4)
-        ctx.set(net.w_data, -77)
-        ctx.set(net.w_we, 1)
-        await ctx.tick()
-        ctx.set(net.w_we, 0)
-        await ctx.tick().repeat(3)
-        seen["read"] = ctx.get(net.w_rdata)
-        ctx.set(net.o.ready, 1)
-        for v in codes[0].tolist():
-            ctx.set(net.i.payload, v)
-            ctx.set(net.i.valid, 1)
-            await ctx.tick()
-        ctx.set(net.i.valid, 0)
-        words = []
-        while len(words) < net.n_out:
-            if ctx.get(net.o.valid):
-                words.append(ctx.get(net.o.payload))
-            await ctx.tick()
-        seen["out"] = words
-
-    sim = Simulator(net)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    assert seen["read"] == -77 and seen["out"] == expected[0].tolist()
-    assert top_ports(verilog_text(net)) == (Path(__file__).parent / "golden" / "verilog_ports.txt").read_text()
-
-
-def verilog_text(net):
-    from backends.fpga.emit import verilog
-
-    return verilog(net)
+    read, words = write_weight_then_infer(net, codes[0])
+    assert read == -77 and words == expected[0].tolist()
+    assert top_ports(verilog(net)) == (Path(__file__).parent / "golden" / "verilog_ports.txt").read_text()
 
 
 def test_mixed_datapaths_are_refused():
