@@ -13,7 +13,18 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
    layer's ``feedback_shift``, half the bits of the sum's length (a sum of ``n`` random-signed terms grows like
    ``√n``); with FA the error travels back layer by layer instead:
    ``d_k[r] = f'(h_k[r]) · round(Σ_o B_k[r, o] · d_{k+1}[o] / 2^s_k)``, ``B_k`` ±1 of ``n_out_k × n_out_{k+1}``
-   (with one hidden layer FA is DFA).
+   (with one hidden layer FA is DFA). **PEPITA** has no backward path: its second forward pass runs on the
+   input modulated by the error, ``x' = x − p₀`` with ``p₀ = sat_I(round(Σ_o F[c, o] · e_o / 2^s₀))`` (``F`` the
+   ±1 ``n_in × n_out`` matrix of the first layer's ``feedback``, ``s₀`` its ``feedback_shift``, ``I`` the input
+   words' width), and hidden layer ``k``'s delta is the difference of the two passes' activities,
+   ``d_k = h_k − h'_k``. That difference is far below one step of the activities' format (the float rule
+   modulates by about 0.6 % of the input's range, the activities have 4 fractional bits), so the second pass is
+   carried as its difference from the first, forward through the same weights: ``d_k = f'(h_k) ·
+   sat_C(round(W_k p_k / 2^w_frac))`` with ``p₀`` above and ``p_{k+1} = d_k`` (``W_k`` without the bias column,
+   whose input does not change; ``C`` the layer's ``coef_bits``, the next layer's input width). By linearity this
+   is exact for the first layer's accumulator; later layers see it through the activation's slope, as a second
+   pass of the float rule does for a small modulation. The deltas are in the error's format and update as DFA's,
+   from the first pass's inputs (the float rule's modulated inputs differ from them by that same fraction).
 4. **updates**, all from the forward values, ``lr = 2^−lr_shift``, rounding half up, saturating to ``w_bits``:
    - delta (DFA, and the readout of the unsupervised rules): ``ΔW[r,c] = round(−δ[r] · x[c] / 2^s)`` with
      ``s = err_frac + in_frac − w_frac + lr_shift``;
@@ -60,7 +71,8 @@ class LayerRule:
     ``decay_shift`` Oja's ``u`` shift; ``fn``, ``out_bits``, ``out_frac`` the activation after the layer and its
     output format (the last layer: identity, the accumulator's width, 0); ``feedback`` the name of ``B_k``
     (hidden DFA and FA layers); ``source`` the layer whose delta ``B_k`` carries back (the last layer's, the
-    output error, for DFA; the next layer's for FA) and ``feedback_shift`` the rounding shift of that sum."""
+    output error, for DFA; the next layer's for FA) and ``feedback_shift`` the rounding shift of that sum;
+    ``perturbed``: a hidden PEPITA layer, whose delta its second pass's difference forms."""
     node: str
     kind: str
     shift: int
@@ -71,6 +83,7 @@ class LayerRule:
     feedback: str
     source: int = -1
     feedback_shift: int = 0
+    perturbed: bool = False
 
 
 def learn_op(graph: Graph) -> digital.Learn | None:
@@ -98,7 +111,7 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
             fn, out_bits, out_frac = after.fn, after.out_bits, after.out_frac
         else:  # the last layer: its raw accumulator
             fn, out_bits, out_frac = "identity", dense.acc_bits, 0
-        if last or learn.rule in ("dfa", "fa"):
+        if last or learn.rule in ("dfa", "fa", "pepita"):
             kind = "delta"
             shift = learn.err_frac + dense.in_frac - dense.w_frac + learn.lr_shift
             decay = 0
@@ -109,7 +122,8 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
         feedback = learn.feedback[k] if learn.rule in ("dfa", "fa") and not last else ""
         source = k + 1 if learn.rule == "fa" else len(denses) - 1
         fshift = learn.feedback_shift[k] if learn.feedback_shift else 0
-        rules.append(LayerRule(node, kind, shift, decay, fn, out_bits, out_frac, feedback, source, fshift))
+        rules.append(LayerRule(node, kind, shift, decay, fn, out_bits, out_frac, feedback, source, fshift,
+                               learn.rule == "pepita" and not last))
     return rules
 
 
@@ -172,11 +186,28 @@ class Trainer:
         the layers that learn otherwise."""
         out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(self.rules)
         out[-1] = e
+        if self.learn.rule == "pepita":
+            return self.perturbed(e, hs, out)
         for k in range(len(self.rules) - 2, -1, -1):
             rule = self.rules[k]
             if rule.kind == "delta" and rule.feedback:
                 carried = self.graph.params[rule.feedback].astype(np.int64) @ out[rule.source]
                 out[k] = shift_round(carried, rule.feedback_shift) * derivative(rule.fn, hs[k][0], rule.out_frac)
+        return out
+
+    def modulation(self, e: np.ndarray) -> np.ndarray:
+        """PEPITA: ``p₀``, what the error takes off the input for the second pass (``x' = x − p₀``)."""
+        learn, first = self.learn, self.denses[0]
+        carried = self.graph.params[learn.feedback[0]].astype(np.int64) @ e
+        return saturate(shift_round(carried, learn.feedback_shift[0]), first.in_bits)
+
+    def perturbed(self, e: np.ndarray, hs: list[np.ndarray], out: list[np.ndarray]) -> list[np.ndarray]:
+        """PEPITA: every hidden layer's delta, the difference its second pass makes, forward from ``p₀``."""
+        p = self.modulation(e)
+        for k, (rule, dense) in enumerate(zip(self.rules[:-1], self.denses, strict=False)):
+            acc = self.graph.params[dense.weight].astype(np.int64) @ p
+            rounded = saturate(shift_round(acc, dense.w_frac), self.learn.coef_bits[k])
+            out[k] = p = rounded * derivative(rule.fn, hs[k][0], rule.out_frac)
         return out
 
     def step(self, x: np.ndarray, label: int) -> np.ndarray:

@@ -88,8 +88,9 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
         assert np.abs(expected).max() > step  # the test is not vacuous: real updates happened
 
 
-@settings(max_examples=24, deadline=None)
-@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6), rule=st.sampled_from(["dfa", "fa", "oja", "hebbian"]),
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6),
+       rule=st.sampled_from(["dfa", "fa", "pepita", "oja", "hebbian"]),
        act=st.sampled_from(["relu", "hardtanh", "identity"]), lanes=st.integers(1, 7), seed=st.integers(0, 999),
        lr_shift=st.integers(0, 5), weight_bits=st.sampled_from([16, 10]),
        store=st.sampled_from([None, "registers"]), shared=st.booleans(), serial=st.booleans(),
@@ -134,7 +135,8 @@ def test_saturating_updates_stay_bit_exact():
 
 def test_a_rule_the_hardware_cannot_build_names_the_ones_it_can():
     g, _ = learner([4, 3], [], "dfa")
-    with pytest.raises(ConfigError, match=r"^--learn ep: the fpga learning engines build dfa, fa, hebbian, oja$"):
+    with pytest.raises(ConfigError, match=r"^--learn ep: the fpga learning engines build dfa, fa, pepita, hebbian, "
+                                          r"oja$"):
         OnChipLearning(rule="ep").run(make_mlp_graph([4, 3], ["relu"]))
     with pytest.raises(ConfigError, match="already has a learning engine"):
         OnChipLearning(rule="dfa").run(g)
@@ -172,6 +174,36 @@ def test_learning_hardware_without_train_is_the_inference_hardware():
     assert run.cycles[1:] == [period(specs)] * 3
 
 
+def test_pepita_deltas_are_the_difference_of_a_second_pass_on_the_modulated_input():
+    """PEPITA's first hidden layer: its delta is the difference of the accumulators of two real forward passes, on
+    ``x`` and on ``x' = x − p₀`` (integers, exactly), rounded to the error's format and masked by the derivative;
+    the next layer's is its own weights on that (forward, never back); the last layer learns by the delta rule."""
+    g, codes = learner([6, 5, 4, 3], ["relu"], "pepita", seed=4)
+    trainer = Trainer(g)
+    learn = g.op(g.find(digital.Learn.kind)[0])
+    assert learn.feedback == ("learn.modulation", "", "") and g.params["learn.modulation"].shape == (6, 3)
+    denses = trainer.denses
+    for x, label in zip(codes[:10], [0, 1, 2] * 4, strict=False):
+        xs, hs = trainer.forward(x[None, :])
+        e = np.clip((hs[-1][0] + (1 << (denses[-1].acc_frac - learn.err_frac - 1))) >>
+                    (denses[-1].acc_frac - learn.err_frac), -128, 127) - (np.arange(3) == label) * (1 << learn.err_frac)
+        p0 = trainer.modulation(e)
+        assert np.array_equal(p0, np.clip((g.params["learn.modulation"] @ e + 1) >> 1, -128, 127))  # shift 1: 3 outputs
+        w0 = g.params[denses[0].weight].astype(np.int64)
+        b0 = g.params[denses[0].bias].astype(np.int64)
+        first, second = w0 @ x + b0, w0 @ (x - p0) + b0  # the two passes' accumulators
+        deltas = trainer.deltas(e, hs)
+        half = 1 << (denses[0].w_frac - 1)
+        expected = np.clip((first - second + half) >> denses[0].w_frac, -128, 127) * (hs[0][0] > 0)
+        np.testing.assert_array_equal(deltas[0], expected)
+        w1 = g.params[denses[1].weight].astype(np.int64)
+        np.testing.assert_array_equal(deltas[1], np.clip((w1 @ deltas[0] + half) >> denses[1].w_frac, -128, 127) *
+                                      (hs[1][0] > 0))
+        np.testing.assert_array_equal(deltas[2], e)
+        trainer.step(x, label)
+    assert any(np.abs(d).max() > 0 for d in deltas[:2])  # not vacuous: the hidden layers had deltas
+
+
 @pytest.mark.parametrize("sizes, lanes, act, store, serial", [
     ((5, 6, 4, 3), 2, "relu", None, False),
     ((5, 6, 4, 5, 3), 3, "relu", None, True),
@@ -196,3 +228,34 @@ def test_fa_carries_the_error_back_layer_by_layer_bit_exact(sizes, lanes, act, s
     engine = learn_spec(g)
     assert engine.backward_layers() == list(range(len(sizes) - 4, -1, -1))
     assert trained.cycles[1:] == [training_period(specs, engine)] * 5
+
+
+@pytest.mark.parametrize("sizes, lanes, act, store, serial, shared", [
+    ((5, 6, 3), 1, "relu", None, False, False),
+    ((5, 6, 4, 3), 2, "relu", None, False, True),
+    ((5, 6, 4, 5, 3), 3, "relu", None, True, False),
+    ((4, 7, 6, 2), 4, "hardtanh", "registers", False, False),
+])
+def test_pepita_runs_its_second_pass_forward_bit_exact(sizes, lanes, act, store, serial, shared):
+    """PEPITA with one to three hidden layers: the delta phase modulates the input, each hidden layer runs a
+    perturbation pass (its inputs the modulation or the previous layer's results, no bias), then every layer
+    updates; every weight and bias changed and equals the reference trainer's, in the stated cycles."""
+    g, codes = learner(sizes, [act], "pepita", seed=len(sizes))
+    labels = np.arange(6) % sizes[-1]
+    reference = copy.deepcopy(g)
+    trainer = Trainer(reference)
+    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
+    hardware = mapped(g, lanes, store, serial=serial, shared=shared)
+    trained, read, inferred = simulate_amaranth(build_network(hardware),
+                                                [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:8])])
+    np.testing.assert_array_equal(trained.words, np.array(predictions))
+    for hw, ref, start in zip(read, weights(reference), weights(g), strict=True):
+        np.testing.assert_array_equal(hw, ref)
+        assert (ref != start).any()
+    np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:8])[1][-1])
+    specs, _ = layer_specs(hardware)
+    engine = learn_spec(g)
+    assert engine.perturbs and engine.delta_cycles == sizes[0] + 1
+    passes = sum(s.cycles for s in specs[:-1])
+    assert trained.cycles[1:] == [training_period(specs, engine)] * 5
+    assert training_period(specs, engine) == period(specs) + 2 + sizes[0] + 1 + passes + max(s.cycles for s in specs)

@@ -24,7 +24,7 @@ def untrained_deep(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa", "oja", "hebbian"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "oja", "hebbian"])
 def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_samples(untrained_deep, tmp_path,
                                                                                        capsys, rule):
     """64-48-24-10: the hidden layers learn by ``rule`` (the readout by the delta rule), every bias too."""
@@ -39,7 +39,7 @@ def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa", "oja"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "oja"])
 def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrained, tmp_path, capsys, rule):
     out = tmp_path / rule
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", rule, "-o", str(out), "--json"]) == 0
@@ -57,7 +57,7 @@ def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrai
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita"])
 def test_onchip_training_from_random_weights_comes_within_3_points_of_the_float_rule(untrained, tmp_path, capsys,
                                                                                      rule):
     floating = tmp_path / "float.ncm"
@@ -77,7 +77,8 @@ def test_onchip_training_from_random_weights_comes_within_3_points_of_the_float_
 def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     out = tmp_path / "x"
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", "ep", "-o", str(out)]) == 1
-    assert capsys.readouterr().err == "error: --learn ep: the fpga learning engines build dfa, fa, hebbian, oja\n"
+    assert capsys.readouterr().err == ("error: --learn ep: the fpga learning engines build dfa, fa, pepita, hebbian, "
+                                       "oja\n")
     assert not out.exists()
     assert main(["compile", str(untrained), "--learn", "dfa", "-o", str(out)]) == 1
     assert capsys.readouterr().err == "error: --learn is an option of the fpga target, not of spice\n"
@@ -93,15 +94,15 @@ def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["simulate", str(plain), "--train"]) == 1
     assert capsys.readouterr().err == (f"error: folder {str(plain)!r} has no learning engine: compile it with --learn "
-                                       "dfa|fa|hebbian|oja\n")
+                                       "dfa|fa|pepita|hebbian|oja\n")
 
 
 def test_learn_alone_takes_the_models_own_rule(tmp_path, capsys):
     ep = tmp_path / "ep.ncm"
     assert main(["train", "--rule", "ep", "--epochs", "0", "--hidden", "8", "-o", str(ep), "--quiet"]) == 0
     assert main(["compile", str(ep), "--target", "fpga", "--learn", "-o", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, fa, hebbian, "
-                                            "oja\n")
+    assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, fa, pepita, "
+                                            "hebbian, oja\n")
 
 
 def test_options_that_need_a_learning_engine_or_refuse_one(untrained, tmp_path, capsys):

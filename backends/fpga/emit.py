@@ -111,7 +111,9 @@ def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
     if learn is None:
         return {}
     return {rule.node: {"learn": rule.kind, "learn_shift": rule.shift, "decay_shift": rule.decay_shift,
-                        "coef_bits": bits} for rule, bits in zip(layer_rules(graph), learn.coef_bits, strict=True)}
+                        "coef_bits": bits, "perturbs": rule.perturbed,
+                        "perturb_shift": graph.op_as(rule.node, digital.Dense).w_frac if rule.perturbed else 0}
+            for rule, bits in zip(layer_rules(graph), learn.coef_bits, strict=True)}
 
 
 def learn_spec(graph: Graph) -> LearnSpec | None:
@@ -126,7 +128,16 @@ def learn_spec(graph: Graph) -> LearnSpec | None:
                      for r in rules)
     return LearnSpec(last.acc_frac - learn.err_frac, learn.err_bits, learn.err_frac, feedback,
                      tuple((r.fn, digital.hardtanh_one(r.out_frac)) for r in rules),
-                     tuple(r.feedback_shift for r in rules), learn.rule == "fa")
+                     tuple(r.feedback_shift for r in rules), learn.rule == "fa",
+                     *_modulation(graph, learn))
+
+
+def _modulation(graph: Graph, learn: digital.Learn) -> tuple[tuple[tuple[int, ...], ...], int]:
+    """PEPITA's ±1 rows projecting the error onto the input, and that sum's shift (``(), 0`` for other rules or
+    a network without hidden layers)."""
+    if learn.rule != "pepita" or not learn.feedback[0]:
+        return (), 0
+    return tuple(tuple(row) for row in graph.params[learn.feedback[0]].tolist()), learn.feedback_shift[0]
 
 
 def build_network(graph: Graph) -> Network | SharedNetwork:

@@ -32,6 +32,12 @@ row ``coef_group · slots + q``, one cycle later, as it expects its inputs. It t
 cycles as a forward pass. A learned bias (``spec.bias_input``) is the last column of the weights, whose input is
 that constant rather than a read: the forward pass adds it as it adds the others, the update pass updates it as
 it updates them, and the weight port reads and writes it as column ``n_in``.
+
+A PEPITA layer (``spec.perturbs``) also runs perturbation passes on ``perturb``: a forward pass whose inputs the
+network supplies from elsewhere (``perturbing`` says when), with the bias and the bias's constant input at 0,
+each result rounded by ``spec.perturb_shift`` and saturated to ``coef_bits`` onto ``pert_data`` while
+``pert_we`` (``out_group``/``out_slot`` say whose), while ``out_we`` stays low, so the outputs keep the forward
+pass's. It takes the forward pass's cycles.
 """
 
 from __future__ import annotations
@@ -88,6 +94,8 @@ class LayerSpec:
     weight_store: str = "bram"  # shared datapath: weights in block RAM ("bram") or in the iCE40's SPRAM ("spram",
     #                             loaded through the weight port before the first input)
     bias_input: int = 0  # > 0: the last column of ``weights`` is a learned bias, the weight of this constant input
+    perturbs: bool = False  # PEPITA: the layer also runs perturbation passes (``perturb``), outputs on ``pert_data``
+    perturb_shift: int = 0  # their rounding shift (the weights' fractional bits: the result in the input's format)
 
     @property
     def n_out(self) -> int:
@@ -233,6 +241,9 @@ class DenseUnit(wiring.Component):
         self.lanes = spec.slots * spec.segments
         learning = {"update": In(1), "coef_group": Out(range(max(spec.groups, 2))),
                     "coef": In(data.ArrayLayout(signed(spec.coef_bits), spec.slots))} if spec.learn else {}
+        if spec.perturbs:
+            learning |= {"perturb": In(1), "perturbing": Out(1), "pert_we": Out(1),
+                         "pert_data": Out(data.ArrayLayout(signed(spec.coef_bits), spec.out_ports))}
         shared = {"mul_a": Out(data.ArrayLayout(signed(spec.w_bits), self.lanes)),
                   "mul_b": Out(data.ArrayLayout(signed(spec.in_bits), self.lanes)),
                   "mul_p": In(data.ArrayLayout(signed(spec.w_bits + spec.in_bits), self.lanes)),
@@ -271,11 +282,17 @@ class DenseUnit(wiring.Component):
             with m.Else():
                 m.d.sync += j.eq(j + 1)
         updating = Signal()  # this run is an update pass (read-modify-write of every weight), not a forward pass
+        perturbing = Signal()  # this run is a perturbation pass: inputs from the network, no bias, no outputs
+        kept = [perturbing.eq(0)] if spec.perturbs else []
         with m.Elif(self.start & ~self.busy):
-            m.d.sync += [running.eq(1), g.eq(0), j.eq(0), word.eq(0), updating.eq(0)]
+            m.d.sync += [running.eq(1), g.eq(0), j.eq(0), word.eq(0), updating.eq(0), *kept]
         if spec.learn:
             with m.Elif(self.update & ~self.busy):
-                m.d.sync += [running.eq(1), g.eq(0), j.eq(0), word.eq(0), updating.eq(1)]
+                m.d.sync += [running.eq(1), g.eq(0), j.eq(0), word.eq(0), updating.eq(1), *kept]
+        if spec.perturbs:
+            with m.Elif(self.perturb & ~self.busy):
+                m.d.sync += [running.eq(1), g.eq(0), j.eq(0), word.eq(0), updating.eq(0), perturbing.eq(1)]
+            m.d.comb += self.perturbing.eq(perturbing)
         for s in range(segs):
             col = s * length + j
             m.d.comb += self.x_addr[s].eq(Mux(col < self.n_in, col, self.n_in - 1))
@@ -334,7 +351,8 @@ class DenseUnit(wiring.Component):
                 m.submodules[f"wmem{lane}"] = mem
                 rp = mem.read_port(transparent_for=())
                 wp = mem.write_port()
-                operand = Mux(const1[s], spec.bias_input, Mux(pad1[s], 0, self.x_data[s]))
+                constant = Mux(perturbing, 0, spec.bias_input) if spec.perturbs else spec.bias_input
+                operand = Mux(const1[s], constant, Mux(pad1[s], 0, self.x_data[s]))
                 mac = mac_valid & ~updating  # this lane accumulates a product in this cycle
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, word, w_word)),
@@ -358,7 +376,8 @@ class DenseUnit(wiring.Component):
                     bmem = Memory(shape=signed(spec.bias_bits), depth=groups, init=spec.lane_bias(q), attrs=style)
                     m.submodules[f"bmem{q}"] = bmem
                     bp = bmem.read_port(transparent_for=())
-                    m.d.comb += [bp.addr.eq(issued[spec.mac_registers]), start.eq(Mux(mac_first, bp.data, acc))]
+                    m.d.comb += [bp.addr.eq(issued[spec.mac_registers]),
+                                 start.eq(Mux(mac_first, self._bias(bp.data, perturbing), acc))]
                 else:
                     m.d.comb += start.eq(Mux(mac_first, 0, acc))
                 product = self._product(m, lane, rp.data, operand)
@@ -370,11 +389,13 @@ class DenseUnit(wiring.Component):
                 m.d.sync += total.eq(sum(accs[1:], accs[0]))
             totals.append(total)
         if spec.writeback == "serial":
-            self._serial_writeback(m, totals, store[0], group[0])
+            self._serial_writeback(m, totals, store[0], group[0], perturbing)
         else:
             outs = [_requantize(m, total, spec, f"rq{q}") for q, total in enumerate(totals)]
-            m.d.comb += [self.out_we.eq(store[2]), self.out_group.eq(group[2])]
+            m.d.comb += [self.out_we.eq(self._outputs(m, store[2], perturbing)), self.out_group.eq(group[2])]
             m.d.comb += [self.out_data[q].eq(out) for q, out in enumerate(outs)]
+            for q, total in enumerate(totals):
+                self._perturbed(m, total, q)
         if spec.store == "registers":
             serial = spec.writeback == "serial"
             for o in range(self.n_out):
@@ -383,7 +404,30 @@ class DenseUnit(wiring.Component):
                     m.d.sync += self.y[o].eq(self.out_data[0 if serial else o % slots])
         return m
 
-    def _serial_writeback(self, m: Module, totals: list[Signal], latched: Signal, group: Signal) -> None:
+    def _bias(self, bias: Value, perturbing: Signal) -> Value:
+        """A group's starting value: its bias, or 0 in a perturbation pass."""
+        return Mux(perturbing, 0, bias) if self.spec.perturbs else bias
+
+    def _outputs(self, m: Module, valid: Value, perturbing: Signal) -> Value:
+        """``out_we``; with perturbation passes also drives ``pert_we`` (their results go there, and the outputs
+        keep the forward pass's)."""
+        if not self.spec.perturbs:
+            return valid
+        m.d.comb += self.pert_we.eq(valid & perturbing)
+        return valid & ~perturbing
+
+    def _perturbed(self, m: Module, total: Value, port: int) -> None:
+        """A perturbation pass's output ``port``: ``total`` rounded (registered, as the requantizer's rounding)
+        and saturated to the coefficient's width, on ``pert_data`` while ``pert_we``."""
+        spec = self.spec
+        if not spec.perturbs:
+            return
+        rounded = Signal(signed(len(total) + 2), name=f"pert{port}_rounded")
+        m.d.sync += rounded.eq(shift_round(total, spec.perturb_shift))
+        m.d.comb += self.pert_data[port].eq(saturate(rounded, spec.coef_bits))
+
+    def _serial_writeback(self, m: Module, totals: list[Signal], latched: Signal, group: Signal,
+                          perturbing: Signal) -> None:
         """One requantizer for every slot: the cycle after a group's totals are latched (``latched``), slot 0's
         goes to the rounding stage, then slot 1's, and so on; each leaves on ``out_data[0]`` two cycles after it
         went in (as a parallel writeback's outputs do), with ``out_slot`` saying whose it is."""
@@ -400,8 +444,9 @@ class DenseUnit(wiring.Component):
         out = _requantize(m, Array(totals)[slot], self.spec, "rq")
         valid, out_slot, out_group = Signal(), Signal.like(slot), Signal.like(group)
         m.d.sync += [valid.eq(draining), out_slot.eq(slot), out_group.eq(held)]
-        m.d.comb += [self.out_we.eq(valid), self.out_slot.eq(out_slot), self.out_group.eq(out_group),
-                     self.out_data[0].eq(out)]
+        m.d.comb += [self.out_we.eq(self._outputs(m, valid, perturbing)), self.out_slot.eq(out_slot),
+                     self.out_group.eq(out_group), self.out_data[0].eq(out)]
+        self._perturbed(m, Array(totals)[slot], 0)
 
     def _product(self, m: Module, lane: int, weight: Value, operand: Value) -> Value:
         """Lane ``lane``'s product of the weight and the input that arrived in stage 1, ``mac_registers`` cycles

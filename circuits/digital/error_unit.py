@@ -10,6 +10,10 @@ adder tree over the outputs) into the layer's delta memory: a bank per slot, row
 as the update pass reads it. Every hidden layer runs at once, so the phase takes ``max rows + 1`` cycles.
 ``coefficients`` hands every learning layer its coefficient, one cycle after the group it asks for: the error
 (last layer), the delta (hidden DFA layers) or the layer's own output (Oja, Hebbian).
+With PEPITA the delta phase instead writes the input's modulation ``p₀`` (``modulation_phase``, one input per
+cycle, the same sign table and adder tree), and each hidden layer's perturbation pass results, masked by the
+derivative, go into its delta memory (``perturbation``), where the next layer's pass reads them
+(``perturbation_input``) and the update pass takes them as coefficients.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from amaranth import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib.memory import Memory
 
-from circuits.digital.dense_unit import DenseUnit, saturate, shift_round
+from circuits.digital.dense_unit import DenseUnit, saturate, shift_round, times
 from circuits.digital.outputs import LayerOutputs
 
 
@@ -33,6 +37,8 @@ class LearnSpec:
     derivative: tuple[tuple[str, int], ...]          # per layer: (activation, hardtanh's 1.0) for the mask
     feedback_shift: tuple[int, ...] = ()             # per layer: the rounding shift of the sum carried back
     chained: bool = False                            # FA: a hidden layer's source is the next layer's delta
+    modulation: tuple[tuple[int, ...], ...] = ()     # PEPITA: ±1 rows (n_in × n_out) projecting the error
+    modulation_shift: int = 0                        # PEPITA: that sum's rounding shift
 
     @property
     def has_feedback(self) -> bool:
@@ -50,7 +56,15 @@ class LearnSpec:
     def delta_cycles(self) -> int:
         """Cycles of the delta phase: one per row of the widest layer it serves, and one for the last write."""
         rows = [len(fb) for k, fb in enumerate(self.feedback) if self.from_error(k)]
+        if self.modulation:
+            rows.append(len(self.modulation))
         return max(rows) + 1 if rows else 0
+
+    @property
+    def perturbs(self) -> bool:
+        """PEPITA (with a hidden layer): the delta phase modulates the input, and every hidden layer then runs a
+        perturbation pass (:meth:`ErrorUnit.perturbation`)."""
+        return bool(self.modulation)
 
     def backward_layers(self) -> list[int]:
         """FA: the hidden layers whose delta comes from the next layer's, in the order they are formed."""
@@ -106,6 +120,66 @@ class ErrorUnit:
                 wp = mem.write_port()
                 m.d.comb += [wp.addr.eq(row // spec.slots), wp.data.eq(delta),
                              wp.en.eq(valid & (row % spec.slots == q))]
+
+    def modulation_phase(self, active: Value, in_bits: int) -> Memory:
+        """PEPITA: ``p₀[c] = sat(round(Σ_o F[c, o] · e_o / 2^s₀))`` for one input ``c`` per cycle of the delta phase
+        (the same row counter and adder tree as DFA's deltas), into a memory of ``n_in`` words of ``in_bits``,
+        which the first layer's perturbation pass reads as its inputs."""
+        m, signs = self.m, self.spec.modulation
+        words = [sum(1 << o for o, sign in enumerate(row) if sign > 0) for row in signs]
+        style = {"ram_style": "block" if len(words) * len(self.e) >= BACKWARD_TABLE_BITS else "logic"}
+        m.submodules.modulation_signs = rom = Memory(shape=unsigned(len(self.e)), depth=len(signs), init=words,
+                                                     attrs=style)
+        sign_port = rom.read_port(transparent_for=())
+        m.d.comb += sign_port.addr.eq(self.row)
+        valid, row = Signal(name="modulation_valid"), Signal(range(len(signs)), name="modulation_row")
+        m.d.sync += [valid.eq(active & (self.row < len(signs))), row.eq(self.row)]
+        total = sum((Mux(sign_port.data[o], e, -e) for o, e in enumerate(self.e)), Const(0))
+        m.submodules.modulation = mem = Memory(shape=signed(in_bits), depth=len(signs), init=[])
+        wp = mem.write_port()
+        m.d.comb += [wp.addr.eq(row), wp.data.eq(saturate(shift_round(total, self.spec.modulation_shift), in_bits)),
+                     wp.en.eq(valid)]
+        return mem
+
+    def perturbation(self, k: int) -> None:
+        """PEPITA: hidden layer ``k``'s perturbation pass results, masked by the derivative at the row's output
+        (read from where the outputs live, a cycle later, so the write follows the result by one cycle), into
+        the layer's delta memory (the update pass's coefficients, and the next layer's perturbation inputs)."""
+        m, unit = self.m, self.units[k]
+        spec = unit.spec
+        we, group = Signal(name=f"pert{k}_we"), Signal.like(unit.out_group, name=f"pert{k}_group")
+        slot = Signal.like(unit.out_slot, name=f"pert{k}_slot")
+        held = [Signal(signed(spec.coef_bits), name=f"pert{k}_data{q}") for q in range(spec.out_ports)]
+        m.d.sync += [we.eq(unit.pert_we), group.eq(unit.out_group), slot.eq(unit.out_slot),
+                     *(h.eq(unit.pert_data[q]) for q, h in enumerate(held))]
+        banks = self._delta_banks(k)
+        if spec.writeback == "serial":  # one row per cycle: its output, and the bank of its slot
+            row = times(unit.out_group, spec.slots) + unit.out_slot
+            h = self.outputs[k].read(Mux(row < unit.n_out, row, unit.n_out - 1))
+            for q, mem in enumerate(banks):
+                wp = mem.write_port()
+                m.d.comb += [wp.addr.eq(group), wp.data.eq(Mux(self._active(k, h), held[0], 0)),
+                             wp.en.eq(we & (slot == q))]
+            return
+        for q, mem in enumerate(banks):
+            h = self.outputs[k].read_slot(q, unit.out_group)
+            wp = mem.write_port()
+            m.d.comb += [wp.addr.eq(group), wp.data.eq(Mux(self._active(k, h), held[q], 0)), wp.en.eq(we)]
+
+    def perturbation_input(self, k: int, index: Value) -> Value:
+        """PEPITA: input ``index`` of layer ``k + 1``'s perturbation pass, layer ``k``'s masked result, one cycle
+        after the address (a read port per bank of its delta memory)."""
+        spec = self.units[k].spec
+        words = []
+        for mem in self.deltas[k]:
+            rp = mem.read_port(transparent_for=())
+            self.m.d.comb += rp.addr.eq(index // spec.slots)
+            words.append(rp.data)
+        if spec.slots == 1:
+            return words[0]
+        bank = Signal(range(spec.slots), name=f"pert{k}_bank")
+        self.m.d.sync += bank.eq(index % spec.slots)
+        return Array(words)[bank]
 
     def _delta_banks(self, k: int) -> list[Memory]:
         """Layer ``k``'s delta memory: a bank per slot, row ``g · slots + q`` at word ``g`` of bank ``q``, as the

@@ -25,8 +25,10 @@ Between inferences the weight port writes or reads any weight of any layer. With
 (:class:`LearnSpec`) and ``train`` high (changed only while ``idle``), every input is followed by its label: the
 prediction leaves on ``o`` as usual, then the error path (:mod:`circuits.digital.error_unit`) forms each layer's
 update coefficients and every layer rewrites its weights in one read-modify-write pass, all layers at once
-(:func:`training_period` cycles per sample). Every number (formats, shifts, widths, lane mapping, where memories
-live) comes from the :class:`LayerSpec` list the backend translates from the IR.
+(:func:`training_period` cycles per sample). PEPITA adds its second pass between the error and the update: the
+input's modulation, then a perturbation pass of each hidden layer in turn (:mod:`circuits.digital.error_unit`).
+Every number (formats, shifts, widths, lane mapping, where memories live) comes from the :class:`LayerSpec` list
+the backend translates from the IR.
 """
 
 from __future__ import annotations
@@ -57,11 +59,13 @@ def period(layers: list[LayerSpec]) -> int:
 def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
     """Cycles from one training sample's start to the next when inputs keep up: the forward pass and the
     hand-over to the sender, the error (one cycle), the delta phase (DFA, and FA's last hidden layer: one per row
-    of the widest layer it serves, and one), FA's backward phases (:func:`backward_cycles` each), the update
+    of the widest layer it serves, and one; PEPITA: one per input, and one), FA's backward phases
+    (:func:`backward_cycles` each), PEPITA's perturbation passes (a hidden layer's forward cycles each), the update
     pulse (one), then every layer's update pass at once (the longest decides); unless the ``n_in + 1`` words of a
     sample (its label last) or its ``n_out`` predictions take longer."""
     back = sum(backward_cycles(layers[k].slots, layers[k].groups, layers[k + 1].n_out)
                for k in learn.backward_layers())
+    back += sum(s.cycles for s in layers[:-1]) if learn.perturbs else 0  # PEPITA's perturbation passes
     compute = _forward(layers) + 2 + learn.delta_cycles + back + max(s.cycles for s in layers if s.learn)
     return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
 
@@ -139,6 +143,8 @@ class Network(wiring.Component):
             for k in self.learn.backward_layers():
                 running = Signal(name=f"back{k}_running")
                 backward.append((k, running, engine.backward(k, running)))
+            if self.learn.perturbs:
+                self._perturbation(m, engine, stepping)
             engine.coefficients()
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -170,6 +176,26 @@ class Network(wiring.Component):
         m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & banks.empty & ~ovalid)
         return m
 
+    def _perturbation(self, m: Module, engine: ErrorUnit, stepping: Signal) -> None:
+        """PEPITA: the delta phase writes the input's modulation; a hidden layer's perturbation pass reads it (the
+        first) or the previous layer's results (in its delta memory) instead of its inputs, and writes its own."""
+        first = self.units[0]
+        modulation = engine.modulation_phase(stepping, first.spec.in_bits)
+        hidden = range(len(self.units) - 1)
+        for k in hidden:
+            engine.perturbation(k)
+        for k in hidden:
+            unit = self.units[k]
+            for s in range(unit.spec.segments):
+                if k == 0:
+                    rp = modulation.read_port(transparent_for=())
+                    m.d.comb += rp.addr.eq(unit.x_addr[s])
+                    value: Value = rp.data
+                else:
+                    value = engine.perturbation_input(k - 1, unit.x_addr[s])
+                with m.If(unit.perturbing):
+                    m.d.comb += unit.x_data[s].eq(value)
+
     def _shared_multipliers(self, m: Module) -> None:
         """One multiplier per lane of the widest "shared" layer (``LayerSpec.multipliers``), as wide as the widest
         operands. The layers run one after another, and a layer's lanes multiply only between its ``start`` and
@@ -179,7 +205,7 @@ class Network(wiring.Component):
             return
         mac_layer = Signal(range(max(len(users), 2)))
         for k, unit in enumerate(users):
-            with m.If(unit.start):
+            with m.If(unit.start | unit.perturb if unit.spec.perturbs else unit.start):  # (perturbation passes too)
                 m.d.sync += mac_layer.eq(k)
         a_bits, b_bits = max(u.spec.w_bits for u in users), max(u.spec.in_bits for u in users)
         for lane in range(max(u.lanes for u in users)):
@@ -203,11 +229,22 @@ class Network(wiring.Component):
 
     def _learning_states(self, m: Module, engine: ErrorUnit, stepping: Signal, label: Value,
                          backward: list[tuple[int, Signal, Value]]) -> None:
-        """ERROR → DELTA (DFA, FA's last hidden layer: one cycle per row, and one) → FA's backward phases, one
-        layer after another → every layer's update pass at once → the next input."""
+        """ERROR → DELTA (DFA, FA's last hidden layer: one cycle per row, and one; PEPITA's modulation: one per
+        input) → FA's backward phases, one layer after another → PEPITA's perturbation passes, first layer first →
+        every layer's update pass at once → the next input."""
         learners = [u for u in self.units if u.spec.learn]
         finished = Signal(len(learners))
-        phases = [*(["DELTA"] if engine.rows else []), *(f"BACK{k}" for k, _, _ in backward), "UPDATE"]
+        perturbed = range(len(self.units) - 1) if engine.spec.perturbs else range(0)
+        phases = [*(["DELTA"] if engine.rows else []), *(f"BACK{k}" for k, _, _ in backward),
+                  *(f"PERTURB{k}" for k in perturbed), "UPDATE"]
+
+        def after(phase: str) -> None:
+            """Go on to the phase after ``phase`` (starting a perturbation pass on the way)."""
+            following = phases[phases.index(phase) + 1]
+            if following.startswith("PERTURB"):
+                m.d.comb += self.units[int(following[len("PERTURB"):])].perturb.eq(1)
+            m.next = following
+
         with m.State("ERROR"):
             m.d.sync += engine.load(label)
             m.next = phases[0]
@@ -215,12 +252,16 @@ class Network(wiring.Component):
             with m.State("DELTA"):
                 m.d.comb += stepping.eq(1)
                 with m.If(engine.row == engine.rows):
-                    m.next = phases[1]
+                    after("DELTA")
         for k, running, last in backward:
             with m.State(f"BACK{k}"):
                 m.d.comb += running.eq(1)
                 with m.If(last):
-                    m.next = phases[phases.index(f"BACK{k}") + 1]
+                    after(f"BACK{k}")
+        for k in perturbed:  # PEPITA: the second pass, as its difference from the first, one layer after another
+            with m.State(f"PERTURB{k}"):
+                with m.If(self.units[k].done):
+                    after(f"PERTURB{k}")
         with m.State("UPDATE"):
             m.d.comb += [u.update.eq(1) for u in learners]
             m.d.sync += finished.eq(0)

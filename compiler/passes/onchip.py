@@ -2,8 +2,9 @@
 
 Runs after ``quantize``. Decides the output error's format (``err_bits``, ``err_frac = err_bits − 3``: a range of
 ±4 around the one-hot target), the ±1 feedback matrix of every hidden layer for DFA (from the output error) and
-FA (from the next layer's delta) (``lfsr_signs(seed + k)``, stored as parameters ``learn.feedback<k>``), FA's
-rounding shifts and every delta's width (from its largest possible size), and checks the rule, the activations
+FA (from the next layer's delta) (``lfsr_signs(seed + k)``, stored as parameters ``learn.feedback<k>``), or
+PEPITA's projection of the error onto the input (``lfsr_signs(seed)``, ``learn.modulation``), the rounding
+shifts and every delta's width (from its largest possible size), and checks the rule, the activations
 and the learning rate: a rate that rounds every possible update to zero at these formats is a
 :class:`LearningRateWarning`. With ``biases``
 (the default) the biases learn too, each as the weight of a constant input 1.0 (``ir.interp_learn``): the pass
@@ -62,17 +63,22 @@ class OnChipLearning(Pass):
                               "carry the label")
         feedback, shifts = [], []
         sizes = [graph.op_as(n, digital.Dense).out_features for n in denses]
+        first = graph.op_as(denses[0], digital.Dense)
         for k, node in enumerate(denses):
-            if self.rule not in ("dfa", "fa") or k == len(denses) - 1:
+            hidden = k < len(denses) - 1
+            if self.rule == "pepita" and hidden:
+                self._derivative(graph, node)
+                modulates = k == 0  # the error's projection onto the input (a sum of n_out random-signed terms)
+                if modulates:
+                    graph.add_param("learn.modulation", lfsr_signs(self.seed, first.in_features, n_out))
+                feedback.append("learn.modulation" if modulates else "")
+                shifts.append(n_out.bit_length() // 2 if modulates else 0)
+                continue
+            if self.rule not in ("dfa", "fa") or not hidden:
                 feedback.append("")
                 shifts.append(0)
                 continue
-            after = graph.op(graph.users(node)[0][0])
-            fn = after.fn if isinstance(after, digital.Requantize) else "identity"
-            if fn not in DERIVATIVES:
-                raise UnsupportedOpError(f"node {graph.users(node)[0][0]!r}: {self.rule.upper()} on chip needs the "
-                                         f"derivative of {fn!r}, which it does not build (it builds "
-                                         f"{', '.join(DERIVATIVES)})")
+            self._derivative(graph, node)
             name = f"learn.feedback{k}"
             source = k + 1 if self.rule == "fa" else len(denses) - 1  # FA: the next layer's delta; DFA: the error
             graph.add_param(name, lfsr_signs(self.seed + k, sizes[k], sizes[source]))
@@ -86,13 +92,15 @@ class OnChipLearning(Pass):
         bounds = [0] * len(denses)
         bounds[-1] = bound
         for k in range(len(denses) - 2, -1, -1):  # a delta's largest size, from the last layer back
-            if feedback[k]:
+            if feedback[k] and self.rule in ("dfa", "fa"):
                 source = k + 1 if self.rule == "fa" else len(denses) - 1
                 bounds[k] = (sizes[source] * bounds[source] >> shifts[k]) + 1
         for k, node in enumerate(denses):  # the error, a delta, or the layer's output
             after = graph.op(graph.users(node)[0][0])
             if k == len(denses) - 1:
                 coef_bits.append(self.err_bits + 1)
+            elif self.rule == "pepita":  # a difference carried forward: as wide as the next layer's inputs
+                coef_bits.append(graph.op_as(denses[k + 1], digital.Dense).in_bits)
             elif self.rule in ("dfa", "fa"):
                 coef_bits.append(bounds[k].bit_length() + 1)
             else:
@@ -103,8 +111,17 @@ class OnChipLearning(Pass):
                 self._learnable_bias(graph, node)
         graph.add(f"learn_{self.rule}", digital.Learn(self.rule, self.lr_shift, self.err_bits, err_frac, self.seed,
                                                      tuple(feedback), tuple(coef_bits), self.biases,
-                                                     tuple(shifts) if self.rule in ("dfa", "fa") else ()))
+                                                     tuple(shifts) if self.rule in ("dfa", "fa", "pepita") else ()))
         self._warn_if_frozen(graph, denses, n_out)
+
+    def _derivative(self, graph: Graph, node: str) -> None:
+        """The activation after hidden layer ``node`` must be one whose derivative the engines build."""
+        after = graph.op(graph.users(node)[0][0])
+        fn = after.fn if isinstance(after, digital.Requantize) else "identity"
+        if fn not in DERIVATIVES:
+            raise UnsupportedOpError(f"node {graph.users(node)[0][0]!r}: {self.rule.upper()} on chip needs the "
+                                     f"derivative of {fn!r}, which it does not build (it builds "
+                                     f"{', '.join(DERIVATIVES)})")
 
     @staticmethod
     def _learnable_bias(graph: Graph, node: str) -> None:

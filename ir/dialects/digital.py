@@ -285,7 +285,7 @@ class Dequantize(Op):
         return (TensorType(ins[0].shape, "f64"),)
 
 
-LEARN_RULES = ("dfa", "fa", "hebbian", "oja")
+LEARN_RULES = ("dfa", "fa", "pepita", "hebbian", "oja")
 """Rules the on-chip learning engines build (``ir.interp_learn`` defines their integer steps)."""
 
 
@@ -296,7 +296,8 @@ class Learn(Op):
     ``(err_bits, err_frac)``, and per dense layer (in order) the name of its ±1 feedback matrix or "" and the width
     of its update coefficient (the error, a DFA delta summing ``n_out`` errors, an FA delta, or the layer's own
     output). DFA's matrix for hidden layer ``k`` is ``n_out_k × n_out`` (from the output error), FA's
-    ``n_out_k × n_out_{k+1}`` (from the next layer's delta).
+    ``n_out_k × n_out_{k+1}`` (from the next layer's delta). PEPITA's one matrix is the first layer's entry,
+    ``n_in × n_out``: the error's projection onto the input (``feedback_shift[0]`` its rounding shift).
     ``biases``: the biases learn too, each as the weight of a constant input 1.0 (``2^in_frac`` in the input's
     format), in the weights' format (the bias is that weight times ``2^in_frac``, in the accumulator's)."""
 
@@ -310,7 +311,8 @@ class Learn(Op):
     coef_bits: tuple[int, ...] = ()
     biases: bool = False
     feedback_shift: tuple[int, ...] = ()
-    """DFA and FA: per layer, the rounding shift of the sum ``B_k`` carries back (() for none: 0)."""
+    """DFA and FA: per layer, the rounding shift of the sum ``B_k`` carries back; PEPITA: the first layer's, that
+    of the input's modulation (() for none: 0)."""
 
     def verify(self) -> None:
         if not isinstance(self.biases, bool):
