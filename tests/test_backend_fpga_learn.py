@@ -255,7 +255,7 @@ def test_pepita_runs_its_second_pass_forward_bit_exact(sizes, lanes, act, store,
     np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:8])[1][-1])
     specs, _ = layer_specs(hardware)
     engine = learn_spec(g)
-    assert engine.perturbs and engine.delta_cycles == sizes[0] + 1
+    assert engine.perturbs and engine.delta_cycles == sizes[0] + 2
     passes = sum(s.cycles for s in specs[:-1])
     assert trained.cycles[1:] == [training_period(specs, engine)] * 5
-    assert training_period(specs, engine) == period(specs) + 2 + sizes[0] + 1 + passes + max(s.cycles for s in specs)
+    assert training_period(specs, engine) == period(specs) + 2 + sizes[0] + 2 + passes + max(s.cycles for s in specs)

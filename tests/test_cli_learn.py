@@ -98,6 +98,11 @@ def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
 
 
 def test_learn_alone_takes_the_models_own_rule(tmp_path, capsys):
+    pepita = tmp_path / "pepita.ncm"
+    assert main(["train", "--rule", "pepita", "--epochs", "0", "--hidden", "8", "-o", str(pepita), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["compile", str(pepita), "--target", "fpga", "--learn", "-o", str(tmp_path / "p"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["learn"] == "pepita"
     ep = tmp_path / "ep.ncm"
     assert main(["train", "--rule", "ep", "--epochs", "0", "--hidden", "8", "-o", str(ep), "--quiet"]) == 0
     assert main(["compile", str(ep), "--target", "fpga", "--learn", "-o", str(tmp_path / "x")]) == 1

@@ -56,8 +56,8 @@ class LearnSpec:
     def delta_cycles(self) -> int:
         """Cycles of the delta phase: one per row of the widest layer it serves, and one for the last write."""
         rows = [len(fb) for k, fb in enumerate(self.feedback) if self.from_error(k)]
-        if self.modulation:
-            rows.append(len(self.modulation))
+        if self.modulation:  # (its sums are registered before they are written: one cycle more)
+            rows.append(len(self.modulation) + 1)
         return max(rows) + 1 if rows else 0
 
     @property
@@ -123,8 +123,8 @@ class ErrorUnit:
 
     def modulation_phase(self, active: Value, in_bits: int) -> Memory:
         """PEPITA: ``p₀[c] = sat(round(Σ_o F[c, o] · e_o / 2^s₀))`` for one input ``c`` per cycle of the delta phase
-        (the same row counter and adder tree as DFA's deltas), into a memory of ``n_in`` words of ``in_bits``,
-        which the first layer's perturbation pass reads as its inputs."""
+        (the same row counter and adder tree as DFA's deltas, one more cycle at its end), into a memory of ``n_in``
+        words of ``in_bits``, which the first layer's perturbation pass reads as its inputs."""
         m, signs = self.m, self.spec.modulation
         words = [sum(1 << o for o, sign in enumerate(row) if sign > 0) for row in signs]
         style = {"ram_style": "block" if len(words) * len(self.e) >= BACKWARD_TABLE_BITS else "logic"}
@@ -132,13 +132,18 @@ class ErrorUnit:
                                                      attrs=style)
         sign_port = rom.read_port(transparent_for=())
         m.d.comb += sign_port.addr.eq(self.row)
+        # the signs arrive, the sum is formed and registered; a cycle later it is rounded, saturated and written
+        # (in one cycle the adder tree and the saturation were the longest path of the design on an iCE40)
         valid, row = Signal(name="modulation_valid"), Signal(range(len(signs)), name="modulation_row")
         m.d.sync += [valid.eq(active & (self.row < len(signs))), row.eq(self.row)]
-        total = sum((Mux(sign_port.data[o], e, -e) for o, e in enumerate(self.e)), Const(0))
+        summed = sum((Mux(sign_port.data[o], e, -e) for o, e in enumerate(self.e)), Const(0))
+        total = Signal(signed(len(summed)), name="modulation_total")
+        written, at = Signal(name="modulation_write"), Signal.like(row, name="modulation_at")
+        m.d.sync += [total.eq(summed), written.eq(valid), at.eq(row)]
         m.submodules.modulation = mem = Memory(shape=signed(in_bits), depth=len(signs), init=[])
         wp = mem.write_port()
-        m.d.comb += [wp.addr.eq(row), wp.data.eq(saturate(shift_round(total, self.spec.modulation_shift), in_bits)),
-                     wp.en.eq(valid)]
+        m.d.comb += [wp.addr.eq(at), wp.data.eq(saturate(shift_round(total, self.spec.modulation_shift), in_bits)),
+                     wp.en.eq(written)]
         return mem
 
     def perturbation(self, k: int) -> None:

@@ -59,7 +59,7 @@ def period(layers: list[LayerSpec]) -> int:
 def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
     """Cycles from one training sample's start to the next when inputs keep up: the forward pass and the
     hand-over to the sender, the error (one cycle), the delta phase (DFA, and FA's last hidden layer: one per row
-    of the widest layer it serves, and one; PEPITA: one per input, and one), FA's backward phases
+    of the widest layer it serves, and one; PEPITA: one per input, and two), FA's backward phases
     (:func:`backward_cycles` each), PEPITA's perturbation passes (a hidden layer's forward cycles each), the update
     pulse (one), then every layer's update pass at once (the longest decides); unless the ``n_in + 1`` words of a
     sample (its label last) or its ``n_out`` predictions take longer."""
@@ -230,8 +230,8 @@ class Network(wiring.Component):
     def _learning_states(self, m: Module, engine: ErrorUnit, stepping: Signal, label: Value,
                          backward: list[tuple[int, Signal, Value]]) -> None:
         """ERROR → DELTA (DFA, FA's last hidden layer: one cycle per row, and one; PEPITA's modulation: one per
-        input) → FA's backward phases, one layer after another → PEPITA's perturbation passes, first layer first →
-        every layer's update pass at once → the next input."""
+        input, and two) → FA's backward phases, one layer after another → PEPITA's perturbation passes, first
+        layer first → every layer's update pass at once → the next input."""
         learners = [u for u in self.units if u.spec.learn]
         finished = Signal(len(learners))
         perturbed = range(len(self.units) - 1) if engine.spec.perturbs else range(0)

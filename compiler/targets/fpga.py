@@ -118,7 +118,8 @@ def _rule(graph: Graph, asked: str) -> str:
         return asked
     recorded = graph.find(learn.Rule.kind)
     if not recorded:
-        raise ConfigError(f"model {graph.name!r} records no learning rule: name one, --learn dfa|fa|pepita|hebbian|oja")
+        raise ConfigError(f"model {graph.name!r} records no learning rule: name one, --learn "
+                          "dfa|fa|pepita|hebbian|oja")
     return graph.op_as(recorded[0], learn.Rule).rule
 
 
