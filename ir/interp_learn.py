@@ -31,6 +31,20 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
    - Oja (hidden layers): ``u = round(y[r] · W[r,c] / 2^(out_frac + w_frac − in_frac))``,
      ``ΔW[r,c] = round(y[r] · (x[c] − u) / 2^(out_frac + in_frac − w_frac + lr_shift))`` with ``y = h_k``;
    - Hebbian (hidden layers): ``ΔW[r,c] = round(y[r] · x[c] / 2^(out_frac + in_frac − w_frac + lr_shift))``.
+**Forward-forward** (``ff``) trains each hidden layer on its own, and the readout on the neutral pass: a step is
+(a) the forward pass above, with no label (the network as exported), its output error, and the readout's delta
+update; then (b) a *positive* pass with the true label and (c) a *negative* pass with a wrong one, label
+``(t + 1 + (n mod (K − 1))) mod K`` on the trainer's ``n``-th step (``K`` classes: every wrong label in turn). A
+label enters the first layer as ``K`` more inputs, ``2^in_frac`` at the label and 0 elsewhere, whose weights
+``U`` (the op's ``labels``) learn like the others; without a label they are all 0. After each of (b) and (c)
+every hidden layer's goodness ``G_k = Σ_r h_k[r]²`` (``2·out_frac`` fractional bits) gives a probability
+``p_k = T_k[sat_6(round(±(θ_k − G_k) / 2^g_k)) + 32]`` from a 64-entry table of ``round(2^6 · σ(z))`` at the
+rounded distances (``θ_k``, ``g_k`` the op's ``goodness``, + in the positive pass, − in the negative one), the
+delta ``d_k[r] = ∓p_k · h_k[r]`` (the derivative of ``softplus(∓(θ − G))`` through the layer, which ReLU's
+slope leaves as ``h``), and every hidden layer updates by the delta rule, ``s = 6 + out_frac + in_frac −
+w_frac + lr_shift − 1`` (the ``2`` of ``dG/dh``), and two more for the layers above the first: their inputs
+are activities that the threshold holds near ``√θ``, several times the pixels' size. The positive pass's
+updates are written before the negative pass runs.
 5. **biases** (``digital.learn.biases``): layer ``k``'s bias is the weight of a constant input 1.0: a column
    ``W[r, n_in] = b[r] / 2^in_frac`` (in the weights' format; the pass puts the compiled biases on that grid)
    with input ``x[n_in] = 2^in_frac``, updated by the same rule as the other weights and saturated alike, and
@@ -39,6 +53,7 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +62,12 @@ from ir.dialects import digital
 from ir.graph import Graph
 from ir.interp_digital import DIGITAL_KERNELS, saturate, shift_round
 
+FF_P_FRAC = 6
+"""Forward-forward: the fractional bits of a layer's probability ``p_k`` (its table holds ``0 … 2^6``)."""
+FF_TABLE = 64
+"""Forward-forward: entries of a layer's probability table (distances −32 … 31, saturated)."""
+FF_THRESHOLD = 2.0
+"""Forward-forward: the goodness threshold θ, on the mean of the squared activities (the float rule's)."""
 DERIVATIVES = ("relu", "hardtanh", "identity")
 """Activations whose derivative the DFA engine builds (a comparison)."""
 
@@ -111,7 +132,11 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
             fn, out_bits, out_frac = after.fn, after.out_bits, after.out_frac
         else:  # the last layer: its raw accumulator
             fn, out_bits, out_frac = "identity", dense.acc_bits, 0
-        if last or learn.rule in ("dfa", "fa", "pepita"):
+        if learn.rule == "ff" and not last:  # the goodness's delta: p (6 bits) times the layer's output
+            kind = "delta"
+            shift = FF_P_FRAC + out_frac + dense.in_frac - dense.w_frac + learn.lr_shift - 1 + (2 if k else 0)
+            decay = 0
+        elif last or learn.rule in ("dfa", "fa", "pepita"):
             kind = "delta"
             shift = learn.err_frac + dense.in_frac - dense.w_frac + learn.lr_shift
             decay = 0
@@ -127,12 +152,37 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
     return rules
 
 
-def trainable(params: dict[str, np.ndarray], dense: digital.Dense, biases: bool) -> np.ndarray:
-    """The weights a layer learns: ``W``, or with learned biases ``[W | b / 2^in_frac]`` (int64)."""
+def trainable(params: dict[str, np.ndarray], dense: digital.Dense, biases: bool, labels: str = "") -> np.ndarray:
+    """The weights a layer learns: ``W``, with forward-forward's label weights ``[W | U]`` (``labels``: their
+    parameter, the first layer's), and with learned biases ``[… | b / 2^in_frac]`` (int64)."""
     w = params[dense.weight].astype(np.int64)
+    if labels:
+        w = np.concatenate([w, params[labels].astype(np.int64)], axis=1)
     if not biases:
         return w
     return np.concatenate([w, (params[dense.bias].astype(np.int64) >> dense.in_frac)[:, None]], axis=1)
+
+
+def ff_goodness(n: int, out_frac: int) -> tuple[int, int, list[int]]:
+    """Forward-forward for a hidden layer of ``n`` outputs with ``out_frac`` fractional bits: the threshold on the
+    sum of the squared outputs, the shift that puts a distance from it in steps of about a quarter of ``θ``'s unit
+    (on the mean), and the probability table ``round(2^6 · σ(z))`` at each rounded distance ``z``."""
+    scale = n << (2 * out_frac)  # a sum of n squares, in 2·out_frac fractional bits: one unit of the mean
+    shift = max(0, round(math.log2(scale / 4)))
+    table = [math.floor((1 << FF_P_FRAC) / (1 + math.exp(-(i - FF_TABLE // 2) * (1 << shift) / scale)) + 0.5)
+             for i in range(FF_TABLE)]
+    return round(FF_THRESHOLD * scale), shift, table
+
+
+def store(params: dict[str, np.ndarray], dense: digital.Dense, new: np.ndarray, biases: bool,
+          labels: str = "") -> None:
+    """Write a layer's learned weights (as :func:`trainable` lays them out) back into ``params``."""
+    params[dense.weight] = new[:, :dense.in_features].astype(params[dense.weight].dtype)
+    if labels:
+        params[labels] = new[:, dense.in_features: dense.in_features + params[labels].shape[1]].astype(
+            params[labels].dtype)
+    if biases:
+        params[dense.bias] = (new[:, -1] << dense.in_frac).astype(params[dense.bias].dtype)
 
 
 def bias_input(dense: digital.Dense) -> int:
@@ -166,14 +216,18 @@ class Trainer:
         self.rules = layer_rules(graph)
         self.denses = [_dense(graph, r.node) for r in self.rules]
         self.requants = [graph.op(graph.users(r.node)[0][0]) for r in self.rules]
+        self.steps = 0  # training steps taken (forward-forward's wrong labels take turns by it)
 
-    def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Layer inputs and outputs (the last output is the raw accumulator) for input codes ``x``."""
+    def forward(self, x: np.ndarray, label: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Layer inputs and outputs (the last output is the raw accumulator) for input codes ``x``; with
+        forward-forward's ``label``, the first layer's label input at it is 1.0."""
         xs, hs = [], []
         value = x.astype(np.int64)
-        for dense, after in zip(self.denses, self.requants, strict=True):
+        for k, (dense, after) in enumerate(zip(self.denses, self.requants, strict=True)):
             xs.append(value)
             acc = DIGITAL_KERNELS[digital.Dense.kind](dense, [value], self.graph.params)[0]
+            if k == 0 and label is not None:
+                acc = acc + (self.graph.params[self.learn.labels][:, label].astype(np.int64) << dense.in_frac)
             if isinstance(after, digital.Requantize):
                 value = DIGITAL_KERNELS[digital.Requantize.kind](after, [acc], self.graph.params)[0]
             else:
@@ -210,14 +264,56 @@ class Trainer:
             out[k] = p = rounded * derivative(rule.fn, hs[k][0], rule.out_frac)
         return out
 
+    def error(self, out: np.ndarray, label: int) -> np.ndarray:
+        """The output error of the last layer's raw accumulator ``out`` for ``label``."""
+        learn = self.learn
+        e = saturate(shift_round(out, self.denses[-1].acc_frac - learn.err_frac), learn.err_bits)
+        e[label] -= 1 << learn.err_frac
+        return e
+
+    def goodness_delta(self, k: int, h: np.ndarray, positive: bool) -> np.ndarray:
+        """Forward-forward: hidden layer ``k``'s delta from its outputs ``h`` in a positive or negative pass."""
+        threshold, shift = self.learn.goodness[k]
+        distance = threshold - int((h * h).sum())
+        index = int(saturate(shift_round(np.array([distance if positive else -distance]), shift), 6)[0])
+        p = int(self.graph.params[self.learn.sigmoid[k]][index + FF_TABLE // 2])
+        return -p * h if positive else p * h
+
+    def _update(self, k: int, delta: np.ndarray, xk: np.ndarray, label: int | None = None) -> None:
+        """Layer ``k``'s delta-rule update from its input row ``xk`` (with forward-forward's label input)."""
+        params, dense, rule, biases = self.graph.params, self.denses[k], self.rules[k], self.learn.biases
+        labels = self.learn.labels if k == 0 and self.learn.rule == "ff" else ""
+        xv = xk
+        if labels:
+            xv = np.append(xv, (np.arange(params[labels].shape[1]) == label) << dense.in_frac)
+        if biases:
+            xv = np.append(xv, bias_input(dense))
+        w = trainable(params, dense, biases, labels)
+        store(params, dense, saturate(w + shift_round(-np.outer(delta, xv), rule.shift), dense.w_bits), biases,
+              labels)
+
+    def _ff_step(self, x: np.ndarray, label: int) -> np.ndarray:
+        xs, hs = self.forward(x[None, :])
+        out = hs[-1][0]
+        self._update(len(self.rules) - 1, self.error(out, label), xs[-1][0])
+        classes = self.denses[-1].out_features
+        wrong = (label + 1 + self.steps % (classes - 1)) % classes
+        self.steps += 1
+        for given, positive in ((label, True), (wrong, False)):
+            xs, hs = self.forward(x[None, :], given)
+            deltas = [self.goodness_delta(k, hs[k][0], positive) for k in range(len(self.rules) - 1)]
+            for k, delta in enumerate(deltas):
+                self._update(k, delta, xs[k][0], given)
+        return out
+
     def step(self, x: np.ndarray, label: int) -> np.ndarray:
         """One training step on input codes ``x`` (one sample); returns the forward pass's output words."""
-        learn, params = self.learn, self.graph.params
+        if self.learn.rule == "ff":
+            return self._ff_step(x, label)
+        params = self.graph.params
         xs, hs = self.forward(x[None, :])
-        last = self.denses[-1]
         out = hs[-1][0]
-        e = saturate(shift_round(out, last.acc_frac - learn.err_frac), learn.err_bits)
-        e[label] -= 1 << learn.err_frac
+        e = self.error(out, label)
         biases = self.learn.biases
         deltas = self.deltas(e, hs)
         for k, (rule, dense, xk, hk) in enumerate(zip(self.rules, self.denses, xs, hs, strict=True)):
@@ -231,8 +327,5 @@ class Trainer:
                 dw = shift_round(y[:, None] * (xv[None, :] - u), rule.shift)
             else:
                 dw = shift_round(np.outer(hk[0], xv), rule.shift)
-            new = saturate(w + dw, dense.w_bits)
-            params[dense.weight] = new[:, :dense.in_features].astype(params[dense.weight].dtype)
-            if biases:
-                params[dense.bias] = (new[:, -1] << dense.in_frac).astype(params[dense.bias].dtype)
+            store(params, dense, saturate(w + dw, dense.w_bits), biases)
         return out

@@ -25,7 +25,7 @@ from errors import CompileWarning, ConfigError, UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital
 from ir.interp_digital import saturate, shift_round
-from ir.interp_learn import DERIVATIVES, layer_rules, learn_op, lfsr_signs
+from ir.interp_learn import DERIVATIVES, FF_P_FRAC, ff_goodness, layer_rules, learn_op, lfsr_signs
 
 
 class LearningRateWarning(CompileWarning):
@@ -106,12 +106,17 @@ class OnChipLearning(Pass):
             else:
                 coef_bits.append(after.out_bits if isinstance(after, digital.Requantize) else
                                  graph.op_as(node, digital.Dense).acc_bits)
+        ff = self.rule == "ff"
         if self.biases:
-            for node in denses:
-                self._learnable_bias(graph, node)
+            for k, node in enumerate(denses):
+                self._learnable_bias(graph, node, labels=ff and k == 0)
+        elif ff:  # the label input
+            self._room(graph, denses[0], 1, learned_bias=False)
+        extra: dict[str, object] = self._forward_forward(graph, denses, coef_bits) if ff else {}
         graph.add(f"learn_{self.rule}", digital.Learn(self.rule, self.lr_shift, self.err_bits, err_frac, self.seed,
                                                      tuple(feedback), tuple(coef_bits), self.biases,
-                                                     tuple(shifts) if self.rule in ("dfa", "fa", "pepita") else ()))
+                                                     tuple(shifts) if self.rule in ("dfa", "fa", "pepita") else (),
+                                                     **extra))  # type: ignore[arg-type]
         self._warn_if_frozen(graph, denses, n_out)
 
     def _derivative(self, graph: Graph, node: str) -> None:
@@ -124,9 +129,37 @@ class OnChipLearning(Pass):
                                      f"{', '.join(DERIVATIVES)})")
 
     @staticmethod
-    def _learnable_bias(graph: Graph, node: str) -> None:
+    def _forward_forward(graph: Graph, denses: list[str], coef_bits: list[int]) -> dict[str, object]:
+        """Forward-forward's label weights (zero), and each hidden layer's goodness threshold, shift and
+        probability table (``ir.interp_learn.ff_goodness``); its deltas' width (``p · h``). Hidden layers must be
+        ReLU: the delta is ``p`` times the output, which is ReLU's slope times its input."""
+        first = graph.op_as(denses[0], digital.Dense)
+        classes = graph.op_as(denses[-1], digital.Dense).out_features
+        goodness, sigmoid = [], []
+        for k, node in enumerate(denses[:-1]):
+            after = graph.op(graph.users(node)[0][0])
+            fn = after.fn if isinstance(after, digital.Requantize) else "identity"
+            if fn != "relu":
+                raise UnsupportedOpError(f"node {graph.users(node)[0][0]!r}: forward-forward on chip needs ReLU "
+                                         "hidden layers (a layer's delta is its goodness's probability times its "
+                                         f"output, ReLU's slope times the output), not {fn!r}")
+            assert isinstance(after, digital.Requantize)
+            threshold, shift, table = ff_goodness(graph.op_as(node, digital.Dense).out_features, after.out_frac)
+            graph.add_param(f"learn.sigmoid{k}", np.array(table, dtype=np.int64))
+            goodness.append((threshold, shift))
+            sigmoid.append(f"learn.sigmoid{k}")
+            coef_bits[k] = after.out_bits + FF_P_FRAC + 2
+        if len(denses) < 2:
+            raise UnsupportedOpError(f"graph {graph.name!r}: forward-forward trains hidden layers, and this network "
+                                     "has none")
+        graph.add_param("learn.labels", np.zeros((first.out_features, classes),
+                                                 dtype=graph.params[first.weight].dtype))
+        return {"labels": "learn.labels", "goodness": tuple(goodness), "sigmoid": tuple(sigmoid)}
+
+    @staticmethod
+    def _learnable_bias(graph: Graph, node: str, labels: bool) -> None:
         """Put layer ``node``'s bias on the grid of a weight of the constant input 1.0, and size its accumulator
-        for any such weight."""
+        for any such weight (and forward-forward's label input, ``labels``)."""
         op = graph.op_as(node, digital.Dense)
         if op.in_frac > op.in_bits - 2:
             raise ConfigError(f"layer {node!r}: a learned bias is the weight of a constant input 1.0, which its "
@@ -134,8 +167,17 @@ class OnChipLearning(Pass):
                               "--fixed-biases")
         w = saturate(shift_round(graph.params[op.bias].astype(np.int64), op.in_frac), op.w_bits)
         graph.params[op.bias] = w << op.in_frac
-        worst = np.full((op.out_features, op.in_features + 1), -(1 << (op.w_bits - 1)), dtype=np.int64)
-        bound = digital.accumulator_bound(worst, np.zeros(op.out_features, dtype=np.int64), op.in_bits)
+        OnChipLearning._room(graph, node, 1 + labels, learned_bias=True)
+
+    @staticmethod
+    def _room(graph: Graph, node: str, extra: int, learned_bias: bool) -> None:
+        """Widen layer ``node``'s accumulator for any weights of its format on its inputs and ``extra`` more (a
+        learned bias's constant input, forward-forward's label input), with its bias as compiled unless it is
+        learned (then it is one of those weights)."""
+        op = graph.op_as(node, digital.Dense)
+        worst = np.full((op.out_features, op.in_features + extra), -(1 << (op.w_bits - 1)), dtype=np.int64)
+        bias = np.zeros(op.out_features, dtype=np.int64) if learned_bias else graph.params[op.bias].astype(np.int64)
+        bound = digital.accumulator_bound(worst, bias, op.in_bits)
         acc_bits = max(op.acc_bits, bound.bit_length() + 1)
         if acc_bits != op.acc_bits:
             graph.replace(node, replace(op, acc_bits=acc_bits))

@@ -285,7 +285,7 @@ class Dequantize(Op):
         return (TensorType(ins[0].shape, "f64"),)
 
 
-LEARN_RULES = ("dfa", "fa", "pepita", "hebbian", "oja")
+LEARN_RULES = ("dfa", "fa", "pepita", "ff", "hebbian", "oja")
 """Rules the on-chip learning engines build (``ir.interp_learn`` defines their integer steps)."""
 
 
@@ -313,6 +313,13 @@ class Learn(Op):
     feedback_shift: tuple[int, ...] = ()
     """DFA and FA: per layer, the rounding shift of the sum ``B_k`` carries back; PEPITA: the first layer's, that
     of the input's modulation (() for none: 0)."""
+    labels: str = ""
+    """FF: the parameter holding the first layer's label weights (``n_out × classes``, the weights' format)."""
+    goodness: tuple[tuple[int, int], ...] = ()
+    """FF: per hidden layer, the goodness threshold (``θ · n_out · 2^(2·out_frac)``, on the sum of the squared
+    outputs) and the rounding shift of the goodness's distance from it, which indexes the layer's ``sigmoid``."""
+    sigmoid: tuple[str, ...] = ()
+    """FF: per hidden layer, the parameter holding its probability table (``σ`` at the rounded distances)."""
 
     def verify(self) -> None:
         if not isinstance(self.biases, bool):
@@ -336,13 +343,22 @@ class Learn(Op):
                               f"{self.coef_bits!r}")
         for bits in self.coef_bits:
             _bits("coef_bits", bits, 2, 62)
+        if (self.rule == "ff") != bool(self.labels) or (self.rule == "ff") != bool(self.goodness):
+            raise VerifyError("labels and goodness are forward-forward's, which needs both")
+        if self.goodness and (len(self.goodness) != len(self.sigmoid) or not all(
+                isinstance(t, int) and t >= 0 and isinstance(g, int) and 0 <= g <= 62 for t, g in self.goodness)):
+            raise VerifyError(f"goodness must give a threshold ≥ 0 and a shift in [0, 62] per table "
+                              f"({len(self.sigmoid)}), not {self.goodness!r}")
 
     def params_used(self) -> tuple[str, ...]:
-        return tuple(f for f in self.feedback if f)
+        return tuple(f for f in (*self.feedback, self.labels, *self.sigmoid) if f)
 
     def infer(self, ins: tuple[TensorType, ...], params: Mapping[str, np.ndarray]) -> tuple[TensorType, ...]:
-        for name in self.params_used():
-            b = params[name]
-            if b.ndim != 2 or b.dtype.kind != "i" or not np.isin(b, (-1, 1)).all():
+        for name in self.feedback:
+            b = params[name] if name else None
+            if b is not None and (b.ndim != 2 or b.dtype.kind != "i" or not np.isin(b, (-1, 1)).all()):
                 raise VerifyError(f"feedback {name!r} must be a matrix of ±1 integers")
+        for name in (self.labels, *self.sigmoid):
+            if name and params[name].dtype.kind != "i":
+                raise VerifyError(f"parameter {name!r} must hold integers")
         return ()
