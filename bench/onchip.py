@@ -1,6 +1,6 @@
 """On-chip learning rules side by side: what each costs in hardware and what it learns.
 
-    python bench/onchip.py [--rules dfa fa pepita hebbian oja] [--pe 2] [--epochs 5] [--markdown FILE]
+    python bench/onchip.py [--rules dfa fa pepita ff hebbian oja] [--pe 2] [--epochs 5] [--markdown FILE]
 
 For every rule and two digits networks (64-64-10 and 64-48-24-10, each from the random weights of
 ``neurocc train --epochs 0``), compiles the network with the rule's learning engine (``--learn``, biases learned)
@@ -84,7 +84,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rules", nargs="+", default=["dfa", "fa", "pepita", "hebbian", "oja"])
+    parser.add_argument("--rules", nargs="+", default=["dfa", "fa", "pepita", "ff", "hebbian", "oja"])
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--pe", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=5)

@@ -88,9 +88,9 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
         assert np.abs(expected).max() > step  # the test is not vacuous: real updates happened
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=36, deadline=None)
 @given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6),
-       rule=st.sampled_from(["dfa", "fa", "pepita", "oja", "hebbian"]),
+       rule=st.sampled_from(["dfa", "fa", "pepita", "ff", "oja", "hebbian"]),
        act=st.sampled_from(["relu", "hardtanh", "identity"]), lanes=st.integers(1, 7), seed=st.integers(0, 999),
        lr_shift=st.integers(0, 5), weight_bits=st.sampled_from([16, 10]),
        store=st.sampled_from([None, "registers"]), shared=st.booleans(), serial=st.booleans(),
@@ -100,7 +100,10 @@ def test_hardware_training_is_bit_exact_with_the_reference_trainer(sizes, rule, 
                                                                    mac_registers, biases):
     """Hidden layers' outputs where ``place-memories`` puts them (block RAM), or all in registers; the layers'
     own multipliers, or one shared set; parallel or (where it keeps up) serial writebacks; biases learned (the
-    last column the weight port reads) or fixed; one to four hidden layers."""
+    last column the weight port reads) or fixed; one to four hidden layers (forward-forward: ReLU, with a hidden
+    layer and two classes or more)."""
+    if rule == "ff":
+        act, sizes = "relu", [*sizes[:-1], 1, max(sizes[-1], 2)] if len(sizes) < 3 else [*sizes[:-1], max(sizes[-1], 2)]
     g, codes = learner(sizes, [act], rule, seed, lr_shift, weight_bits, biases=biases)
     labels = np.random.default_rng(seed).integers(0, sizes[-1], len(codes))[:6]
     reference = copy.deepcopy(g)
@@ -135,7 +138,7 @@ def test_saturating_updates_stay_bit_exact():
 
 def test_a_rule_the_hardware_cannot_build_names_the_ones_it_can():
     g, _ = learner([4, 3], [], "dfa")
-    with pytest.raises(ConfigError, match=r"^--learn ep: the fpga learning engines build dfa, fa, pepita, hebbian, "
+    with pytest.raises(ConfigError, match=r"^--learn ep: the fpga learning engines build dfa, fa, pepita, ff, hebbian, "
                                           r"oja$"):
         OnChipLearning(rule="ep").run(make_mlp_graph([4, 3], ["relu"]))
     with pytest.raises(ConfigError, match="already has a learning engine"):
@@ -230,6 +233,35 @@ def test_fa_carries_the_error_back_layer_by_layer_bit_exact(sizes, lanes, act, s
     assert trained.cycles[1:] == [training_period(specs, engine)] * 5
 
 
+def test_forward_forward_deltas_follow_the_goodness_of_each_pass():
+    """Forward-forward's integer step: the readout learns by the delta rule on the unlabelled pass; each hidden
+    layer's probability is ``σ(±(θ − mean h²))`` to the table's resolution, its delta ``∓p·h``; the label weights
+    of the true and of the wrong label change, no other; the wrong labels take every other class in turn."""
+    g, codes = learner([6, 5, 4, 3], ["relu"], "ff", seed=2, lr_shift=1)
+    learn = g.op(g.find(digital.Learn.kind)[0])
+    assert learn.labels == "learn.labels" and len(learn.goodness) == 2 and learn.feedback == ("", "", "")
+    trainer = Trainer(g)
+    wrong = []
+    for step, (x, label) in enumerate(zip(codes[:8], [0, 1, 2, 0, 1, 2, 0, 1], strict=True)):
+        labels_before = g.params["learn.labels"].copy()
+        _, positive = trainer.forward(x[None, :], label)
+        for k, rule in enumerate(layer_rules(g)[:-1]):
+            h = positive[k][0]
+            mean = float(((h / 2.0 ** rule.out_frac) ** 2).mean())
+            p = -trainer.goodness_delta(k, h, True)
+            step_size = 2.0 ** learn.goodness[k][1] / (len(h) << (2 * rule.out_frac))  # one index, in the mean
+            expected = 64 / (1 + np.exp(-np.clip(2.0 - mean, -32 * step_size, 31 * step_size)))
+            nonzero = h != 0
+            if nonzero.any():
+                ratio = p[nonzero] / h[nonzero]
+                assert np.all(ratio == ratio[0]) and abs(ratio[0] - expected) <= 64 * step_size / 4 + 0.5
+        trainer.step(x, label)
+        changed = np.flatnonzero((g.params["learn.labels"] != labels_before).any(axis=0))
+        wrong.append((label + 1 + step % 2) % 3)
+        assert set(changed.tolist()) <= {label, wrong[-1]}
+    assert {w for w in wrong} == {0, 1, 2} and np.abs(g.params["learn.labels"]).max() > 0
+
+
 @pytest.mark.parametrize("sizes, lanes, act, store, serial, shared", [
     ((5, 6, 3), 1, "relu", None, False, False),
     ((5, 6, 4, 3), 2, "relu", None, False, True),
@@ -259,3 +291,46 @@ def test_pepita_runs_its_second_pass_forward_bit_exact(sizes, lanes, act, store,
     passes = sum(s.cycles for s in specs[:-1])
     assert trained.cycles[1:] == [training_period(specs, engine)] * 5
     assert training_period(specs, engine) == period(specs) + 2 + sizes[0] + 2 + passes + max(s.cycles for s in specs)
+
+
+@pytest.mark.parametrize("sizes, lanes, store, serial, shared", [
+    ((5, 6, 3), 1, None, False, False),
+    ((5, 6, 4, 3), 2, None, False, True),
+    ((5, 6, 4, 5, 3), 3, None, True, False),
+    ((4, 7, 6, 2), 4, "registers", False, False),
+])
+def test_forward_forward_runs_positive_and_negative_passes_bit_exact(sizes, lanes, store, serial, shared):
+    """Forward-forward with one to three hidden layers: the readout's update on the unlabelled pass, then a
+    positive and a negative pass through the hidden layers with the label as inputs, each measured, weighed and
+    learned from; every weight, label weight and bias changed and equals the reference trainer's, in the stated
+    cycles; inference afterwards is the unlabelled network's."""
+    g, codes = learner(sizes, ["relu"], "ff", seed=len(sizes), lr_shift=1)
+    labels = np.arange(6) % sizes[-1]
+    reference = copy.deepcopy(g)
+    trainer = Trainer(reference)
+    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
+    hardware = mapped(g, lanes, store, serial=serial, shared=shared)
+    trained, read, inferred = simulate_amaranth(build_network(hardware),
+                                                [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:8])])
+    np.testing.assert_array_equal(trained.words, np.array(predictions))
+    for hw, ref, start in zip(read, weights(reference), weights(g), strict=True):
+        np.testing.assert_array_equal(hw, ref)
+        assert (ref != start).any()
+    assert read[0].shape[1] == sizes[0] + sizes[-1] + 1  # the inputs', the labels' and the bias's weights
+    np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:8])[1][-1])
+    specs, _ = layer_specs(hardware)
+    engine = learn_spec(g)
+    hidden = specs[:-1]
+    rows = max(s.n_out for s in hidden) + 1
+    assert trained.cycles[1:] == [training_period(specs, engine)] * 5
+    assert training_period(specs, engine) == period(specs) + 1 + specs[-1].cycles + 2 * (
+        sum(s.cycles for s in hidden) + 2 * rows + 1 + max(s.cycles for s in hidden))
+
+
+def test_forward_forward_needs_relu_hidden_layers_and_a_hidden_layer():
+    from ir import UnsupportedOpError
+
+    with pytest.raises(UnsupportedOpError, match=r"forward-forward on chip needs ReLU hidden layers .*not 'hardtanh'"):
+        learner([4, 5, 3], ["hardtanh"], "ff")
+    with pytest.raises(UnsupportedOpError, match=r"needs a hidden layer and two classes or more .* not 0 and 3$"):
+        learner([4, 3], [], "ff")

@@ -24,7 +24,7 @@ def untrained_deep(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "oja", "hebbian"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "ff", "oja", "hebbian"])
 def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_samples(untrained_deep, tmp_path,
                                                                                        capsys, rule):
     """64-48-24-10: the hidden layers learn by ``rule`` (the readout by the delta rule), every bias too."""
@@ -34,22 +34,25 @@ def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_
     assert main(["verify", str(out), "--learn-steps", "200", "--json", "--quiet"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["passed"] and r["samples"] == 200 and r["mismatched_weights"] == 0
-    assert r["weights"] == 48 * (64 + 1) + 24 * (48 + 1) + 10 * (24 + 1)  # each row's bias: its last column
+    labels = 48 * 10 if rule == "ff" else 0  # forward-forward's label weights, after the first layer's inputs
+    assert r["weights"] == 48 * (64 + 1) + 24 * (48 + 1) + 10 * (24 + 1) + labels  # each row's bias: its last column
     assert all(changed > 10 for changed in r["weights_changed_by_training"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "oja"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "ff", "oja"])
 def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrained, tmp_path, capsys, rule):
     out = tmp_path / rule
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", rule, "-o", str(out), "--json"]) == 0
     compiled = json.loads(capsys.readouterr().out)
     assert compiled["learn"] == rule and compiled["warnings"] == []
-    assert compiled["cycles_per_training_sample"] <= 3 * compiled["cycles_per_inference"]
+    # forward-forward: the readout's update and two passes through the hidden layers, each learned from
+    assert compiled["cycles_per_training_sample"] <= (5 if rule == "ff" else 3) * compiled["cycles_per_inference"]
     assert main(["verify", str(out), "--learn-steps", "200", "--json", "--quiet"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["passed"] and r["simulator"] == "verilator" and r["samples"] == 200
-    assert r["weights"] == 64 * (64 + 1) + 10 * (64 + 1) and r["mismatched_weights"] == 0  # the biases learn too
+    labels = 64 * 10 if rule == "ff" else 0  # forward-forward's label weights
+    assert r["weights"] == 64 * (64 + 1) + 10 * (64 + 1) + labels and r["mismatched_weights"] == 0  # biases too
     assert all(changed > 100 for changed in r["weights_changed_by_training"])  # both layers really learned
     assert r["cycles_per_training_sample"] == [compiled["cycles_per_training_sample"]]
     assert main(["verify", str(out), "--learn-steps", "3", "--simulator", "amaranth", "--json", "--quiet"]) == 0
@@ -57,7 +60,7 @@ def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrai
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "ff"])
 def test_onchip_training_from_random_weights_comes_within_3_points_of_the_float_rule(untrained, tmp_path, capsys,
                                                                                      rule):
     floating = tmp_path / "float.ncm"
@@ -77,8 +80,8 @@ def test_onchip_training_from_random_weights_comes_within_3_points_of_the_float_
 def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     out = tmp_path / "x"
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", "ep", "-o", str(out)]) == 1
-    assert capsys.readouterr().err == ("error: --learn ep: the fpga learning engines build dfa, fa, pepita, hebbian, "
-                                       "oja\n")
+    assert capsys.readouterr().err == ("error: --learn ep: the fpga learning engines build dfa, fa, pepita, ff, "
+                                       "hebbian, oja\n")
     assert not out.exists()
     assert main(["compile", str(untrained), "--learn", "dfa", "-o", str(out)]) == 1
     assert capsys.readouterr().err == "error: --learn is an option of the fpga target, not of spice\n"
@@ -94,7 +97,7 @@ def test_learning_errors_and_warnings(untrained, tmp_path, capsys):
     capsys.readouterr()
     assert main(["simulate", str(plain), "--train"]) == 1
     assert capsys.readouterr().err == (f"error: folder {str(plain)!r} has no learning engine: compile it with --learn "
-                                       "dfa|fa|pepita|hebbian|oja\n")
+                                       "dfa|fa|pepita|ff|hebbian|oja\n")
 
 
 def test_learn_alone_takes_the_models_own_rule(tmp_path, capsys):
@@ -106,7 +109,7 @@ def test_learn_alone_takes_the_models_own_rule(tmp_path, capsys):
     ep = tmp_path / "ep.ncm"
     assert main(["train", "--rule", "ep", "--epochs", "0", "--hidden", "8", "-o", str(ep), "--quiet"]) == 0
     assert main(["compile", str(ep), "--target", "fpga", "--learn", "-o", str(tmp_path / "x")]) == 1
-    assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, fa, pepita, "
+    assert capsys.readouterr().err.endswith("error: --learn ep: the fpga learning engines build dfa, fa, pepita, ff, "
                                             "hebbian, oja\n")
 
 

@@ -60,7 +60,8 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
     learning = _layer_learning(graph)
     learn = learn_op(graph)
     biases = learn is not None and learn.biases
-    specs, names = [], []
+    specs: list[LayerSpec] = []
+    names: list[str] = []
     for node in graph.toposort():
         op = graph.op(node)
         if isinstance(op, digital.Dense):
@@ -78,10 +79,15 @@ def layer_specs(graph: Graph) -> tuple[list[LayerSpec], list[str]]:
                 shift, fn, out_bits, out_frac = 0, "identity", op.acc_bits, 0  # the raw accumulator leaves
             else:
                 raise UnsupportedOpError(f"node {user!r} ({after.kind}) cannot follow a dense layer on the fpga target")
-            weights, bias, constant = graph.params[op.weight].tolist(), graph.params[op.bias].tolist(), 0
+            labels = learn.labels if learn is not None and learn.labels and not specs else ""
+            weights, bias, constant = trainable(graph.params, op, False, labels).tolist(), \
+                graph.params[op.bias].tolist(), 0
             if biases:  # learned: the last weight column, the weight of a constant input 1.0
-                weights, bias, constant = trainable(graph.params, op, True).tolist(), [0] * op.out_features, \
+                weights, bias, constant = trainable(graph.params, op, True, labels).tolist(), [0] * op.out_features, \
                     bias_input(op)
+            if labels:  # forward-forward: the label inputs' weights, after the inputs
+                learning[node] = {**learning.get(node, {}), "label_columns": graph.params[labels].shape[1],
+                                  "label_input": 1 << op.in_frac}
             specs.append(LayerSpec(weights, bias, op.in_bits,
                                    op.w_bits, op.acc_bits, shift, fn, out_bits, out_frac, op.slots, op.segments, table,
                                    clamp=digital.hardtanh_one(out_frac), store=op.store or "registers",
@@ -129,7 +135,8 @@ def learn_spec(graph: Graph) -> LearnSpec | None:
     return LearnSpec(last.acc_frac - learn.err_frac, learn.err_bits, learn.err_frac, feedback,
                      tuple((r.fn, digital.hardtanh_one(r.out_frac)) for r in rules),
                      tuple(r.feedback_shift for r in rules), learn.rule == "fa",
-                     *_modulation(graph, learn))
+                     *_modulation(graph, learn), learn.goodness,
+                     tuple(tuple(graph.params[name].tolist()) for name in learn.sigmoid))
 
 
 def _modulation(graph: Graph, learn: digital.Learn) -> tuple[tuple[tuple[int, ...], ...], int]:

@@ -36,7 +36,7 @@ class Dataset(Protocol):
 def _require_engine(folder: FpgaFolder) -> None:
     if not folder.learns:
         raise ConfigError(f"folder {str(folder.path)!r} has no learning engine: compile it with --learn "
-                          "dfa|fa|pepita|hebbian|oja")
+                          "dfa|fa|pepita|ff|hebbian|oja")
 
 
 def _interval(cycles: list[int]) -> list[int]:

@@ -57,7 +57,7 @@ def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit
     shape = link_shape(specs, learn_spec(graph) is not None)
     if learn_steps is not None and not shape.learns:
         raise ConfigError(f"folder {str(folder.path)!r} has no learning engine: compile it with --learn "
-                          "dfa|fa|pepita|hebbian|oja")
+                          "dfa|fa|pepita|ff|hebbian|oja")
     report: dict[str, Any] = {"dataset": data.name, "port": port, "baud": baud}
     with open_port(folder, port, baud) as transport:
         link = HostLink(transport, shape)

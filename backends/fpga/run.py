@@ -80,12 +80,15 @@ def run_steps(folder: FpgaFolder, steps: list[Step], simulator: str = "verilator
 
 
 def model_weights(graph: Graph) -> list[np.ndarray]:
-    """Every dense layer's integer weights, in order, as the weight port addresses them: with learned biases each
-    row's bias (as the weight of the constant input 1.0) in the last column."""
+    """Every dense layer's integer weights, in order, as the weight port addresses them: forward-forward's label
+    weights after the first layer's inputs, and with learned biases each row's bias (as the weight of the
+    constant input 1.0) in the last column."""
     learn = learn_op(graph)
     biases = learn is not None and learn.biases
+    labels = learn.labels if learn is not None else ""  # forward-forward's label weights: the first layer's
     dense = [graph.op(n) for n in graph.toposort() if isinstance(graph.op(n), digital.Dense)]
-    return [trainable(graph.params, op, biases) for op in dense if isinstance(op, digital.Dense)]
+    return [trainable(graph.params, op, biases, labels if k == 0 else "") for k, op in enumerate(dense)
+            if isinstance(op, digital.Dense)]
 
 
 def run_hardware(folder: FpgaFolder, x: np.ndarray, simulator: str = "verilator") -> dict[str, Any]:

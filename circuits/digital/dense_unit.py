@@ -96,6 +96,8 @@ class LayerSpec:
     bias_input: int = 0  # > 0: the last column of ``weights`` is a learned bias, the weight of this constant input
     perturbs: bool = False  # PEPITA: the layer also runs perturbation passes (``perturb``), outputs on ``pert_data``
     perturb_shift: int = 0  # their rounding shift (the weights' fractional bits: the result in the input's format)
+    label_columns: int = 0  # forward-forward's first layer: this many label inputs after the inputs (before a bias),
+    label_input: int = 0    # each this constant (1.0) at ``label`` while ``label_on``, else 0
 
     @property
     def n_out(self) -> int:
@@ -103,8 +105,8 @@ class LayerSpec:
 
     @property
     def n_in(self) -> int:
-        """The inputs the layer reads (without a learned bias's constant input)."""
-        return self.columns - (1 if self.bias_input else 0)
+        """The inputs the layer reads (without a learned bias's constant input or forward-forward's labels)."""
+        return self.columns - (1 if self.bias_input else 0) - self.label_columns
 
     @property
     def columns(self) -> int:
@@ -244,6 +246,8 @@ class DenseUnit(wiring.Component):
         if spec.perturbs:
             learning |= {"perturb": In(1), "perturbing": Out(1), "pert_we": Out(1),
                          "pert_data": Out(data.ArrayLayout(signed(spec.coef_bits), spec.out_ports))}
+        if spec.label_columns:
+            learning |= {"label_on": In(1), "label": In(range(max(spec.label_columns, 2)))}
         shared = {"mul_a": Out(data.ArrayLayout(signed(spec.w_bits), self.lanes)),
                   "mul_b": Out(data.ArrayLayout(signed(spec.in_bits), self.lanes)),
                   "mul_p": In(data.ArrayLayout(signed(spec.w_bits + spec.in_bits), self.lanes)),
@@ -303,8 +307,15 @@ class DenseUnit(wiring.Component):
         pad1, const1 = Signal(segs), Signal(segs)  # a column past the edge; a learned bias's constant input
         m.d.sync += [valid1.eq(running), first1.eq(running & (j == 0)), last1.eq(running & (j == length - 1)),
                      group1.eq(g), pad1.eq(Cat(*[(s * length + j) >= spec.columns for s in range(segs)]))]
-        if spec.bias_input:
-            m.d.sync += const1.eq(Cat(*[(s * length + j) == self.n_in for s in range(segs)]))
+        if spec.bias_input:  # the last column
+            m.d.sync += const1.eq(Cat(*[(s * length + j) == spec.columns - 1 for s in range(segs)]))
+        labelled1 = Signal(segs)  # forward-forward: a label column (the label's, while labels are on, is 1.0)
+        if spec.label_columns:
+            m.d.sync += labelled1.eq(Cat(*[((s * length + j) >= self.n_in) & ((s * length + j) <
+                                          self.n_in + spec.label_columns) for s in range(segs)]))
+            at_label = Signal(segs)
+            m.d.sync += at_label.eq(Cat(*[self.label_on & ((s * length + j) == self.n_in + self.label)
+                                         for s in range(segs)]))
         # Stage 2: every segment's partial sum is final: add them (into a register). Stage 3: round (into a
         # register). Stage 4: the activation and the saturation; store the group's outputs.
         # With registers around the multipliers the accumulation happens ``mac_registers`` cycles after stage 1:
@@ -353,6 +364,8 @@ class DenseUnit(wiring.Component):
                 wp = mem.write_port()
                 constant = Mux(perturbing, 0, spec.bias_input) if spec.perturbs else spec.bias_input
                 operand = Mux(const1[s], constant, Mux(pad1[s], 0, self.x_data[s]))
+                if spec.label_columns:
+                    operand = Mux(labelled1[s], Mux(at_label[s], spec.label_input, 0), operand)
                 mac = mac_valid & ~updating  # this lane accumulates a product in this cycle
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, word, w_word)),

@@ -39,6 +39,8 @@ class LearnSpec:
     chained: bool = False                            # FA: a hidden layer's source is the next layer's delta
     modulation: tuple[tuple[int, ...], ...] = ()     # PEPITA: ±1 rows (n_in × n_out) projecting the error
     modulation_shift: int = 0                        # PEPITA: that sum's rounding shift
+    goodness: tuple[tuple[int, int], ...] = ()       # FF: per hidden layer, the threshold and the distance's shift
+    sigmoid: tuple[tuple[int, ...], ...] = ()        # FF: per hidden layer, the probability table
 
     @property
     def has_feedback(self) -> bool:
@@ -59,6 +61,12 @@ class LearnSpec:
         if self.modulation:  # (its sums are registered before they are written: one cycle more)
             rows.append(len(self.modulation) + 1)
         return max(rows) + 1 if rows else 0
+
+    @property
+    def forward_forward(self) -> bool:
+        """Forward-forward: positive and negative passes through the hidden layers after the readout's update
+        (:mod:`circuits.digital.goodness`)."""
+        return bool(self.goodness)
 
     @property
     def perturbs(self) -> bool:

@@ -38,6 +38,7 @@ from amaranth.lib import wiring
 
 from circuits.digital.dense_unit import DenseUnit, LayerSpec
 from circuits.digital.error_unit import ErrorUnit, LearnSpec, backward_cycles
+from circuits.digital.goodness import Goodness
 from circuits.digital.outputs import LayerOutputs
 from circuits.digital.streams import InputBanks, Sender, network_ports
 
@@ -65,6 +66,13 @@ def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
     sample (its label last) or its ``n_out`` predictions take longer."""
     back = sum(backward_cycles(layers[k].slots, layers[k].groups, layers[k + 1].n_out)
                for k in learn.backward_layers())
+    if learn.forward_forward:  # the readout's update, then two passes through the hidden layers, each measured,
+        #                        weighed, written and learned from
+        hidden = layers[:-1]
+        rows = max(s.n_out for s in hidden) + 1
+        passes = 2 * (sum(s.cycles for s in hidden) + 2 * rows + 1 + max(s.cycles for s in hidden))
+        compute = _forward(layers) + 1 + layers[-1].cycles + passes
+        return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
     back += sum(s.cycles for s in layers[:-1]) if learn.perturbs else 0  # PEPITA's perturbation passes
     compute = _forward(layers) + 2 + learn.delta_cycles + back + max(s.cycles for s in layers if s.learn)
     return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
@@ -136,6 +144,7 @@ class Network(wiring.Component):
 
         # Sequencer: the layers one after another; then hand the result to the sender and take the next bank.
         engine, stepping = None, Signal()  # the learning engine; its delta phase runs
+        goodness: Goodness | None = None  # forward-forward's
         backward: list[tuple[int, Signal, Value]] = []  # FA's backward phases: layer, running, its last cycle
         if self.learn is not None:  # its logic, outside the sequencer's states
             engine = ErrorUnit(m, self.learn, self.units, self._outputs)
@@ -145,6 +154,9 @@ class Network(wiring.Component):
                 backward.append((k, running, engine.backward(k, running)))
             if self.learn.perturbs:
                 self._perturbation(m, engine, stepping)
+            if self.learn.forward_forward:
+                goodness = Goodness(m, self.learn, engine, self.units, self._outputs)
+                m.d.comb += [units[0].label_on.eq(goodness.label_on), units[0].label.eq(goodness.label)]
             engine.coefficients()
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -170,7 +182,10 @@ class Network(wiring.Component):
                             m.next = "ERROR"
                         with m.Else():
                             self._next_input(m)
-            if banks.label is not None:
+            if banks.label is not None and goodness is not None:
+                assert engine is not None
+                self._forward_forward_states(m, engine, goodness, banks.label)
+            elif banks.label is not None:
                 assert engine is not None
                 self._learning_states(m, engine, stepping, banks.label, backward)
         m.d.comb += self.idle.eq(fsm.ongoing("IDLE") & banks.empty & ~ovalid)
@@ -271,6 +286,55 @@ class Network(wiring.Component):
             m.d.sync += finished.eq(done)
             with m.If(done == (1 << len(learners)) - 1):
                 self._next_input(m)
+
+    def _forward_forward_states(self, m: Module, engine: ErrorUnit, goodness: Goodness, label: Value) -> None:
+        """ERROR → the readout's update pass → for the positive, then the negative pass: the hidden layers with
+        the label (one after another) → MEASURE → WEIGH → WRITE → every hidden layer's update pass at once; then
+        the next input."""
+        units, hidden = self.units, self.units[:-1]
+        finished = Signal(len(hidden))
+        with m.State("ERROR"):
+            m.d.sync += engine.load(label)
+            m.d.comb += units[-1].update.eq(1)
+            m.next = "READOUT"
+        with m.State("READOUT"):
+            with m.If(units[-1].done):
+                m.d.sync += goodness.positive(label)
+                m.d.comb += units[0].start.eq(1)
+                m.next = "POS_RUN0"
+        for phase in ("POS", "NEG"):
+            for k, unit in enumerate(hidden):
+                with m.State(f"{phase}_RUN{k}"):
+                    with m.If(unit.done):
+                        if k + 1 < len(hidden):
+                            m.d.comb += units[k + 1].start.eq(1)
+                            m.next = f"{phase}_RUN{k + 1}"
+                        else:
+                            m.next = f"{phase}_MEASURE"
+            with m.State(f"{phase}_MEASURE"):
+                m.d.comb += goodness.measuring.eq(1)
+                with m.If(goodness.last):
+                    m.next = f"{phase}_WEIGH"
+            with m.State(f"{phase}_WEIGH"):
+                m.d.comb += goodness.weighing.eq(1)
+                m.next = f"{phase}_WRITE"
+            with m.State(f"{phase}_WRITE"):
+                m.d.comb += goodness.writing.eq(1)
+                with m.If(goodness.last):
+                    m.d.comb += [u.update.eq(1) for u in hidden]
+                    m.d.sync += finished.eq(0)
+                    m.next = f"{phase}_WAIT"
+            with m.State(f"{phase}_WAIT"):
+                done = Cat(*[u.done for u in hidden]) | finished
+                m.d.sync += finished.eq(done)
+                with m.If(done == (1 << len(hidden)) - 1):
+                    if phase == "POS":
+                        m.d.sync += goodness.negative_pass(label)
+                        m.d.comb += units[0].start.eq(1)
+                        m.next = "NEG_RUN0"
+                    else:
+                        m.d.sync += goodness.stop()
+                        self._next_input(m)
 
     def _weight_port(self, m: Module) -> None:
         """The weight port's inputs are registered once here (so nothing inside the layers hangs combinationally

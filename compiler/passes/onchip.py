@@ -3,7 +3,8 @@
 Runs after ``quantize``. Decides the output error's format (``err_bits``, ``err_frac = err_bits − 3``: a range of
 ±4 around the one-hot target), the ±1 feedback matrix of every hidden layer for DFA (from the output error) and
 FA (from the next layer's delta) (``lfsr_signs(seed + k)``, stored as parameters ``learn.feedback<k>``), or
-PEPITA's projection of the error onto the input (``lfsr_signs(seed)``, ``learn.modulation``), the rounding
+PEPITA's projection of the error onto the input (``lfsr_signs(seed)``, ``learn.modulation``), or
+forward-forward's label weights (``learn.labels``, zero) and goodness tables (``learn.sigmoid<k>``), the rounding
 shifts and every delta's width (from its largest possible size), and checks the rule, the activations
 and the learning rate: a rate that rounds every possible update to zero at these formats is a
 :class:`LearningRateWarning`. With ``biases``
@@ -135,6 +136,10 @@ class OnChipLearning(Pass):
         ReLU: the delta is ``p`` times the output, which is ReLU's slope times its input."""
         first = graph.op_as(denses[0], digital.Dense)
         classes = graph.op_as(denses[-1], digital.Dense).out_features
+        if len(denses) < 2 or classes < 2:
+            raise UnsupportedOpError(f"graph {graph.name!r}: forward-forward on chip needs a hidden layer and two "
+                                     f"classes or more (it trains hidden layers on true against wrong labels), not "
+                                     f"{len(denses) - 1} and {classes}")
         goodness, sigmoid = [], []
         for k, node in enumerate(denses[:-1]):
             after = graph.op(graph.users(node)[0][0])
@@ -149,9 +154,6 @@ class OnChipLearning(Pass):
             goodness.append((threshold, shift))
             sigmoid.append(f"learn.sigmoid{k}")
             coef_bits[k] = after.out_bits + FF_P_FRAC + 2
-        if len(denses) < 2:
-            raise UnsupportedOpError(f"graph {graph.name!r}: forward-forward trains hidden layers, and this network "
-                                     "has none")
         graph.add_param("learn.labels", np.zeros((first.out_features, classes),
                                                  dtype=graph.params[first.weight].dtype))
         return {"labels": "learn.labels", "goodness": tuple(goodness), "sigmoid": tuple(sigmoid)}

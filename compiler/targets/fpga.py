@@ -52,7 +52,7 @@ class FpgaOptions(Options):
                                                       "auto, the default then: the fastest lane count that fits)")
     weight_bits: int | None = option(None, Int(2, 32), "fpga: weight width (8; 16 with --learn)")
     act_bits: int = option(8, Int(2, 32), "fpga: activation width (8)")
-    learn: str | None = option(None, Text(), "fpga: add an on-chip learning engine: dfa, fa, pepita, hebbian or "
+    learn: str | None = option(None, Text(), "fpga: add an on-chip learning engine: dfa, fa, pepita, ff, hebbian or "
                                              "oja (alone: the model's own rule)", const="model")
     lr_shift: int = option(7, Int(0, 30), "fpga --learn: learning rate 2^-K (7)")
     fixed_biases: bool = option(False, Flag(), "fpga --learn: keep the biases as compiled (by default they learn "
@@ -119,7 +119,7 @@ def _rule(graph: Graph, asked: str) -> str:
     recorded = graph.find(learn.Rule.kind)
     if not recorded:
         raise ConfigError(f"model {graph.name!r} records no learning rule: name one, --learn "
-                          "dfa|fa|pepita|hebbian|oja")
+                          "dfa|fa|pepita|ff|hebbian|oja")
     return graph.op_as(recorded[0], learn.Rule).rule
 
 
