@@ -324,7 +324,7 @@ def test_forward_forward_runs_positive_and_negative_passes_bit_exact(sizes, lane
     rows = max(s.n_out for s in hidden) + 1
     assert trained.cycles[1:] == [training_period(specs, engine)] * 5
     assert training_period(specs, engine) == period(specs) + 1 + specs[-1].cycles + 2 * (
-        sum(s.cycles for s in hidden) + 2 * rows + 1 + max(s.cycles for s in hidden))
+        sum(s.cycles for s in hidden) + 2 * rows + 2 + max(s.cycles for s in hidden))
 
 
 def test_forward_forward_needs_relu_hidden_layers_and_a_hidden_layer():

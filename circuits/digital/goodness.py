@@ -9,7 +9,8 @@ After a pass through the hidden layers:
 
 - **measure** (``max rows + 1`` cycles): one row of every hidden layer per cycle is read from where the outputs
   live and its square added to the layer's goodness ``G``;
-- **weigh** (one cycle): ``p = T[sat_6(round(±(θ − G) / 2^g)) + 32]``, each layer's table a read-only memory;
+- **weigh** (two cycles: the table's index is registered): ``p = T[sat_6(round(±(θ − G) / 2^g)) + 32]``, each
+  layer's table a read-only memory;
 - **write** (``max rows + 1`` cycles): one row per cycle, ``d = ∓p · h`` into the layer's delta memory (a bank
   per slot, as the update pass reads it), and then every hidden layer updates by the delta rule.
 """
@@ -85,8 +86,9 @@ class Goodness:
             m.d.sync += total.eq(total + square)
         distance = Signal(signed(len(total) + 2), name=f"ff{k}_distance")
         m.d.comb += distance.eq(Mux(self.negative, total - threshold, threshold - total))
-        index = Signal(range(1 << INDEX_BITS), name=f"ff{k}_index")
-        m.d.comb += index.eq(saturate(shift_round(distance, shift), INDEX_BITS) + (1 << (INDEX_BITS - 1)))
+        index = Signal(range(1 << INDEX_BITS), name=f"ff{k}_index")  # registered: valid in the weigh phase's
+        #                                                                 second cycle
+        m.d.sync += index.eq(saturate(shift_round(distance, shift), INDEX_BITS) + (1 << (INDEX_BITS - 1)))
         m.submodules[f"ff{k}_sigmoid"] = rom = Memory(shape=unsigned(P_BITS), depth=1 << INDEX_BITS,
                                                       init=list(self.spec.sigmoid[k]), attrs={"ram_style": "logic"})
         port = rom.read_port(domain="comb")

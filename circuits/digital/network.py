@@ -70,7 +70,7 @@ def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
         #                        weighed, written and learned from
         hidden = layers[:-1]
         rows = max(s.n_out for s in hidden) + 1
-        passes = 2 * (sum(s.cycles for s in hidden) + 2 * rows + 1 + max(s.cycles for s in hidden))
+        passes = 2 * (sum(s.cycles for s in hidden) + 2 * rows + 2 + max(s.cycles for s in hidden))
         compute = _forward(layers) + 1 + layers[-1].cycles + passes
         return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
     back += sum(s.cycles for s in layers[:-1]) if learn.perturbs else 0  # PEPITA's perturbation passes
@@ -289,8 +289,8 @@ class Network(wiring.Component):
 
     def _forward_forward_states(self, m: Module, engine: ErrorUnit, goodness: Goodness, label: Value) -> None:
         """ERROR → the readout's update pass → for the positive, then the negative pass: the hidden layers with
-        the label (one after another) → MEASURE → WEIGH → WRITE → every hidden layer's update pass at once; then
-        the next input."""
+        the label (one after another) → MEASURE → INDEX → WEIGH → WRITE → every hidden layer's update pass at
+        once; then the next input."""
         units, hidden = self.units, self.units[:-1]
         finished = Signal(len(hidden))
         with m.State("ERROR"):
@@ -314,7 +314,9 @@ class Network(wiring.Component):
             with m.State(f"{phase}_MEASURE"):
                 m.d.comb += goodness.measuring.eq(1)
                 with m.If(goodness.last):
-                    m.next = f"{phase}_WEIGH"
+                    m.next = f"{phase}_INDEX"
+            with m.State(f"{phase}_INDEX"):  # the goodness's last square is added: its table index follows
+                m.next = f"{phase}_WEIGH"
             with m.State(f"{phase}_WEIGH"):
                 m.d.comb += goodness.weighing.eq(1)
                 m.next = f"{phase}_WRITE"
