@@ -2,9 +2,10 @@
 
     python bench/onchip.py [--rules dfa fa pepita ff hebbian oja] [--pe 2] [--epochs 5] [--markdown FILE]
 
-For every rule and two digits networks (64-64-10 and 64-48-24-10, each from the random weights of
-``neurocc train --epochs 0``), compiles the network with the rule's learning engine (``--learn``, biases learned)
-and without one (the inference design of the same network and lane count, a datapath per layer), and reports:
+For every rule and two digits networks (64-64-10 and 64-48-24-10, each from the rule's own random weights,
+``neurocc train --rule R --epochs 0``: Oja's hidden units are tanh, the others' ReLU), compiles the network with
+the rule's learning engine (``--learn``, biases learned) and without one (the inference design of the same
+network and lane count, a datapath per layer), and reports:
 
 - cycles per training sample against cycles per inference (the manifests' formulas, which the tests hold to the
   hardware);
@@ -49,11 +50,12 @@ def synth_stats(folder: Path) -> dict[str, int]:
     return {key: sum(n for name, n in counts.items() if name.startswith(cell)) for key, cell in CELLS.items()}
 
 
-def row(rule: str, network: str, pe: int, epochs: int, work: Path, without: dict[str, int]) -> dict[str, Any]:
-    """One rule on one network; ``without``: the inference design's statistics."""
+def row(rule: str, network: str, pe: int, epochs: int, work: Path) -> dict[str, Any]:
+    """One rule on one network, from the rule's own random weights."""
     hidden = NETWORKS[network]
-    start = from_trained(train(TrainConfig(rule="dfa", hidden=hidden, epochs=0), progress=False))
+    start = from_trained(train(TrainConfig(rule=rule, hidden=hidden, epochs=0), progress=False))
     floating = train(TrainConfig(rule=rule, hidden=hidden), progress=False)
+    without = synth_stats(compile(start, "fpga", work / f"inference-{rule}-{network}", pe=pe).path)
     learning = compile(start, "fpga", work / f"{rule}-{network}", pe=pe, learn=rule)
     with_engine = synth_stats(learning.path)
     trained = open_folder(learning.path).simulate(load_dataset("digits"), train=True, epochs=epochs)
@@ -93,13 +95,8 @@ def main() -> None:
     jobs = [(rule, network) for network in args.networks for rule in args.rules]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        inference = {}  # each network's design without an engine (the same random weights, the same lanes)
-        for network in args.networks:
-            start = from_trained(train(TrainConfig(rule="dfa", hidden=NETWORKS[network], epochs=0), progress=False))
-            inference[network] = synth_stats(compile(start, "fpga", Path(tmp) / f"inference-{network}",
-                                                     pe=args.pe).path)
         for rule, network in tqdm(jobs, desc="bench onchip", unit="rule", file=sys.stderr):
-            rows.append(row(rule, network, args.pe, args.epochs, Path(tmp), inference[network]))
+            rows.append(row(rule, network, args.pe, args.epochs, Path(tmp)))
     print(json.dumps({"benchmark": "onchip", "dataset": "digits", "rows": rows}, indent=1))
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows))

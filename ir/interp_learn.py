@@ -28,8 +28,11 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
 4. **updates**, all from the forward values, ``lr = 2^−lr_shift``, rounding half up, saturating to ``w_bits``:
    - delta (DFA, and the readout of the unsupervised rules): ``ΔW[r,c] = round(−δ[r] · x[c] / 2^s)`` with
      ``s = err_frac + in_frac − w_frac + lr_shift``;
-   - Oja (hidden layers): ``u = round(y[r] · W[r,c] / 2^(out_frac + w_frac − in_frac))``,
-     ``ΔW[r,c] = round(y[r] · (x[c] − u) / 2^(out_frac + in_frac − w_frac + lr_shift))`` with ``y = h_k``;
+   - Oja (hidden layers; Sanger's generalized Hebbian algorithm, which the float rule of that name is):
+     ``t[j,c] = round(y[j] · W[j,c] / 2^(out_frac + w_frac − in_frac))``, ``u[r,c] = Σ_{j ≤ r} t[j,c]``,
+     ``ΔW[r,c] = round(y[r] · (x[c] − u[r,c]) / 2^(out_frac + in_frac − w_frac + lr_shift))`` with ``y = h_k``
+     (each unit learns what the units before it leave of the input: with ``u = t`` alone, plain Oja, every unit
+     drifted to the same direction and the hidden outputs stopped varying with the input);
    - Hebbian (hidden layers): ``ΔW[r,c] = round(y[r] · x[c] / 2^(out_frac + in_frac − w_frac + lr_shift))``.
 **Forward-forward** (``ff``) trains each hidden layer on its own, and the readout on the neutral pass: a step is
 (a) the forward pass above, with no label (the network as exported), its output error, and the readout's delta
@@ -321,9 +324,9 @@ class Trainer:
             xv = np.append(xk[0], bias_input(dense)) if biases else xk[0]
             if rule.kind == "delta":
                 dw = shift_round(-np.outer(deltas[k], xv), rule.shift)
-            elif rule.kind == "oja":
+            elif rule.kind == "oja":  # Sanger's: each row's decay sums the rows up to it
                 y = hk[0]
-                u = shift_round(y[:, None] * w, rule.decay_shift)
+                u = np.cumsum(shift_round(y[:, None] * w, rule.decay_shift), axis=0)
                 dw = shift_round(y[:, None] * (xv[None, :] - u), rule.shift)
             else:
                 dw = shift_round(np.outer(hk[0], xv), rule.shift)

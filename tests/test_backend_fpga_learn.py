@@ -78,9 +78,9 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
         else:
             out_frac = g.op(g.users(rule_k.node)[0][0]).out_frac
             y = hs[k][0] / 2.0 ** out_frac
-            if rule_k.kind == "oja":
-                expected = lr * y[:, None] * (x[None, :] - y[:, None] * w)
-                tolerance += lr * np.abs(y).max() * 2.0 ** -dense.in_frac / 2
+            if rule_k.kind == "oja":  # Sanger's: the decay sums the rows up to each (each term rounded once)
+                expected = lr * y[:, None] * (x[None, :] - np.cumsum(y[:, None] * w, axis=0))
+                tolerance += lr * np.abs(y).max() * 2.0 ** -dense.in_frac / 2 * len(y)
             else:
                 expected = lr * np.outer(y, x)
         got = (w1 - w0) / 2.0 ** dense.w_frac

@@ -353,6 +353,7 @@ class DenseUnit(wiring.Component):
         if spec.learn:
             m.d.comb += self.coef_group.eq(g)
         totals = []
+        updates: dict[tuple[int, int], tuple[Value, Value, Value, object]] = {}  # lane → coef, w, x, write port
         for q in range(slots):
             coef = self._coefficient(q, group1) if spec.learn else None
             accs = []
@@ -370,16 +371,8 @@ class DenseUnit(wiring.Component):
                 port_write = self.w_we & ~self.busy & (w_lane == lane)
                 m.d.comb += [rp.addr.eq(Mux(running, word, w_word)),
                              wp.addr.eq(w_word), wp.data.eq(self.w_data), wp.en.eq(port_write)]
-                if coef is not None:  # the update pass: the weight read and its change registered, then the sum
-                    # saturated and written back (two cycles after the read: the memory → multiplier → adder →
-                    # saturation path in one cycle was the on-chip designs' longest)
-                    change = self._update(coef, rp.data, operand)
-                    held_w = Signal(signed(spec.w_bits), name=f"w{lane}_held")
-                    held_change = Signal(change.shape(), name=f"dw{lane}_held")
-                    m.d.sync += [held_w.eq(rp.data), held_change.eq(change)]
-                    with m.If(write2):
-                        m.d.comb += [wp.addr.eq(addr2), wp.en.eq(1),
-                                     wp.data.eq(saturate(held_w + held_change, spec.w_bits))]
+                if coef is not None:
+                    updates[q, s] = (coef, rp.data, operand, wp)
                 with m.If(read_lane == lane):
                     m.d.comb += self.w_rdata.eq(rp.data)
                 acc = Signal(signed(spec.acc_bits), name=f"acc{lane}")
@@ -401,6 +394,8 @@ class DenseUnit(wiring.Component):
             with m.If(store[0]):
                 m.d.sync += total.eq(sum(accs[1:], accs[0]))
             totals.append(total)
+        if updates:
+            self._write_back(m, updates, write2, addr2, j, group1, valid1 & updating)
         if spec.writeback == "serial":
             self._serial_writeback(m, totals, store[0], group[0], perturbing)
         else:
@@ -416,6 +411,45 @@ class DenseUnit(wiring.Component):
                 with m.If(self.out_we & (self.out_group == o // slots) & mine):
                     m.d.sync += self.y[o].eq(self.out_data[0 if serial else o % slots])
         return m
+
+    def _write_back(self, m: Module, updates: dict[tuple[int, int], tuple[Value, Value, Value, object]],
+                    write2: Signal, addr2: Signal, column: Signal, group1: Signal, updating1: Value) -> None:
+        """The update pass: every lane's weight read and its change registered, then the sum saturated and
+        written back (two cycles after the read: the memory → multiplier → adder → saturation path in one cycle
+        was the on-chip designs' longest). Oja's rule (Sanger's) subtracts from each input the sum of
+        ``round(y_j · W_jc / 2^decay)`` over the rows ``j`` up to the lane's own: the rows of earlier groups
+        from a memory of one sum per column (per segment; the first group starts from 0), those of this group
+        from the slots before it, all in the same cycle."""
+        spec = self.spec
+        prefix: dict[tuple[int, int], Value] = {}
+        if spec.learn == "oja":
+            length = spec.seg_len
+            col1 = Signal.like(column, name="column1")
+            m.d.sync += col1.eq(column)
+            for s in range(spec.segments):
+                terms = [shift_round(updates[q, s][0] * updates[q, s][1], spec.decay_shift)
+                         for q in range(spec.slots)]
+                width = max(len(t) for t in terms) + max(spec.n_out, 2).bit_length() + 1
+                mem = Memory(shape=signed(width), depth=max(length, 2), init=[])
+                m.submodules[f"gha{s}"] = mem
+                wp = mem.write_port()
+                rp = mem.read_port(transparent_for=(wp,))
+                base = Signal(signed(width), name=f"gha{s}_base")
+                m.d.comb += [rp.addr.eq(column), base.eq(Mux(group1 == 0, 0, rp.data))]
+                running: Value = base
+                for q, term in enumerate(terms):
+                    running = running + term
+                    prefix[q, s] = running
+                m.d.comb += [wp.addr.eq(col1), wp.data.eq(running), wp.en.eq(updating1)]
+        for (q, s), (coef, w, x, wp) in updates.items():
+            lane = q * spec.segments + s
+            change = self._update(coef, w, x, prefix.get((q, s)))
+            held_w = Signal(signed(spec.w_bits), name=f"w{lane}_held")
+            held_change = Signal(change.shape(), name=f"dw{lane}_held")
+            m.d.sync += [held_w.eq(w), held_change.eq(change)]
+            with m.If(write2):
+                m.d.comb += [wp.addr.eq(addr2), wp.en.eq(1),  # type: ignore[attr-defined]
+                             wp.data.eq(saturate(held_w + held_change, spec.w_bits))]  # type: ignore[attr-defined]
 
     def _bias(self, bias: Value, perturbing: Signal) -> Value:
         """A group's starting value: its bias, or 0 in a perturbation pass."""
@@ -494,12 +528,14 @@ class DenseUnit(wiring.Component):
             return self.coef[q]
         return Mux(group == spec.groups - 1, 0, self.coef[q])
 
-    def _update(self, coef: Value, w: Value, x: Value) -> Value:
-        """A weight's change, exactly as ``ir.interp_learn`` defines it for this layer's rule."""
+    def _update(self, coef: Value, w: Value, x: Value, decay: Value | None) -> Value:
+        """A weight's change, exactly as ``ir.interp_learn`` defines it for this layer's rule (``decay``: Oja's
+        sum over the rows up to this one)."""
         spec = self.spec
         if spec.learn == "delta":
             return shift_round(-(coef * x), spec.learn_shift)
         if spec.learn == "oja":
-            return shift_round(coef * (x - shift_round(coef * w, spec.decay_shift)), spec.learn_shift)
+            assert decay is not None
+            return shift_round(coef * (x - decay), spec.learn_shift)
         return shift_round(coef * x, spec.learn_shift)
 
