@@ -36,8 +36,10 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
    - Hebbian (hidden layers): ``ΔW[r,c] = round(y[r] · x[c] / 2^(out_frac + in_frac − w_frac + lr_shift))``.
 **Forward-forward** (``ff``) trains each hidden layer on its own, and the readout on the neutral pass: a step is
 (a) the forward pass above, with no label (the network as exported), its output error, and the readout's delta
-update; then (b) a *positive* pass with the true label and (c) a *negative* pass with a wrong one, label
-``(t + 1 + (n mod (K − 1))) mod K`` on the trainer's ``n``-th step (``K`` classes: every wrong label in turn). A
+update; then (b) a *positive* pass with the true label and (c) a *negative* pass with a wrong one: the wrong
+label the unlabelled pass scored highest (the first of equals), where the network is most confused (the float
+rule draws it in proportion to the readout's belief; uniform wrong labels, every one in turn, left 64-48-24-10
+at 0.88 against 0.91 with these). A
 label enters the first layer as ``K`` more inputs, ``2^in_frac`` at the label and 0 elsewhere, whose weights
 ``U`` (the op's ``labels``) learn like the others; without a label they are all 0. After each of (b) and (c)
 every hidden layer's goodness ``G_k = Σ_r h_k[r]²`` (``2·out_frac`` fractional bits) gives a probability
@@ -219,7 +221,6 @@ class Trainer:
         self.rules = layer_rules(graph)
         self.denses = [_dense(graph, r.node) for r in self.rules]
         self.requants = [graph.op(graph.users(r.node)[0][0]) for r in self.rules]
-        self.steps = 0  # training steps taken (forward-forward's wrong labels take turns by it)
 
     def forward(self, x: np.ndarray, label: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Layer inputs and outputs (the last output is the raw accumulator) for input codes ``x``; with
@@ -299,9 +300,7 @@ class Trainer:
         xs, hs = self.forward(x[None, :])
         out = hs[-1][0]
         self._update(len(self.rules) - 1, self.error(out, label), xs[-1][0])
-        classes = self.denses[-1].out_features
-        wrong = (label + 1 + self.steps % (classes - 1)) % classes
-        self.steps += 1
+        wrong = int(np.argmax(np.where(np.arange(len(out)) == label, np.iinfo(np.int64).min, out)))
         for given, positive in ((label, True), (wrong, False)):
             xs, hs = self.forward(x[None, :], given)
             deltas = [self.goodness_delta(k, hs[k][0], positive) for k in range(len(self.rules) - 1)]

@@ -2,10 +2,10 @@
 layer sees, each hidden layer's goodness and probability, and its deltas.
 
 ``Goodness`` is a plain helper that adds its logic to the network's module (as :class:`ErrorUnit
-<circuits.digital.error_unit.ErrorUnit>` does, whose delta memories it writes). The network's sequencer runs it
-twice per training sample, after the readout's update: a positive pass (the true label) and a negative one (a
-wrong label: the true one plus ``offset``, which takes every value ``1 … K − 1`` in turn, one step per sample).
-After a pass through the hidden layers:
+<circuits.digital.error_unit.ErrorUnit>` does, whose delta memories it writes). While the readout updates, it
+scans the unlabelled pass's outputs (the last layer's registers) one per cycle for the wrong label scored
+highest; then the network's sequencer runs it twice: a positive pass (the true label) and a negative one (that
+wrong label). After a pass through the hidden layers:
 
 - **measure** (``max rows + 1`` cycles): one row of every hidden layer per cycle is read from where the outputs
   live and its square added to the layer's goodness ``G``;
@@ -37,7 +37,7 @@ def goodness_cycles(units: list[DenseUnit]) -> int:
 
 class Goodness:
     def __init__(self, m: Module, spec: LearnSpec, engine: ErrorUnit, units: list[DenseUnit],
-                 outputs: list[LayerOutputs]) -> None:
+                 outputs: list[LayerOutputs], label_in: Value) -> None:
         self.m, self.spec, self.units = m, spec, units
         classes = units[-1].n_out
         self.classes = classes
@@ -48,7 +48,7 @@ class Goodness:
         self.negative = Signal(name="ff_negative")  # the pass's sign: the negative pass lowers the goodness
         self.label_on = Signal(name="ff_label_on")
         self.label = Signal(range(max(classes, 2)), name="ff_label")
-        self.offset = Signal(range(max(classes, 2)), init=1, name="ff_offset")
+        self._scan(label_in)
         with m.If((self.measuring | self.writing) & (self.row < self.rows)):
             m.d.sync += self.row.eq(self.row + 1)
         with m.Elif(~self.measuring & ~self.writing):
@@ -56,15 +56,36 @@ class Goodness:
         for k in range(len(units) - 1):
             self._layer(k, engine, outputs[k])
 
+    def _scan(self, label: Value) -> None:
+        """The wrong label scored highest: ``scan`` counts through the outputs from ``scan_start`` (the error's
+        cycle), keeping the first largest of those that are not ``label``; done when it reaches ``K``."""
+        m, y = self.m, self.units[-1].y
+        self.scan = Signal(range(self.classes + 1), init=self.classes, name="ff_scan")
+        self.wrong = Signal(range(max(self.classes, 2)), name="ff_wrong")
+        best, found = Signal.like(y[0], name="ff_best"), Signal(name="ff_found")
+        value = Signal.like(y[0], name="ff_scanned")
+        with m.Switch(self.scan):
+            for o in range(self.classes):
+                with m.Case(o):
+                    m.d.comb += value.eq(y[o])
+        with m.If(self.scan < self.classes):
+            m.d.sync += self.scan.eq(self.scan + 1)
+            with m.If((self.scan != label) & (~found | (value > best))):
+                m.d.sync += [best.eq(value), self.wrong.eq(self.scan), found.eq(1)]
+        self.scan_start = [self.scan.eq(0), found.eq(0)]
+
+    @property
+    def scanned(self) -> Value:
+        """The wrong label is known."""
+        return self.scan == self.classes
+
     def positive(self, label: Value) -> list:
         """Statements that start the positive pass (with the true ``label``)."""
         return [self.label_on.eq(1), self.label.eq(label), self.negative.eq(0)]
 
-    def negative_pass(self, label: Value) -> list:
-        """Statements that start the negative pass: a wrong label, and the next sample's offset."""
-        wrong = label + self.offset
-        return [self.label.eq(Mux(wrong >= self.classes, wrong - self.classes, wrong)), self.negative.eq(1),
-                self.offset.eq(Mux(self.offset == self.classes - 1, 1, self.offset + 1))]
+    def negative_pass(self) -> list:
+        """Statements that start the negative pass (with the wrong label scored highest)."""
+        return [self.label.eq(self.wrong), self.negative.eq(1)]
 
     def stop(self) -> list:
         """Statements that end the sample's passes: no label (the network as exported)."""

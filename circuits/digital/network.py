@@ -71,7 +71,7 @@ def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
         hidden = layers[:-1]
         rows = max(s.n_out for s in hidden) + 1
         passes = 2 * (sum(s.cycles for s in hidden) + 2 * rows + 2 + max(s.cycles for s in hidden))
-        compute = _forward(layers) + 1 + layers[-1].cycles + passes
+        compute = _forward(layers) + 1 + max(layers[-1].cycles, layers[-1].n_out + 1) + passes
         return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
     back += sum(s.cycles for s in layers[:-1]) if learn.perturbs else 0  # PEPITA's perturbation passes
     compute = _forward(layers) + 2 + learn.delta_cycles + back + max(s.cycles for s in layers if s.learn)
@@ -155,7 +155,8 @@ class Network(wiring.Component):
             if self.learn.perturbs:
                 self._perturbation(m, engine, stepping)
             if self.learn.forward_forward:
-                goodness = Goodness(m, self.learn, engine, self.units, self._outputs)
+                assert banks.label is not None
+                goodness = Goodness(m, self.learn, engine, self.units, self._outputs, banks.label)
                 m.d.comb += [units[0].label_on.eq(goodness.label_on), units[0].label.eq(goodness.label)]
             engine.coefficients()
         with m.FSM() as fsm:
@@ -288,17 +289,20 @@ class Network(wiring.Component):
                 self._next_input(m)
 
     def _forward_forward_states(self, m: Module, engine: ErrorUnit, goodness: Goodness, label: Value) -> None:
-        """ERROR → the readout's update pass → for the positive, then the negative pass: the hidden layers with
-        the label (one after another) → MEASURE → INDEX → WEIGH → WRITE → every hidden layer's update pass at
-        once; then the next input."""
+        """ERROR → the readout's update pass (and the scan for the wrong label) → for the positive, then the
+        negative pass: the hidden layers with the label (one after another) → MEASURE → INDEX → WEIGH → WRITE →
+        every hidden layer's update pass at once; then the next input."""
         units, hidden = self.units, self.units[:-1]
         finished = Signal(len(hidden))
+        read_out = Signal()  # the readout's update pass is done
         with m.State("ERROR"):
-            m.d.sync += engine.load(label)
+            m.d.sync += [*engine.load(label), *goodness.scan_start, read_out.eq(0)]
             m.d.comb += units[-1].update.eq(1)
             m.next = "READOUT"
-        with m.State("READOUT"):
+        with m.State("READOUT"):  # the readout updates; meanwhile the wrong label is found
             with m.If(units[-1].done):
+                m.d.sync += read_out.eq(1)
+            with m.If((units[-1].done | read_out) & goodness.scanned):
                 m.d.sync += goodness.positive(label)
                 m.d.comb += units[0].start.eq(1)
                 m.next = "POS_RUN0"
@@ -331,7 +335,7 @@ class Network(wiring.Component):
                 m.d.sync += finished.eq(done)
                 with m.If(done == (1 << len(hidden)) - 1):
                     if phase == "POS":
-                        m.d.sync += goodness.negative_pass(label)
+                        m.d.sync += goodness.negative_pass()
                         m.d.comb += units[0].start.eq(1)
                         m.next = "NEG_RUN0"
                     else:
