@@ -325,7 +325,7 @@ def test_forward_forward_runs_positive_and_negative_passes_bit_exact(sizes, lane
     hidden = specs[:-1]
     rows = max(s.n_out for s in hidden) + 1
     assert trained.cycles[1:] == [training_period(specs, engine)] * 5
-    assert training_period(specs, engine) == period(specs) + 1 + max(specs[-1].cycles, sizes[-1] + 1) + 2 * (
+    assert training_period(specs, engine) == period(specs) + 1 + max(specs[-1].cycles, sizes[-1] + 2) + 2 * (
         sum(s.cycles for s in hidden) + 2 * rows + 2 + max(s.cycles for s in hidden))
 
 

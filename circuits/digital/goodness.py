@@ -63,21 +63,25 @@ class Goodness:
         self.scan = Signal(range(self.classes + 1), init=self.classes, name="ff_scan")
         self.wrong = Signal(range(max(self.classes, 2)), name="ff_wrong")
         best, found = Signal.like(y[0], name="ff_best"), Signal(name="ff_found")
-        value = Signal.like(y[0], name="ff_scanned")
+        # output ``scan`` is read into a register, and compared a cycle later (the multiplexer and the comparison
+        # in one cycle were the design's longest path)
+        value, index = Signal.like(y[0], name="ff_scanned"), Signal.like(self.wrong, name="ff_scanned_index")
+        self.comparing = Signal(name="ff_comparing")
         with m.Switch(self.scan):
             for o in range(self.classes):
                 with m.Case(o):
-                    m.d.comb += value.eq(y[o])
+                    m.d.sync += value.eq(y[o])
+        m.d.sync += [index.eq(self.scan), self.comparing.eq(self.scan < self.classes)]
         with m.If(self.scan < self.classes):
             m.d.sync += self.scan.eq(self.scan + 1)
-            with m.If((self.scan != label) & (~found | (value > best))):
-                m.d.sync += [best.eq(value), self.wrong.eq(self.scan), found.eq(1)]
+        with m.If(self.comparing & (index != label) & (~found | (value > best))):
+            m.d.sync += [best.eq(value), self.wrong.eq(index), found.eq(1)]
         self.scan_start = [self.scan.eq(0), found.eq(0)]
 
     @property
     def scanned(self) -> Value:
-        """The wrong label is known."""
-        return self.scan == self.classes
+        """The wrong label is known (from ``K + 2`` cycles after ``scan_start``)."""
+        return (self.scan == self.classes) & ~self.comparing
 
     def positive(self, label: Value) -> list:
         """Statements that start the positive pass (with the true ``label``)."""

@@ -71,7 +71,7 @@ def training_period(layers: list[LayerSpec], learn: LearnSpec) -> int:
         hidden = layers[:-1]
         rows = max(s.n_out for s in hidden) + 1
         passes = 2 * (sum(s.cycles for s in hidden) + 2 * rows + 2 + max(s.cycles for s in hidden))
-        compute = _forward(layers) + 1 + max(layers[-1].cycles, layers[-1].n_out + 1) + passes
+        compute = _forward(layers) + 1 + max(layers[-1].cycles, layers[-1].n_out + 2) + passes
         return max(compute, layers[0].n_in + 1, layers[-1].n_out + 1)
     back += sum(s.cycles for s in layers[:-1]) if learn.perturbs else 0  # PEPITA's perturbation passes
     compute = _forward(layers) + 2 + learn.delta_cycles + back + max(s.cycles for s in layers if s.learn)
