@@ -15,7 +15,9 @@ network and lane count, a datapath per layer), and reports:
   trainer's, which ``simulate --train`` checks), beside the float rule's on the same network
   (``neurocc train --rule R``, 40 epochs; Hebbian and Oja: the float unsupervised rules with a delta-rule readout).
 
-Prints JSON (``bench/results/onchip.json``); ``--markdown FILE`` also writes the README's table.
+Prints JSON (``bench/results/onchip.json``); ``--markdown FILE`` also writes the README's table, and ``--plot
+FILE`` the learning curves: each rule's test accuracy per epoch on chip (the reference trainer's, which the
+hardware equals) beside its float rule's, on both networks (``bench/results/onchip_curves.png``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def row(rule: str, network: str, pe: int, epochs: int, work: Path) -> dict[str, 
     hidden = NETWORKS[network]
     start = from_trained(train(TrainConfig(rule=rule, hidden=hidden, epochs=0), progress=False))
     floating = train(TrainConfig(rule=rule, hidden=hidden), progress=False)
+    floating_start = train(TrainConfig(rule=rule, hidden=hidden, epochs=0), progress=False).test_accuracy
     without = synth_stats(compile(start, "fpga", work / f"inference-{rule}-{network}", pe=pe).path)
     learning = compile(start, "fpga", work / f"{rule}-{network}", pe=pe, learn=rule)
     with_engine = synth_stats(learning.path)
@@ -70,6 +73,8 @@ def row(rule: str, network: str, pe: int, epochs: int, work: Path) -> dict[str, 
         "onchip_test_accuracy": trained["test_accuracy"], "initial_test_accuracy": trained["initial_test_accuracy"],
         "weights_equal_reference": trained["weights_equal_reference"], "epochs": epochs,
         "float_test_accuracy": floating.test_accuracy,
+        "onchip_test_accuracy_per_epoch": trained["test_accuracy_per_epoch"],
+        "float_test_accuracy_per_epoch": [floating_start, *(h.test_accuracy for h in floating.history)],
     }
 
 
@@ -84,6 +89,37 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[dict[str, Any]], path: str) -> None:
+    """One panel per rule: test accuracy against epochs, on chip (solid) and the float rule (dashed), a colour
+    per network."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rules = list(dict.fromkeys(r["rule"] for r in rows))
+    cols = min(3, len(rules))
+    fig, axes = plt.subplots(-(-len(rules) // cols), cols, figsize=(4 * cols, 3 * -(-len(rules) // cols)),
+                             squeeze=False, sharey=True)
+    colours = dict(zip(NETWORKS, ("tab:blue", "tab:orange"), strict=False))
+    for ax, rule in zip(axes.flat, rules, strict=False):
+        for r in (r for r in rows if r["rule"] == rule):
+            colour = colours.get(r["network"], "tab:gray")
+            onchip = r["onchip_test_accuracy_per_epoch"]
+            ax.plot(range(len(onchip)), onchip, color=colour, marker="o", label=f"{r['network']} on chip")
+            floating = r["float_test_accuracy_per_epoch"]
+            ax.plot(range(len(floating)), floating, color=colour, linestyle="--", label=f"{r['network']} float")
+        ax.set(title=rule, xlabel="epoch", ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes.flat[0].set_ylabel("test accuracy")
+    axes.flat[0].legend(loc="lower right", fontsize="small")
+    for ax in list(axes.flat)[len(rules):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rules", nargs="+", default=["dfa", "fa", "pepita", "ff", "hebbian", "oja"])
@@ -91,6 +127,7 @@ def main() -> None:
     parser.add_argument("--pe", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--markdown", help="also write the README's table here")
+    parser.add_argument("--plot", help="also write the learning curves here (PNG)")
     args = parser.parse_args()
     jobs = [(rule, network) for network in args.networks for rule in args.rules]
     rows = []
@@ -100,6 +137,8 @@ def main() -> None:
     print(json.dumps({"benchmark": "onchip", "dataset": "digits", "rows": rows}, indent=1))
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows))
+    if args.plot:
+        plot(rows, args.plot)
 
 
 if __name__ == "__main__":
