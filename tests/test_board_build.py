@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from backends.fpga.boards import BOARDS, ICE40
-from backends.fpga.emit import layer_specs
+from backends.fpga.emit import layer_specs, learn_spec
 from backends.fpga.pll import Ice40Pll
 from backends.fpga.resources import memory_blocks, multiplier_cells, needs
 from compiler.api import compile, open_folder
@@ -268,3 +268,24 @@ def test_a_network_too_big_for_block_ram_builds_with_its_weights_in_spram(tmp_pa
     specs, _ = layer_specs(open_folder(out).graph)
     assert {cell: report["resources"][cell]["used"] for cell in ("ICESTORM_DSP", "ICESTORM_RAM", "ICESTORM_SPRAM")} \
         == needs(specs, ICE40) == {"ICESTORM_DSP": 8, "ICESTORM_RAM": 5, "ICESTORM_SPRAM": 4}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", ["pepita", "ff", "oja"])
+def test_the_new_learning_engines_fit_the_up5k_at_the_lane_count_fit_device_picks(rule, tmp_path, capsys):
+    """Each engine on digits 64-64-10 (from the rule's own random network) at ``--pe auto``: fit-device counts the
+    engine's multipliers and memories (sharing the forward multipliers where they run short), so the design it
+    picks places and routes on the UP5K and meets the board clock, with exactly the multiplier cells and block
+    RAMs it counted (PEPITA and forward-forward at P = 2, Oja at P = 1)."""
+    model, out = tmp_path / "init.ncm", tmp_path / "hw"
+    assert main(["train", "--rule", rule, "--epochs", "0", "-o", str(model), "--quiet"]) == 0
+    assert main(["compile", str(model), "--target", "fpga", "--learn", "--board", "icebreaker", "-o", str(out),
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["build", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["timing_met"], report
+    folder = open_folder(out)
+    estimate = needs(layer_specs(folder.graph)[0], ICE40, learn_spec(folder.graph))
+    used = {cell: report["resources"][cell]["used"] for cell in estimate}
+    assert used == estimate

@@ -5,17 +5,20 @@ the way yosys maps them.
   in block RAM or (iCE40 UltraPlus) in SPRAM, lanes packed into its 16-bit words.
 - Every lane multiplies a weight by an input (layers whose multipliers are "shared" use one set, as many as the
   widest of them has lanes, as wide as their widest operands); a learning lane also multiplies its row's
-  coefficient by the input, and Oja's lane the coefficient by the weight. yosys (``synth_ice40 -dsp``,
+  coefficient by the input, and Oja's lane the coefficient by the weight and by the input less the decay sum
+  (whose column sums, a memory per segment, are a block RAM too); forward-forward squares each hidden layer's
+  outputs and multiplies them by its probability. yosys (``synth_ice40 -dsp``,
   ``synth_ecp5``) gives a product to multiplier cells when it is at least 11 bits wide, one cell per
   ``dsp_width``-bit slice of each operand.
-- Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output
-  banks it put there (a bank per slot, or one for a serial writeback; a copy per read port; the last layer's
+- Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output banks
+  it put there (a bank per slot, or one for a serial writeback; a copy per read port; the last layer's
   double-buffered), a hidden DFA layer's delta memory (a bank per slot; DFA's ±1 feedback table stays in logic),
-  the double-buffered input memory (a copy per segment of the first layer) and the host link's receive FIFO
-  (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best shape for its depth
-  and width. Bias tables left in logic and the activation tables (read in the same cycle) are LUTs. The output
-  banks and the bias tables are marked ``ram_style = "block"``; yosys builds the smallest unmarked memories (a
-  few dozen words: weights, the input memory) from logic, so for tiny networks the count is an upper bound.
+  PEPITA's modulation memory and the double-buffered input memory (each a copy per segment of the first layer) and the
+  host link's receive FIFO (:data:`backends.fpga.board_top.RX_FIFO_DEPTH` bytes) is a block RAM of the family's best
+  shape for its depth and width. Bias tables left in logic and the activation tables (read in the same cycle) are
+  LUTs. The output banks and the bias tables are marked ``ram_style = "block"``; yosys builds the smallest unmarked
+  memories (a few dozen words: weights, the input memory) from logic, so for tiny networks the count is an upper
+  bound.
 
 Logic cells are not estimated: place-and-route reports them, and a design too large for the device fails there
 with nextpnr's reason.
@@ -26,6 +29,7 @@ from __future__ import annotations
 from backends.fpga.board_top import RX_FIFO_DEPTH
 from backends.fpga.boards import Board, Family
 from circuits.digital.error_unit import BACKWARD_TABLE_BITS, LearnSpec
+from circuits.digital.goodness import P_BITS
 from circuits.digital.network import LayerSpec
 from circuits.digital.shared_network import bias_bits, spram_packing
 
@@ -87,10 +91,13 @@ def needs(specs: list[LayerSpec], family: Family, learn: LearnSpec | None = None
     for spec in specs:
         lanes = spec.slots * spec.segments
         per_lane = multiplier_cells(family, spec.w_bits, spec.in_bits) if spec.multipliers == "own" else 0
-        if spec.learn:
+        if spec.learn == "oja":  # Sanger's: the coefficient times the weight, and times the input less the decay
+            decay = spec.decay_bits
+            per_lane += multiplier_cells(family, spec.coef_bits, spec.w_bits) + \
+                multiplier_cells(family, spec.coef_bits, max(spec.in_bits, decay) + 1)
+            bram += spec.segments * memory_blocks(family, spec.seg_len, decay)  # the decay's column sums
+        elif spec.learn:
             per_lane += multiplier_cells(family, spec.coef_bits, spec.in_bits)
-        if spec.learn == "oja":
-            per_lane += multiplier_cells(family, spec.coef_bits, spec.w_bits)
         dsp += lanes * per_lane
         bram += lanes * memory_blocks(family, spec.groups * spec.seg_len, spec.w_bits)
     for k, spec in enumerate(specs):
@@ -106,6 +113,11 @@ def needs(specs: list[LayerSpec], family: Family, learn: LearnSpec | None = None
             readers = 1 if last else specs[k + 1].segments + (1 if spec.learn else 0)
             banks, words = (1, spec.groups * spec.slots) if spec.writeback == "serial" else (spec.slots, spec.groups)
             bram += banks * readers * memory_blocks(family, (2 if last else 1) * words, spec.out_bits)
+    if learn is not None and learn.perturbs:  # PEPITA: the input's modulation, a copy per segment of the first layer
+        bram += specs[0].segments * memory_blocks(family, specs[0].n_in, specs[0].in_bits)
+    if learn is not None and learn.forward_forward:  # per hidden layer: the goodness's square and p times h
+        dsp += sum(multiplier_cells(family, s.out_bits, s.out_bits) + multiplier_cells(family, P_BITS + 1, s.out_bits)
+                   for s in specs[:-1])
     for k in learn.backward_layers() if learn is not None else []:
         spec, source = specs[k], specs[k + 1]
         if spec.groups * source.n_out * spec.slots >= BACKWARD_TABLE_BITS:

@@ -155,6 +155,12 @@ class LayerSpec:
         return words
 
     @property
+    def decay_bits(self) -> int:
+        """Oja (Sanger's): the width of the decay sum in the update pass, terms ``round(y · w / 2^decay_shift)``
+        summed over the layer's rows."""
+        return max(2, self.coef_bits + self.w_bits + 1 - self.decay_shift) + max(self.n_out, 2).bit_length() + 1
+
+    @property
     def bias_bits(self) -> int:
         """The width of the bias memory (it sign-extends what it holds)."""
         return signed_width(self.bias)
@@ -429,7 +435,7 @@ class DenseUnit(wiring.Component):
             for s in range(spec.segments):
                 terms = [shift_round(updates[q, s][0] * updates[q, s][1], spec.decay_shift)
                          for q in range(spec.slots)]
-                width = max(len(t) for t in terms) + max(spec.n_out, 2).bit_length() + 1
+                width = spec.decay_bits
                 mem = Memory(shape=signed(width), depth=max(length, 2), init=[])
                 m.submodules[f"gha{s}"] = mem
                 wp = mem.write_port()
