@@ -2,8 +2,9 @@
 bytes, answers decoded, over any transport with ``write(bytes)`` and ``read(n) -> bytes`` (a pyserial port, a
 pseudo-terminal, a simulator's byte queue).
 
-Streaming commands go out in batches of :data:`BATCH` samples and their answers are read before the next batch,
-so neither side's buffers overflow on a link without flow control.
+Streaming commands go out in batches of :data:`BATCH` samples (``HostLink.batch``: one where the network computes
+a sample more slowly than the link delivers one, :func:`backends.fpga.remote.samples_per_batch`) and their answers
+are read before the next batch, so neither side's buffers overflow on a link without flow control.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class HostLink:
     transport: Transport
     shape: LinkShape
     progress: Callable[[int], None] | None = None
+    batch: int = BATCH  # samples sent before their answers are read
 
     def _read(self, size: int, what: str) -> bytes:
         data = b""
@@ -87,9 +89,9 @@ class HostLink:
         s = self.shape
         size = s.n_out * word_bytes(s.out_bits)
         rows: list[list[int]] = []
-        for start in range(0, len(x), BATCH):
-            chunk = x[start:start + BATCH]
-            self.transport.write(encode_samples(s, chunk, None if labels is None else labels[start:start + BATCH]))
+        for start in range(0, len(x), self.batch):
+            chunk = x[start:start + self.batch]
+            self.transport.write(encode_samples(s, chunk, None if labels is None else labels[start:start + self.batch]))
             data = self._read(size * len(chunk), f"the outputs of samples {start}–{start + len(chunk) - 1}")
             words = decode_words(data, s.out_bits)
             rows += [words[k:k + s.n_out] for k in range(0, len(words), s.n_out)]

@@ -10,6 +10,7 @@ compares them, and the predictions made on the way, with the reference trainer's
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +18,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from backends.fpga.board_top import link_shape
+from backends.fpga.boards import get_board
 from backends.fpga.emit import layer_specs, learn_spec
-from backends.fpga.host import HostLink, Transport
+from backends.fpga.host import BATCH, HostLink, Transport
 from backends.fpga.learn import Dataset, compare_training, training_samples
 from backends.fpga.run import FpgaFolder, input_codes, model_weights
+from circuits.digital.bridge import word_bytes
 from errors import ConfigError, ToolNotFoundError
 from ir import interp
 from ir.dialects import digital
@@ -50,6 +53,30 @@ def open_port(folder: FpgaFolder, port: str, baud: int) -> Iterator[Transport]:
 
 
 
+def samples_per_batch(folder: FpgaFolder, port: str, baud: int, training: bool) -> int:
+    """How many samples the host may send before reading their answers: :data:`~backends.fpga.host.BATCH` where
+    the network is done with a sample before the next has arrived over the link, else one (the link has no flow
+    control: samples would back up past the board top's receive FIFO and be lost). The link's clocks per bit
+    come from the Verilator model, or the folder's build report (the bitstream's), or the board's clock and
+    ``baud``; where none of those can be read, one."""
+    m = folder.manifest
+    try:
+        if port == SIMULATED_PORT:
+            from backends.fpga.link_sim import SIM_DIVISOR
+
+            divisor = SIM_DIVISOR
+        elif (folder.path / "build" / "report.json").is_file():
+            divisor = int(json.loads((folder.path / "build" / "report.json").read_text())["link"]["clocks_per_bit"])
+        else:
+            divisor = round(get_board(str(m["board"])).clock_hz / baud)
+        cycles = int(m["learning"]["cycles_per_training_sample"] if training else m["cycles_per_inference"])
+        word = word_bytes(int(m["input"]["bits"]))
+        arriving = (1 + int(m["input"]["count"]) * word + (word if training else 0)) * 10 * divisor
+    except (KeyError, TypeError, ValueError, OSError, ConfigError):
+        return 1
+    return BATCH if cycles < arriving else 1
+
+
 def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit: int | None = None,
                   learn_steps: int | None = None, progress: bool = False) -> dict[str, Any]:
     graph = folder.graph
@@ -60,7 +87,8 @@ def run_over_link(folder: FpgaFolder, data: Dataset, port: str, baud: int, limit
                           "dfa|fa|pepita|ff|hebbian|oja")
     report: dict[str, Any] = {"dataset": data.name, "port": port, "baud": baud}
     with open_port(folder, port, baud) as transport:
-        link = HostLink(transport, shape)
+        link = HostLink(transport, shape, batch=samples_per_batch(folder, port, baud, learn_steps is not None))
+        report["samples_per_batch"] = link.batch
         link.identify()
         if folder.manifest.get("weights") == "loaded":  # not in the bitstream (SPRAM): the host writes them first
             weights = model_weights(graph)
