@@ -5,7 +5,8 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from circuits.digital.dense_unit import DenseUnit, LayerSpec
+from circuits.digital.dense_unit import DenseUnit
+from circuits.digital.layer_spec import LayerSpec
 from ir.dialects import digital
 from ir.interp_digital import DIGITAL_KERNELS
 

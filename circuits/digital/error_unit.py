@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from amaranth import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib.memory import Memory
 
-from circuits.digital.dense_unit import DenseUnit, saturate, shift_round, times
+from circuits.digital.dense_unit import DenseUnit
+from circuits.digital.layer_spec import saturate, shift_round, times
 from circuits.digital.outputs import LayerOutputs
 
 

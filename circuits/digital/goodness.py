@@ -20,8 +20,9 @@ from __future__ import annotations
 from amaranth import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib.memory import Memory
 
-from circuits.digital.dense_unit import DenseUnit, saturate, shift_round
+from circuits.digital.dense_unit import DenseUnit
 from circuits.digital.error_unit import ErrorUnit, LearnSpec
+from circuits.digital.layer_spec import saturate, shift_round
 from circuits.digital.outputs import LayerOutputs
 
 P_BITS = 7

@@ -36,9 +36,10 @@ from __future__ import annotations
 from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
-from circuits.digital.dense_unit import DenseUnit, LayerSpec
+from circuits.digital.dense_unit import DenseUnit
 from circuits.digital.error_unit import ErrorUnit, LearnSpec, backward_cycles
 from circuits.digital.goodness import Goodness
+from circuits.digital.layer_spec import LayerSpec
 from circuits.digital.outputs import LayerOutputs
 from circuits.digital.streams import InputBanks, Sender, network_ports
 

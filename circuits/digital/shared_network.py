@@ -32,7 +32,8 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from circuits.digital.dense_unit import LayerSpec, activate, times
+from circuits.digital.dense_unit import activate
+from circuits.digital.layer_spec import LayerSpec, times
 from circuits.digital.streams import InputBanks, Sender, network_ports
 
 SPRAM_WORD = 16

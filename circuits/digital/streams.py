@@ -13,7 +13,7 @@ from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from circuits.digital.dense_unit import LayerSpec
+from circuits.digital.layer_spec import LayerSpec
 
 
 def network_ports(layers: list[LayerSpec]) -> dict[str, Any]:

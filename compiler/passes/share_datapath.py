@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from circuits.digital.dense_unit import signed_width
+from circuits.digital.layer_spec import signed_width
 from compiler.passes.base import Pass, dense_layers
 from compiler.passes.place_memories import BIAS_MEMORY_BITS
 from errors import LoweringError
