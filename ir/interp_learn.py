@@ -34,26 +34,26 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
      (each unit learns what the units before it leave of the input: with ``u = t`` alone, plain Oja, every unit
      drifted to the same direction and the hidden outputs stopped varying with the input);
    - Hebbian (hidden layers): ``ΔW[r,c] = round(y[r] · x[c] / 2^(out_frac + in_frac − w_frac + lr_shift))``.
-**Forward-forward** (``ff``) trains each hidden layer on its own, and the readout on the neutral pass: a step is
-(a) the forward pass above, with no label (the network as exported), its output error, and the readout's delta
-update; then (b) a *positive* pass with the true label and (c) a *negative* pass with a wrong one: the wrong
-label the unlabelled pass scored highest (the first of equals), where the network is most confused (the float
-rule draws it in proportion to the readout's belief; uniform wrong labels, every one in turn, left 64-48-24-10
-at 0.88 against 0.91 with these). A
-label enters the first layer as ``K`` more inputs, ``2^in_frac`` at the label and 0 elsewhere, whose weights
-``U`` (the op's ``labels``) learn like the others; without a label they are all 0. After each of (b) and (c)
-every hidden layer's goodness ``G_k = Σ_r h_k[r]²`` (``2·out_frac`` fractional bits) gives a probability
-``p_k = T_k[sat_6(round(±(θ_k − G_k) / 2^g_k)) + 32]`` from a 64-entry table of ``round(2^6 · σ(z))`` at the
-rounded distances (``θ_k``, ``g_k`` the op's ``goodness``, + in the positive pass, − in the negative one), the
-delta ``d_k[r] = ∓p_k · h_k[r]`` (the derivative of ``softplus(∓(θ − G))`` through the layer, which ReLU's
-slope leaves as ``h``), and every hidden layer updates by the delta rule, ``s = 6 + out_frac + in_frac −
-w_frac + lr_shift − 1`` (the ``2`` of ``dG/dh``), and two more for the layers above the first: their inputs
-are activities that the threshold holds near ``√θ``, several times the pixels' size. The positive pass's
-updates are written before the negative pass runs.
 5. **biases** (``digital.learn.biases``): layer ``k``'s bias is the weight of a constant input 1.0: a column
    ``W[r, n_in] = b[r] / 2^in_frac`` (in the weights' format; the pass puts the compiled biases on that grid)
    with input ``x[n_in] = 2^in_frac``, updated by the same rule as the other weights and saturated alike, and
    ``b = W[·, n_in] · 2^in_frac`` again in the accumulator's format. Without it, biases stay as compiled.
+
+**Forward-forward** (``ff``) trains each hidden layer on its own, and the readout on the neutral pass: a step is (a)
+the forward pass above, with no label (the network as exported), its output error, and the readout's delta update;
+then (b) a *positive* pass with the true label and (c) a *negative* pass with a wrong one: the wrong label the
+unlabelled pass scored highest (the first of equals), where the network is most confused (the float rule draws it in
+proportion to the readout's belief; uniform wrong labels, every one in turn, left 64-48-24-10 at 0.88 against 0.91
+with these). A label enters the first layer as ``K`` more inputs, ``2^in_frac`` at the label and 0 elsewhere, whose
+weights ``U`` (the op's ``labels``) learn like the others; without a label they are all 0. After each of (b) and (c)
+every hidden layer's goodness ``G_k = Σ_r h_k[r]²`` (``2·out_frac`` fractional bits) gives a probability ``p_k =
+T_k[sat_6(round(±(θ_k − G_k) / 2^g_k)) + 32]`` from a 64-entry table of ``round(2^6 · σ(z))`` at the rounded
+distances (``θ_k``, ``g_k`` the op's ``goodness``, + in the positive pass, − in the negative one), the delta
+``d_k[r] = ∓p_k · h_k[r]`` (the derivative of ``softplus(∓(θ − G))`` through the layer, which ReLU's slope leaves as
+``h``), and every hidden layer updates by the delta rule, ``s = 6 + out_frac + in_frac − w_frac + lr_shift − 1``
+(the ``2`` of ``dG/dh``), and two more for the layers above the first: their inputs are activities that the
+threshold holds near ``√θ``, several times the pixels' size. The positive pass's updates are written before the
+negative pass runs.
 """
 
 from __future__ import annotations
