@@ -165,14 +165,7 @@ class Network(wiring.Component):
                 with m.If(banks.ready):
                     m.d.comb += first.start.eq(1)
                     m.next = "RUN0"
-            for k, unit in enumerate(units):
-                with m.State(f"RUN{k}"):
-                    with m.If(unit.done):
-                        if k + 1 < len(units):
-                            m.d.comb += units[k + 1].start.eq(1)
-                            m.next = f"RUN{k + 1}"
-                        else:
-                            m.next = "FLUSH"
+            self._layer_states(m, units, "RUN", "FLUSH")
             with m.State("FLUSH"):
                 with m.If(~ovalid):
                     m.d.comb += flush.eq(1)
@@ -235,6 +228,19 @@ class Network(wiring.Component):
                             m.d.comb += [a.eq(unit.mul_a[lane]), b.eq(unit.mul_b[lane])]
             m.d.comb += product.eq(a * b)
             m.d.comb += [u.mul_p[lane].eq(product) for u in users if lane < u.lanes]
+
+    @staticmethod
+    def _layer_states(m: Module, units: list[DenseUnit], prefix: str, after: str) -> None:
+        """States ``prefix0 …``: ``units`` one after another (each started as the one before it is done; the first
+        by whoever enters ``prefix0``), then state ``after``."""
+        for k, unit in enumerate(units):
+            with m.State(f"{prefix}{k}"):
+                with m.If(unit.done):
+                    if k + 1 < len(units):
+                        m.d.comb += units[k + 1].start.eq(1)
+                        m.next = f"{prefix}{k + 1}"
+                    else:
+                        m.next = after
 
     def _next_input(self, m: Module) -> None:
         """Release the bank just used and start on the other one if it is already full."""
@@ -308,14 +314,7 @@ class Network(wiring.Component):
                 m.d.comb += units[0].start.eq(1)
                 m.next = "POS_RUN0"
         for phase in ("POS", "NEG"):
-            for k, unit in enumerate(hidden):
-                with m.State(f"{phase}_RUN{k}"):
-                    with m.If(unit.done):
-                        if k + 1 < len(hidden):
-                            m.d.comb += units[k + 1].start.eq(1)
-                            m.next = f"{phase}_RUN{k + 1}"
-                        else:
-                            m.next = f"{phase}_MEASURE"
+            self._layer_states(m, hidden, f"{phase}_RUN", f"{phase}_MEASURE")
             with m.State(f"{phase}_MEASURE"):
                 m.d.comb += goodness.measuring.eq(1)
                 with m.If(goodness.last):
