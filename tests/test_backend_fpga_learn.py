@@ -177,6 +177,24 @@ def test_learning_hardware_without_train_is_the_inference_hardware():
     assert run.cycles[1:] == [period(specs)] * 3
 
 
+def train_six_then_compare(g, codes, hardware):
+    """Six training samples through the reference trainer and through ``hardware`` (the mapped ``g``), then
+    every weight read back and two inferences: the predictions, every weight and the inferences equal, every
+    layer changed by training. Returns the training step's result and the weights read."""
+    labels = np.arange(6) % weights(g)[-1].shape[0]
+    reference = copy.deepcopy(g)
+    trainer = Trainer(reference)
+    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
+    trained, read, inferred = simulate_amaranth(build_network(hardware),
+                                                [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:8])])
+    np.testing.assert_array_equal(trained.words, np.array(predictions))
+    for hw, ref, start in zip(read, weights(reference), weights(g), strict=True):
+        np.testing.assert_array_equal(hw, ref)
+        assert (ref != start).any()
+    np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:8])[1][-1])
+    return trained, read
+
+
 def test_pepita_deltas_are_the_difference_of_a_second_pass_on_the_modulated_input():
     """PEPITA's first hidden layer: its delta is the difference of the accumulators of two real forward passes, on
     ``x`` and on ``x' = x − p₀`` (integers, exactly), rounded to the error's format and masked by the derivative;
@@ -275,18 +293,8 @@ def test_pepita_runs_its_second_pass_forward_bit_exact(sizes, lanes, act, store,
     perturbation pass (its inputs the modulation or the previous layer's results, no bias), then every layer
     updates; every weight and bias changed and equals the reference trainer's, in the stated cycles."""
     g, codes = learner(sizes, [act], "pepita", seed=len(sizes))
-    labels = np.arange(6) % sizes[-1]
-    reference = copy.deepcopy(g)
-    trainer = Trainer(reference)
-    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
     hardware = mapped(g, lanes, store, serial=serial, shared=shared)
-    trained, read, inferred = simulate_amaranth(build_network(hardware),
-                                                [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:8])])
-    np.testing.assert_array_equal(trained.words, np.array(predictions))
-    for hw, ref, start in zip(read, weights(reference), weights(g), strict=True):
-        np.testing.assert_array_equal(hw, ref)
-        assert (ref != start).any()
-    np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:8])[1][-1])
+    trained, _ = train_six_then_compare(g, codes, hardware)
     specs, _ = layer_specs(hardware)
     engine = learn_spec(g)
     assert engine.perturbs and engine.delta_cycles == sizes[0] + 2
@@ -307,19 +315,9 @@ def test_forward_forward_runs_positive_and_negative_passes_bit_exact(sizes, lane
     learned from; every weight, label weight and bias changed and equals the reference trainer's, in the stated
     cycles; inference afterwards is the unlabelled network's."""
     g, codes = learner(sizes, ["relu"], "ff", seed=len(sizes), lr_shift=1)
-    labels = np.arange(6) % sizes[-1]
-    reference = copy.deepcopy(g)
-    trainer = Trainer(reference)
-    predictions = [trainer.step(c, int(t)) for c, t in zip(codes[:6], labels, strict=True)]
     hardware = mapped(g, lanes, store, serial=serial, shared=shared)
-    trained, read, inferred = simulate_amaranth(build_network(hardware),
-                                                [Train(codes[:6], labels), ReadWeights(), Infer(codes[6:8])])
-    np.testing.assert_array_equal(trained.words, np.array(predictions))
-    for hw, ref, start in zip(read, weights(reference), weights(g), strict=True):
-        np.testing.assert_array_equal(hw, ref)
-        assert (ref != start).any()
+    trained, read = train_six_then_compare(g, codes, hardware)
     assert read[0].shape[1] == sizes[0] + sizes[-1] + 1  # the inputs', the labels' and the bias's weights
-    np.testing.assert_array_equal(inferred.words, trainer.forward(codes[6:8])[1][-1])
     specs, _ = layer_specs(hardware)
     engine = learn_spec(g)
     hidden = specs[:-1]
