@@ -18,7 +18,7 @@ from compiler.passes.onchip import LearningRateWarning, OnChipLearning
 from compiler.pipelines import learning_pipeline
 from ir import ConfigError, VerifyError, interp
 from ir.dialects import digital
-from ir.interp_learn import Trainer, layer_rules, lfsr_signs
+from ir.interp_learn import HEBB_READOUT_BOOST, HEBB_THRESHOLD_SHIFT, Trainer, layer_rules, lfsr_signs
 from tests.conftest import make_mlp_graph, mapped
 
 
@@ -64,6 +64,8 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
     e = np.clip(np.floor(hs[-1][0] / 2.0 ** (last.acc_frac - learn.err_frac) + 0.5),
                 -(1 << (learn.err_bits - 1)), (1 << (learn.err_bits - 1)) - 1)
     e = (e - 2.0 ** learn.err_frac * (np.arange(4) == 2)) / 2.0 ** learn.err_frac
+    if rule == "hebbian":  # the readout's hinge, and its faster rate
+        e = np.where(np.arange(4) == 2, np.minimum(e, 0), np.maximum(e, 0))
     for k, (rule_k, dense, w0, w1) in enumerate(zip(layer_rules(g), denses, before, weights(g), strict=True)):
         x = np.append(xs[k][0], 1 << dense.in_frac) / 2.0 ** dense.in_frac  # the biases: weights of an input 1.0
         w = w0 / 2.0 ** dense.w_frac
@@ -72,7 +74,7 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
         if rule_k.kind == "delta":
             scale = 2.0 ** -rule_k.feedback_shift  # the sum carried back is rounded once by its shift
             delta = e if not rule_k.feedback else (g.params[rule_k.feedback] @ e) * scale * (hs[k][0] > 0)
-            expected = -lr * np.outer(delta, x)
+            expected = -lr * 2.0 ** (HEBB_READOUT_BOOST if rule == "hebbian" else 0) * np.outer(delta, x)
             if rule_k.feedback:
                 tolerance += lr * 2.0 ** -learn.err_frac / 2 * np.abs(x).max()
         else:
@@ -81,8 +83,12 @@ def test_integer_updates_are_the_float_rule_rounded_once(rule):
             if rule_k.kind == "oja":  # Sanger's: the decay sums the rows up to each (each term rounded once)
                 expected = lr * y[:, None] * (x[None, :] - np.cumsum(y[:, None] * w, axis=0))
                 tolerance += lr * np.abs(y).max() * 2.0 ** -dense.in_frac / 2 * len(y)
-            else:
-                expected = lr * np.outer(y, x)
+            else:  # the winner's weights step towards the input (the running mean is still 0); thresholds
+                expected = np.zeros_like(w)
+                winner = int(np.argmax(y))
+                assert y[winner] > 0
+                expected[winner, :-1] = lr * (x[:-1] - w[winner, :-1])
+                expected[:, -1] = np.where(y > 0, -1, 1) * 2.0 ** (-learn.lr_shift - HEBB_THRESHOLD_SHIFT)
         got = (w1 - w0) / 2.0 ** dense.w_frac
         assert np.abs(got - expected).max() <= tolerance + 1e-12, (rule, k)
         assert np.abs(expected).max() > step  # the test is not vacuous: real updates happened

@@ -40,7 +40,7 @@ def test_every_weight_and_bias_of_a_deep_network_equals_the_reference_after_200_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "ff", "oja"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "ff", "oja", "hebbian"])
 def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrained, tmp_path, capsys, rule):
     out = tmp_path / rule
     assert main(["compile", str(untrained), "--target", "fpga", "--learn", rule, "-o", str(out), "--json"]) == 0
@@ -60,7 +60,7 @@ def test_every_weight_equals_the_reference_after_200_samples_in_verilator(untrai
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "ff", "oja"])
+@pytest.mark.parametrize("rule", ["dfa", "fa", "pepita", "ff", "oja", "hebbian"])
 def test_onchip_training_from_random_weights_comes_within_3_points_of_the_float_rule(tmp_path, capsys, rule):
     """From the rule's own random network (Oja's has tanh hidden units, the others ReLU), on chip, against the
     float rule trained from the same start."""

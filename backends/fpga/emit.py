@@ -30,7 +30,16 @@ from circuits.digital.shared_network import SharedNetwork, bias_bits, bias_words
 from errors import BackendError, UnsupportedOpError
 from ir import Graph
 from ir.dialects import digital, nn
-from ir.interp_learn import bias_input, layer_rules, learn_op, trainable
+from ir.interp_learn import (
+    HEBB_MEAN_FRAC,
+    HEBB_MEAN_SHIFT,
+    bias_input,
+    hebb_alignment,
+    hebb_threshold_step,
+    layer_rules,
+    learn_op,
+    trainable,
+)
 
 MANIFEST_VERSION = 3
 BUILD_DIRS = ("build", "build-failed")
@@ -118,8 +127,15 @@ def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
         return {}
     return {rule.node: {"learn": rule.kind, "learn_shift": rule.shift, "decay_shift": rule.decay_shift,
                         "coef_bits": bits, "perturbs": rule.perturbed,
-                        "perturb_shift": graph.op_as(rule.node, digital.Dense).w_frac if rule.perturbed else 0}
+                        "perturb_shift": graph.op_as(rule.node, digital.Dense).w_frac if rule.perturbed else 0,
+                        **(_instar(graph.op_as(rule.node, digital.Dense), learn) if rule.kind == "hebbian" else {})}
             for rule, bits in zip(layer_rules(graph), learn.coef_bits, strict=True)}
+
+
+def _instar(dense: digital.Dense, learn: digital.Learn) -> dict[str, int]:
+    """A hidden Hebbian layer's running mean and threshold numbers (``ir.interp_learn``)."""
+    return {"mean_frac": HEBB_MEAN_FRAC, "mean_shift": HEBB_MEAN_SHIFT, "hebb_align": hebb_alignment(dense),
+            "threshold_step": hebb_threshold_step(dense, learn.lr_shift) if learn.biases else 0}
 
 
 def learn_spec(graph: Graph) -> LearnSpec | None:
@@ -136,7 +152,8 @@ def learn_spec(graph: Graph) -> LearnSpec | None:
                      tuple((r.fn, digital.hardtanh_one(r.out_frac)) for r in rules),
                      tuple(r.feedback_shift for r in rules), learn.rule == "fa",
                      *_modulation(graph, learn), learn.goodness,
-                     tuple(tuple(graph.params[name].tolist()) for name in learn.sigmoid))
+                     tuple(tuple(graph.params[name].tolist()) for name in learn.sigmoid),
+                     hinge=learn.rule == "hebbian")
 
 
 def _modulation(graph: Graph, learn: digital.Learn) -> tuple[tuple[tuple[int, ...], ...], int]:

@@ -110,6 +110,9 @@ class DenseUnit(wiring.Component):
                          "pert_data": Out(data.ArrayLayout(signed(spec.coef_bits), spec.out_ports))}
         if spec.label_columns:
             learning |= {"label_on": In(1), "label": In(range(max(spec.label_columns, 2)))}
+        if spec.learn == "hebbian":
+            learning |= {"win_valid": In(1), "win_group": In(range(max(spec.groups, 2))),
+                         "win_slot": In(range(max(spec.slots, 2)))}
         shared = {"mul_a": Out(data.ArrayLayout(signed(spec.w_bits), self.lanes)),
                   "mul_b": Out(data.ArrayLayout(signed(spec.in_bits), self.lanes)),
                   "mul_p": In(data.ArrayLayout(signed(spec.w_bits + spec.in_bits), self.lanes)),
@@ -257,7 +260,7 @@ class DenseUnit(wiring.Component):
                 m.d.sync += total.eq(sum(accs[1:], accs[0]))
             totals.append(total)
         if updates:
-            self._write_back(m, updates, write2, addr2, j, group1, valid1 & updating)
+            self._write_back(m, updates, write2, addr2, j, group1, valid1 & updating, const1)
         if spec.writeback == "serial":
             self._serial_writeback(m, totals, store[0], group[0], perturbing)
         else:
@@ -275,15 +278,19 @@ class DenseUnit(wiring.Component):
         return m
 
     def _write_back(self, m: Module, updates: dict[tuple[int, int], tuple[Value, Value, Value, object]],
-                    write2: Signal, addr2: Signal, column: Signal, group1: Signal, updating1: Value) -> None:
+                    write2: Signal, addr2: Signal, column: Signal, group1: Signal, updating1: Value,
+                    const1: Signal) -> None:
         """The update pass: every lane's weight read and its change registered, then the sum saturated and
         written back (two cycles after the read: the memory → multiplier → adder → saturation path in one cycle
         was the on-chip designs' longest). Oja's rule (Sanger's) subtracts from each input the sum of
         ``round(y_j · W_jc / 2^decay)`` over the rows ``j`` up to the lane's own: the rows of earlier groups
         from a memory of one sum per column (per segment; the first group starts from 0), those of this group
-        from the slots before it, all in the same cycle."""
+        from the slots before it, all in the same cycle. Hebbian's lanes compute their change in
+        :meth:`_instar`."""
         spec = self.spec
         prefix: dict[tuple[int, int], Value] = {}
+        if spec.learn == "hebbian":
+            changes = self._instar(m, updates, column, group1, updating1, const1)
         if spec.learn == "oja":
             length = spec.seg_len
             col1 = Signal.like(column, name="column1")
@@ -305,13 +312,45 @@ class DenseUnit(wiring.Component):
                 m.d.comb += [wp.addr.eq(col1), wp.data.eq(running), wp.en.eq(updating1)]
         for (q, s), (coef, w, x, wp) in updates.items():
             lane = q * spec.segments + s
-            change = self._update(coef, w, x, prefix.get((q, s)))
+            change = changes[q, s] if spec.learn == "hebbian" else self._update(coef, w, x, prefix.get((q, s)))
             held_w = Signal(signed(spec.w_bits), name=f"w{lane}_held")
             held_change = Signal(change.shape(), name=f"dw{lane}_held")
             m.d.sync += [held_w.eq(w), held_change.eq(change)]
             with m.If(write2):
                 m.d.comb += [wp.addr.eq(addr2), wp.en.eq(1),  # type: ignore[attr-defined]
                              wp.data.eq(saturate(held_w + held_change, spec.w_bits))]  # type: ignore[attr-defined]
+
+    def _instar(self, m: Module, updates: dict[tuple[int, int], tuple[Value, Value, Value, object]],
+                column: Signal, group1: Signal, updating1: Value, const1: Signal) -> dict[tuple[int, int], Value]:
+        """Hebbian's changes, lane by lane: the winner's row (``win_*``) steps towards the centred input, each
+        segment's running input means in a memory of one per column (read with the weights; the last group
+        writes the new means, so every row of the pass sees the old ones); a learned bias steps down after an
+        active sample, up after a silent one."""
+        spec = self.spec
+        col1 = Signal.like(column, name="mean_column1")
+        m.d.sync += col1.eq(column)
+        changes: dict[tuple[int, int], Value] = {}
+        for s in range(spec.segments):
+            mem = Memory(shape=signed(spec.mean_bits + 1), depth=max(spec.seg_len, 2), init=[])
+            m.submodules[f"mean{s}"] = mem
+            wp = mem.write_port()
+            rp = mem.read_port(transparent_for=())
+            x = updates[0, s][2]  # every slot of the segment reads the same column
+            scaled = Signal(signed(spec.mean_bits + 2), name=f"centred{s}")
+            m.d.comb += [rp.addr.eq(column), scaled.eq((x << spec.mean_frac) - rp.data)]
+            m.d.comb += [wp.addr.eq(col1), wp.data.eq(rp.data + shift_round(scaled, spec.mean_shift)),
+                         wp.en.eq(updating1 & (group1 == spec.groups - 1))]
+            target = shift_round(scaled, -spec.hebb_align)
+            for q in range(spec.slots):
+                coef, w = updates[q, s][0], updates[q, s][1]
+                won = self.win_valid & (self.win_slot == q) & (group1 == self.win_group)
+                change: Value = Mux(won, shift_round(target - w, spec.learn_shift), 0)
+                if spec.bias_input:
+                    real = (group1 != spec.groups - 1) | ((spec.groups - 1) * spec.slots + q < self.n_out)
+                    step = Mux(real, Mux(coef > 0, -spec.threshold_step, spec.threshold_step), 0)
+                    change = Mux(const1[s], step, change)
+                changes[q, s] = change
+        return changes
 
     def _bias(self, bias: Value, perturbing: Signal) -> Value:
         """A group's starting value: its bias, or 0 in a perturbation pass."""
@@ -391,13 +430,11 @@ class DenseUnit(wiring.Component):
         return Mux(group == spec.groups - 1, 0, self.coef[q])
 
     def _update(self, coef: Value, w: Value, x: Value, decay: Value | None) -> Value:
-        """A weight's change, exactly as ``ir.interp_learn`` defines it for this layer's rule (``decay``: Oja's
-        sum over the rows up to this one)."""
+        """A weight's change, exactly as ``ir.interp_learn`` defines it for the delta rule and Oja's (``decay``:
+        Oja's sum over the rows up to this one)."""
         spec = self.spec
         if spec.learn == "delta":
             return shift_round(-(coef * x), spec.learn_shift)
-        if spec.learn == "oja":
-            assert decay is not None
-            return shift_round(coef * (x - decay), spec.learn_shift)
-        return shift_round(coef * x, spec.learn_shift)
+        assert spec.learn == "oja" and decay is not None, spec.learn
+        return shift_round(coef * (x - decay), spec.learn_shift)
 

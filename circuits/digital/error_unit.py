@@ -3,7 +3,8 @@ feedback matrices, and every learning layer's update coefficients, exactly as ``
 
 ``ErrorUnit`` is a plain helper that adds its logic to the network's module. ``load`` computes
 ``e_o = sat(round(y_o / 2^err_shift)) − [o = label] · 2^err_frac`` for every output in one cycle (from the last
-layer's registers). The **delta phase** (DFA with hidden layers) then takes one hidden row per cycle: it reads the
+layer's registers; Hebbian's hinge keeps only a shortfall at the label and an excess elsewhere). The **delta
+phase** (DFA with hidden layers) then takes one hidden row per cycle: it reads the
 row's ±1 signs (a read-only table of ``n_out``-bit words) and its activity ``h_r`` (where the layer's outputs
 live, :class:`circuits.digital.outputs.LayerOutputs`), and one cycle later writes ``d_r = f'(h_r) · Σ_o ±e_o`` (an
 adder tree over the outputs) into the layer's delta memory: a bank per slot, row ``g · slots + q`` at word ``g``,
@@ -42,6 +43,7 @@ class LearnSpec:
     modulation_shift: int = 0                        # PEPITA: that sum's rounding shift
     goodness: tuple[tuple[int, int], ...] = ()       # FF: per hidden layer, the threshold and the distance's shift
     sigmoid: tuple[tuple[int, ...], ...] = ()        # FF: per hidden layer, the probability table
+    hinge: bool = False                              # Hebbian's readout: no error past the target
 
     @property
     def has_feedback(self) -> bool:
@@ -100,8 +102,13 @@ class ErrorUnit:
 
     def load(self, label: Signal) -> list:
         spec, last = self.spec, self.units[-1]
-        stmts = [e.eq(saturate(shift_round(last.y[o], spec.err_shift), spec.err_bits)
-                      - Mux(label == o, 1 << spec.err_frac, 0)) for o, e in enumerate(self.e)]
+        stmts = []
+        for o, e in enumerate(self.e):
+            error = saturate(shift_round(last.y[o], spec.err_shift), spec.err_bits) - \
+                Mux(label == o, 1 << spec.err_frac, 0)
+            if spec.hinge:  # at the label only a shortfall counts, elsewhere only an excess
+                error = Mux(label == o, Mux(error < 0, error, 0), Mux(error > 0, error, 0))
+            stmts.append(e.eq(error))
         return [*stmts, self.row.eq(0)]
 
     def delta_phase(self, active: Value) -> None:

@@ -57,6 +57,10 @@ class LayerSpec:
     perturb_shift: int = 0  # their rounding shift (the weights' fractional bits: the result in the input's format)
     label_columns: int = 0  # forward-forward's first layer: this many label inputs after the inputs (before a bias),
     label_input: int = 0    # each this constant (1.0) at ``label`` while ``label_on``, else 0
+    mean_frac: int = 0      # Hebbian: the running input mean's fractional bits beyond the inputs' (M),
+    mean_shift: int = 0     # its rate's shift,
+    hebb_align: int = 0     # the shift from a centred input (in_frac + M) to the weights' format (< 0: rounding),
+    threshold_step: int = 0  # and a learned bias's step per sample (ir.interp_learn)
 
     @property
     def n_out(self) -> int:
@@ -118,6 +122,11 @@ class LayerSpec:
         """Oja (Sanger's): the width of the decay sum in the update pass, terms ``round(y · w / 2^decay_shift)``
         summed over the layer's rows."""
         return max(2, self.coef_bits + self.w_bits + 1 - self.decay_shift) + max(self.n_out, 2).bit_length() + 1
+
+    @property
+    def mean_bits(self) -> int:
+        """Hebbian: the width of a running input mean (the inputs' and ``mean_frac`` more)."""
+        return self.in_bits + self.mean_frac
 
     @property
     def bias_bits(self) -> int:

@@ -36,6 +36,7 @@ from __future__ import annotations
 from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 
+from circuits.digital.competition import Winner
 from circuits.digital.dense_unit import DenseUnit
 from circuits.digital.error_unit import ErrorUnit, LearnSpec, backward_cycles
 from circuits.digital.goodness import Goodness
@@ -160,6 +161,9 @@ class Network(wiring.Component):
                 goodness = Goodness(m, self.learn, engine, self.units, self._outputs, banks.label)
                 m.d.comb += [units[0].label_on.eq(goodness.label_on), units[0].label.eq(goodness.label)]
             engine.coefficients()
+            for k, unit in enumerate(units):
+                if unit.spec.learn == "hebbian":
+                    Winner(m, unit, f"winner{k}")
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(banks.ready):

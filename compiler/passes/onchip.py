@@ -193,9 +193,11 @@ class OnChipLearning(Pass):
             if rule.kind == "delta":
                 e_max = (1 << (self.err_bits - 1)) + (1 << (self.err_bits - 3))
                 largest = e_max * (n_out if rule.feedback else 1) * x_max
+            elif rule.kind == "hebbian":  # the winner's step: the distance from a weight to its target
+                largest = 1 << dense.w_bits
             else:
                 y_max = 1 << (rule.out_bits - 1)
-                largest = y_max * x_max * (2 if rule.kind == "oja" else 1)
+                largest = y_max * x_max * 2
             if rule.shift <= 0 or largest >= 1 << (rule.shift - 1):
                 return
         warnings.warn(f"--lr-shift {self.lr_shift} makes every weight update zero at these formats (even the "
