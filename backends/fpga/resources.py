@@ -6,10 +6,11 @@ the way yosys maps them.
 - Every lane multiplies a weight by an input (layers whose multipliers are "shared" use one set, as many as the
   widest of them has lanes, as wide as their widest operands); a learning lane also multiplies its row's
   coefficient by the input, and Oja's lane the coefficient by the weight and by the input less the decay sum
-  (whose column sums, a memory per segment, are a block RAM too); forward-forward squares each hidden layer's
-  outputs and multiplies them by its probability. yosys (``synth_ice40 -dsp``,
-  ``synth_ecp5``) gives a product to multiplier cells when it is at least 11 bits wide, one cell per
-  ``dsp_width``-bit slice of each operand.
+  (whose column sums, a memory per segment, are a block RAM too); Hebbian's lane multiplies nothing (its
+  winner steps towards the input by a shift), and its running input means are a block RAM per segment;
+  forward-forward squares each hidden layer's outputs and multiplies them by its probability. yosys
+  (``synth_ice40 -dsp``, ``synth_ecp5``) gives a product to multiplier cells when it is at least 11 bits wide, one
+  cell per ``dsp_width``-bit slice of each operand.
 - Every weight memory, every bias table ``place-memories`` put in block RAM (one per slot), every layer's output banks
   it put there (a bank per slot, or one for a serial writeback; a copy per read port; the last layer's
   double-buffered), a hidden DFA layer's delta memory (a bank per slot; DFA's ±1 feedback table stays in logic),
@@ -96,6 +97,8 @@ def needs(specs: list[LayerSpec], family: Family, learn: LearnSpec | None = None
             per_lane += multiplier_cells(family, spec.coef_bits, spec.w_bits) + \
                 multiplier_cells(family, spec.coef_bits, max(spec.in_bits, decay) + 1)
             bram += spec.segments * memory_blocks(family, spec.seg_len, decay)  # the decay's column sums
+        elif spec.learn == "hebbian":  # the instar's step multiplies nothing; its running means, a memory per segment
+            bram += spec.segments * memory_blocks(family, spec.seg_len, spec.mean_bits + 1)
         elif spec.learn:
             per_lane += multiplier_cells(family, spec.coef_bits, spec.in_bits)
         dsp += lanes * per_lane

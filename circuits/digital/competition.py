@@ -4,8 +4,8 @@
 leave (``out_we``: a group's ``slots`` outputs at once, or one per cycle with a serial writeback) and keeps the
 first row with the largest output, if that output is positive (``ir.interp_learn``'s winner): rows leave in
 order, so a later row replaces the kept one only when it is strictly larger. A ``start`` of the layer clears it.
-The comparison costs no cycle: the winner is ready when the layer is done, long before the update pass that
-reads it.
+The comparison (a cycle after the outputs leave) costs the pass no cycle: the winner is ready long before the
+update pass that reads it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from amaranth import Module, Mux, Signal, Value, signed
 
 from circuits.digital.dense_unit import DenseUnit
+from circuits.digital.layer_spec import LayerSpec
 
 
 class Winner:
@@ -22,27 +23,34 @@ class Winner:
         self.group = Signal(range(max(spec.groups, 2)), name=f"{name}_group")
         self.slot = Signal(range(max(spec.slots, 2)), name=f"{name}_slot")
         best = Signal(signed(spec.out_bits), name=f"{name}_best")
+        # the outputs leaving are registered first: compared as they leave, they lengthened the requantizer's path
+        # (the design's longest on an iCE40)
+        seen, seen_group = Signal(name=f"{name}_seen"), Signal.like(unit.out_group, name=f"{name}_seen_group")
+        m.d.sync += [seen.eq(unit.out_we), seen_group.eq(unit.out_group)]
+        ports = range(spec.out_ports)
+        data = [Signal(signed(spec.out_bits), name=f"{name}_seen{q}") for q in ports]
+        m.d.sync += [d.eq(unit.out_data[q]) for q, d in zip(ports, data, strict=True)]
         if spec.writeback == "serial":
-            candidates = [(unit.out_data[0], unit.out_slot, _real(unit, unit.out_slot))]
+            seen_slot = Signal.like(unit.out_slot, name=f"{name}_seen_slot")
+            m.d.sync += seen_slot.eq(unit.out_slot)
+            candidates: list[tuple[Value, Value | int]] = [(data[0], seen_slot)]
         else:
-            candidates = [(unit.out_data[q], q, _real(unit, q)) for q in range(spec.slots)]
+            candidates = [(data[q], q) for q in range(spec.slots)]
         value: Value = best
         group: Value = self.group
         slot: Value = self.slot
         valid: Value = self.valid
-        for data, q, real in candidates:  # in row order: the first of equals stays
-            better = real & (data > value)
-            value, slot = Mux(better, data, value), Mux(better, q, slot)
-            group, valid = Mux(better, unit.out_group, group), valid | better
+        for d, q in candidates:  # in row order: the first of equals stays
+            better = _real(spec, unit.n_out, seen_group, q) & (d > value)
+            value, slot = Mux(better, d, value), Mux(better, q, slot)
+            group, valid = Mux(better, seen_group, group), valid | better
         with m.If(unit.start):
             m.d.sync += [best.eq(0), self.valid.eq(0)]
-        with m.Elif(unit.out_we):
+        with m.Elif(seen):
             m.d.sync += [best.eq(value), self.group.eq(group), self.slot.eq(slot), self.valid.eq(valid)]
         m.d.comb += [unit.win_valid.eq(self.valid), unit.win_group.eq(self.group), unit.win_slot.eq(self.slot)]
 
 
-def _real(unit: DenseUnit, slot: Value | int) -> Value:
-    """Whether the output of ``slot`` in the group leaving is a row of the layer (the last group may be short)."""
-    spec = unit.spec
-    last = (spec.groups - 1) * spec.slots + slot
-    return (unit.out_group != spec.groups - 1) | (last < unit.n_out)
+def _real(spec: LayerSpec, n_out: int, group: Value, slot: Value | int) -> Value:
+    """Whether the output of ``slot`` in ``group`` is a row of the layer (the last group may be short)."""
+    return (group != spec.groups - 1) | ((spec.groups - 1) * spec.slots + slot < n_out)

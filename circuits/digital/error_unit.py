@@ -104,10 +104,12 @@ class ErrorUnit:
         spec, last = self.spec, self.units[-1]
         stmts = []
         for o, e in enumerate(self.e):
-            error = saturate(shift_round(last.y[o], spec.err_shift), spec.err_bits) - \
-                Mux(label == o, 1 << spec.err_frac, 0)
-            if spec.hinge:  # at the label only a shortfall counts, elsewhere only an excess
-                error = Mux(label == o, Mux(error < 0, error, 0), Mux(error > 0, error, 0))
+            rounded = shift_round(last.y[o], spec.err_shift)
+            error = saturate(rounded, spec.err_bits) - Mux(label == o, 1 << spec.err_frac, 0)
+            if spec.hinge:  # at the label only a shortfall counts, elsewhere only an excess: decided on the rounded
+                # value beside the saturation (both bounds lie inside its range), not after the subtraction
+                counts = Mux(label == o, rounded < (1 << spec.err_frac), rounded > 0)
+                error = Mux(counts, error, 0)
             stmts.append(e.eq(error))
         return [*stmts, self.row.eq(0)]
 

@@ -1,9 +1,11 @@
-"""fit-device: make the lane mapping fit a board's device, or say why it cannot, before any tool runs.
+"""fit-device: make the lane mapping fit a board's device, or say why it cannot, before place and route runs.
 
 With ``lanes="auto"`` the pass tries every lane count from 1 to :data:`MAX_AUTO_LANES`, maps the layers
 (:func:`compiler.passes.map_lanes.lane_mapping`) and keeps the mapping with the fewest cycles per inference
 (per training sample for a learning design) whose multipliers and block RAMs the device holds
-(:mod:`backends.fpga.resources`); ties go to fewer lanes. With a number it checks that mapping. A design that
+(:mod:`backends.fpga.resources`); ties go to fewer lanes. For a learning design it also asks yosys for the
+mapping's logic (:mod:`backends.fpga.logic`, on the iCE40) and steps down to the next fastest mapping while the
+estimate exceeds the device's logic cells. With a number it checks that mapping. A design that
 cannot fit is an error naming the resource, what the design needs, what the device has, and a lane count that
 fits. The mapping goes into each ``digital.dense``, as ``map-lanes`` writes it. Where a mapping runs short of
 multipliers, the layers share one set (``share-multipliers``: they run one after another). Every mapping gets
@@ -26,6 +28,7 @@ from typing import ClassVar
 
 from backends.fpga.boards import Board, get_board
 from backends.fpga.emit import layer_specs, learn_spec
+from backends.fpga.logic import checks_logic, logic_estimate
 from backends.fpga.resources import shortfall
 from circuits.digital.network import period, training_period
 from compiler.passes.base import Pass
@@ -102,6 +105,20 @@ class FitDevice(Pass):
     lanes: int | str = "auto"
     datapath: str = "auto"
 
+    @staticmethod
+    def _within_logic(graph: Graph, options: list[tuple[int, int]], placed: dict[str, tuple[str, str, str]],
+                      board: Board, shared: bool) -> list[tuple[int, int]]:
+        """A learning design: the fastest of ``options`` whose logic estimate (``backends.fpga.logic``: yosys)
+        the device holds, alone (``[]``: none does). Unchecked where the family's yosys is missing (the build
+        will say) or unknown."""
+        if not options or not checks_logic(board.family):
+            return options
+        for cycles, lanes in options:
+            _map(graph, lanes, placed, board, shared)
+            if logic_estimate(graph, board.family) <= board.logic:
+                return [(cycles, lanes)]
+        return []
+
     def run(self, graph: Graph) -> None:
         board = get_board(self.board)
         if self.lanes != "auto" and not (isinstance(self.lanes, int) and not isinstance(self.lanes, bool)):
@@ -121,13 +138,19 @@ class FitDevice(Pass):
             cycles, lack = _assess(graph, board)
             if lack is None:
                 options.append((cycles, lanes))
+        if self.lanes == "auto" and learning:
+            options = self._within_logic(graph, sorted(options), placed, board, shared)
         best = min(options) if options else None
         chosen = best[1] if self.lanes == "auto" and best is not None else self.lanes
         _map(graph, 1 if not isinstance(chosen, int) else chosen, placed, board, shared)
         _, lack = _assess(graph, board)
-        if lack is None:
+        if lack is None and (best is not None or self.lanes != "auto"):
             graph.meta["board"] = board.name  # what ``neurocc build`` builds for unless told otherwise
             return
+        if lack is None:  # nothing lacks but logic: every mapping that fits the rest outgrew the device's logic
+            raise LoweringError(f"the design at --pe auto needs more {board.family.logic} than the {board.device} on "
+                                f"{board.name} has ({board.logic}) at every lane count (yosys's estimate): use a "
+                                "larger board or fewer weight bits")
         cell, need, have = lack
         where = f"{board.device} on {board.name}"
         unit = "training sample" if learn_spec(graph) is not None else "inference"
