@@ -43,10 +43,11 @@ codes ``x`` with label ``t``, for a ``digital`` graph whose ``digital.learn`` op
      ``m[c] += round((x[c] · 2^M − m[c]) / 2^HEBB_MEAN_SHIFT)``). Without centring every unit drifts to the mean
      input. With learned biases each row's bias is an adaptive threshold that keeps it active about half the
      time: the bias column moves by ``∓2^(w_frac − lr_shift − HEBB_THRESHOLD_SHIFT)`` after an active
-     (``y > 0``) or silent sample (the float rule sets it to minus the mean drive). The readout's error is a
-     hinge, ``min(e_t, 0)`` at the label and ``max(e_o, 0)`` elsewhere (a squared loss on these sparse
-     features left 64-48-24-10 at 0.52–0.73), and it learns :data:`HEBB_READOUT_BOOST` shifts faster than
-     the hidden layers.
+     (``y > 0``) or silent sample (the float rule sets it to minus the mean drive). Layers above the first step
+     :data:`HEBB_DEEP_SLOWER` shifts slower (``lr_shift + 3`` for them). The readout's error is a
+     hinge, ``min(e_t, 0)`` at the label and ``max(e_o, 0)`` elsewhere (the squared loss's error: 0.928 and
+     0.817 after 5 epochs on 64-64-10 and 64-48-24-10, against 0.939 and 0.839), and it learns
+     :data:`HEBB_READOUT_BOOST` shifts faster than the first hidden layer.
 5. **biases** (``digital.learn.biases``): layer ``k``'s bias is the weight of a constant input 1.0: a column
    ``W[r, n_in] = b[r] / 2^in_frac`` (in the weights' format; the pass puts the compiled biases on that grid)
    with input ``x[n_in] = 2^in_frac``, updated by the same rule as the other weights and saturated alike, and
@@ -94,6 +95,9 @@ HEBB_THRESHOLD_SHIFT = 2
 """Hebbian: a row's threshold moves ``2^−2`` of the learning rate per sample."""
 HEBB_READOUT_BOOST = 3
 """Hebbian: the readout's rate is ``2^3`` times the hidden layers' (its inputs, a few winners' outputs, are sparse)."""
+HEBB_DEEP_SLOWER = 3
+"""Hebbian: the hidden layers above the first step ``2^3`` times slower (the features the readout sees move less:
+on 64-48-24-10, epochs 2–10 averaged 0.80 without, 0.85 with)."""
 DERIVATIVES = ("relu", "hardtanh", "identity")
 """Activations whose derivative the DFA engine builds (a comparison)."""
 
@@ -169,7 +173,7 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
             shift -= HEBB_READOUT_BOOST if learn.rule == "hebbian" else 0
             decay = 0
         elif learn.rule == "hebbian":  # the instar's step towards the input, in the weights' format
-            kind, shift, decay = "hebbian", learn.lr_shift, 0
+            kind, shift, decay = "hebbian", learn.lr_shift + (HEBB_DEEP_SLOWER if k else 0), 0
         else:
             kind = learn.rule
             shift = out_frac + dense.in_frac - dense.w_frac + learn.lr_shift
