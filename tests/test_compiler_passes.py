@@ -233,6 +233,37 @@ def test_fit_device_gives_an_ice40_inference_design_the_shared_datapath():
         FitDevice(board="icebreaker", datapath="wide").run(g)
 
 
+def test_fit_device_steps_a_learning_design_down_while_its_logic_estimate_exceeds_the_device(monkeypatch):
+    """``--pe auto`` for a learning engine takes the fastest mapping whose logic estimate (yosys's; here a
+    stand-in of 800 cells a lane) the UP5K's 5,280 cells hold, trying the faster ones first; an estimate that
+    exceeds them at every lane count is an error naming the cells."""
+    import compiler.passes.fit_device as fit
+    from ir.dialects import digital
+
+    def lanes(g):
+        return [op.slots * op.segments for n in g.toposort() if isinstance(op := g.op(n), digital.Dense)]
+
+    monkeypatch.setattr(fit, "logic_estimate", lambda g, family: 0)
+    fastest = _placed((12, 64, 3), "hebbian")
+    FitDevice(board="icebreaker").run(fastest)
+    seen: list[int] = []
+
+    def estimate(g, family):
+        seen.append(800 * sum(lanes(g)))
+        return seen[-1]
+
+    monkeypatch.setattr(fit, "logic_estimate", estimate)
+    learning = _placed((12, 64, 3), "hebbian")
+    FitDevice(board="icebreaker").run(learning)
+    assert seen[0] == 800 * sum(lanes(fastest)) > 5280  # the fastest mapping was tried first, and refused
+    assert seen[-1] == 800 * sum(lanes(learning)) <= 5280 < min(seen[:-1])  # the first that fits is taken
+    monkeypatch.setattr(fit, "logic_estimate", lambda g, family: 10**6)
+    with pytest.raises(LoweringError, match=r"^the design at --pe auto needs more ICESTORM_LC than the "
+                                            r"iCE40UP5K-SG48 on icebreaker has \(5280\) at every lane count "
+                                            r"\(yosys's estimate\): use a larger board or fewer weight bits$"):
+        FitDevice(board="icebreaker").run(_placed((12, 64, 3), "hebbian"))
+
+
 def test_fit_device_puts_weights_in_spram_where_block_ram_runs_short():
     from backends.fpga.boards import BOARDS
     from backends.fpga.emit import layer_specs
