@@ -144,13 +144,13 @@ class FitDevice(Pass):
         chosen = best[1] if self.lanes == "auto" and best is not None else self.lanes
         _map(graph, 1 if not isinstance(chosen, int) else chosen, placed, board, shared)
         _, lack = _assess(graph, board)
-        if lack is None and (best is not None or self.lanes != "auto"):
-            graph.meta["board"] = board.name  # what ``neurocc build`` builds for unless told otherwise
-            return
-        if lack is None:  # nothing lacks but logic: every mapping that fits the rest outgrew the device's logic
+        if lack is None and best is None and self.lanes == "auto":  # every mapping outgrew the device's logic
             raise LoweringError(f"the design at --pe auto needs more {board.family.logic} than the {board.device} on "
                                 f"{board.name} has ({board.logic}) at every lane count (yosys's estimate): use a "
                                 "larger board or fewer weight bits")
+        if lack is None:
+            graph.meta["board"] = board.name  # what ``neurocc build`` builds for unless told otherwise
+            return
         cell, need, have = lack
         where = f"{board.device} on {board.name}"
         unit = "training sample" if learn_spec(graph) is not None else "inference"
