@@ -7,9 +7,9 @@ update pass, so the UP5K's 8 multiplier cells admit 4 lanes, and at 4 lanes the 
 logic cells of the 5,280 (nextpnr). So, for those, ``fit-device`` synthesizes a candidate's ``network.v`` with the
 family's ``synth`` command and takes **LUT4s + flip-flops** as its logic estimate: nextpnr packs a LUT and a
 flip-flop into one cell, but the board's top (the UART, its FIFO) and the cells carry chains and unpaired
-flip-flops take come on top. Measured on the UP5K, 64-64-10 Hebbian: P = 2, 4,122 estimated, 4,940 placed; P =
-3, 7,132; P = 4, 7,507 (8,131 placed, does not fit). The estimate is a guide that rules out mappings far too
-large; nextpnr remains the judge.
+flip-flops take come on top. Measured on the UP5K, 64-64-10 Hebbian: P = 1, 3,334 estimated, 4,210 placed;
+P = 2, 4,117 and 4,921; P = 3, 7,090; P = 4, 7,499 (8,131 placed before the last changes to the engine: it does
+not fit). The estimate is a guide that rules out mappings far too large; nextpnr remains the judge.
 """
 
 from __future__ import annotations
