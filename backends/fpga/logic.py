@@ -4,12 +4,12 @@
 with the lanes and the engine, and not evenly: 64-64-10 Hebbian at P = 3 takes nearly what P = 4 does). A
 learning engine is the one design that outgrows an iCE40's logic before its multipliers: Hebbian's lanes
 multiply nothing in their update pass, so the UP5K's 8 multiplier cells admit 4 lanes, and at 4 lanes the
-64-64-10 design needs 7,878 logic cells of the 5,280 (nextpnr). So, for those, ``fit-device`` synthesizes a candidate's ``network.v`` with the
-family's ``synth`` command and takes **LUT4s + flip-flops** as its logic estimate: nextpnr packs a LUT and a
-flip-flop into one cell, but the board's top (the UART, its FIFO) and the cells carry chains and unpaired
-flip-flops take come on top. Measured on the UP5K, 64-64-10 Hebbian: P = 1, 3,334 estimated, 4,210 placed;
-P = 2, 4,117 and 4,921; P = 3, 7,090; P = 4, 7,499 (nextpnr: 7,878 needed, it does not
-fit). The estimate is a guide that rules out mappings far too large; nextpnr remains the judge.
+64-64-10 design needs 7,878 logic cells of the 5,280 (nextpnr). So, for those, ``fit-device`` synthesizes a
+candidate's ``network.v`` with the family's ``synth`` command and takes **LUT4s + flip-flops** as its logic
+estimate: nextpnr packs a LUT and a flip-flop into one cell, but the board's top (the UART, its FIFO) and the
+cells that carry chains and unpaired flip-flops take come on top. Measured on the UP5K, 64-64-10 Hebbian: P = 1,
+3,334 estimated and 4,210 placed; P = 2, 4,117 and 4,921; P = 3, 7,090; P = 4, 7,499 (7,878 needed: it does
+not fit). The estimate is a guide that rules out mappings far too large; nextpnr remains the judge.
 """
 
 from __future__ import annotations
