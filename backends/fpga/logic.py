@@ -42,8 +42,9 @@ def logic_estimate(graph: Graph, family: Family) -> int:
         source = Path(tmp) / "network.v"
         source.write_text(verilog(build_network(graph)))
         try:
-            done = subprocess.run([yosys, "-p", f"read_verilog {source}; {SYNTH[family.name]} -top neurocc_network; "
-                                   "stat"], capture_output=True, text=True, timeout=SYNTH_TIMEOUT_S)
+            done = subprocess.run([yosys, "-p", f"read_verilog {source.name}; {SYNTH[family.name]} -top "
+                                   "neurocc_network; stat"], capture_output=True, text=True, timeout=SYNTH_TIMEOUT_S,
+                                  cwd=tmp)  # (a relative name: whatever the temporary folder's path holds)
         except subprocess.TimeoutExpired as e:
             raise BackendError(f"{yosys}: synthesis of graph {graph.name!r} for its logic estimate ran past "
                                f"{SYNTH_TIMEOUT_S} s") from e
