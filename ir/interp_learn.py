@@ -125,7 +125,10 @@ class LayerRule:
     output format (the last layer: identity, the accumulator's width, 0); ``feedback`` the name of ``B_k``
     (hidden DFA and FA layers); ``source`` the layer whose delta ``B_k`` carries back (the last layer's, the
     output error, for DFA; the next layer's for FA) and ``feedback_shift`` the rounding shift of that sum;
-    ``perturbed``: a hidden PEPITA layer, whose delta its second pass's difference forms."""
+    ``perturbed``: a hidden PEPITA layer, whose delta its second pass's difference forms; ``hebb_align``,
+    ``threshold_step``: a hidden Hebbian layer's shift from a centred input (``in_frac + HEBB_MEAN_FRAC``
+    fractional bits) to the weights' format (negative: a rounding right shift) and its learned bias's step per
+    sample (0 with fixed biases)."""
     node: str
     kind: str
     shift: int
@@ -137,6 +140,8 @@ class LayerRule:
     source: int = -1
     feedback_shift: int = 0
     perturbed: bool = False
+    hebb_align: int = 0
+    threshold_step: int = 0
 
 
 def learn_op(graph: Graph) -> digital.Learn | None:
@@ -182,8 +187,11 @@ def layer_rules(graph: Graph) -> list[LayerRule]:
         feedback = learn.feedback[k] if learn.rule in ("dfa", "fa") and not last else ""
         source = k + 1 if learn.rule == "fa" else len(denses) - 1
         fshift = learn.feedback_shift[k] if learn.feedback_shift else 0
+        instar = kind == "hebbian"
+        align = dense.w_frac - dense.in_frac - HEBB_MEAN_FRAC if instar else 0
+        step = 1 << max(0, dense.w_frac - learn.lr_shift - HEBB_THRESHOLD_SHIFT) if instar and learn.biases else 0
         rules.append(LayerRule(node, kind, shift, decay, fn, out_bits, out_frac, feedback, source, fshift,
-                               learn.rule == "pepita" and not last))
+                               learn.rule == "pepita" and not last, align, step))
     return rules
 
 
@@ -223,17 +231,6 @@ def store(params: dict[str, np.ndarray], dense: digital.Dense, new: np.ndarray, 
 def bias_input(dense: digital.Dense) -> int:
     """The constant input whose weight is a learned bias: 1.0 in the layer's input format."""
     return 1 << dense.in_frac
-
-
-def hebb_alignment(dense: digital.Dense) -> int:
-    """Hebbian: the left shift from a centred input (``in_frac + HEBB_MEAN_FRAC`` fractional bits) to the
-    weights' format (negative: a rounding right shift)."""
-    return dense.w_frac - dense.in_frac - HEBB_MEAN_FRAC
-
-
-def hebb_threshold_step(dense: digital.Dense, lr_shift: int) -> int:
-    """Hebbian: how far a learned bias's column moves per sample (at least 1)."""
-    return 1 << max(0, dense.w_frac - lr_shift - HEBB_THRESHOLD_SHIFT)
 
 
 def align(value: np.ndarray, shift: int) -> np.ndarray:
@@ -387,12 +384,12 @@ class Trainer:
 
     def _instar(self, k: int, y: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """Hebbian: the winner's step towards the centred input ``x``; every row's threshold (a learned bias)."""
-        dense, n_in = self.denses[k], self.denses[k].in_features
+        rule, n_in = self.rules[k], self.denses[k].in_features
         dw = np.zeros_like(w)
         winner = int(np.argmax(y))
         if y[winner] > 0:
-            target = align((x << HEBB_MEAN_FRAC) - self.means[k], hebb_alignment(dense))
-            dw[winner, :n_in] = shift_round(target - w[winner, :n_in], self.rules[k].shift)
+            target = align((x << HEBB_MEAN_FRAC) - self.means[k], rule.hebb_align)
+            dw[winner, :n_in] = shift_round(target - w[winner, :n_in], rule.shift)
         if self.learn.biases:
-            dw[:, -1] = np.where(y > 0, -1, 1) * hebb_threshold_step(dense, self.learn.lr_shift)
+            dw[:, -1] = np.where(y > 0, -1, 1) * rule.threshold_step
         return dw

@@ -34,8 +34,6 @@ from ir.interp_learn import (
     HEBB_MEAN_FRAC,
     HEBB_MEAN_SHIFT,
     bias_input,
-    hebb_alignment,
-    hebb_threshold_step,
     layer_rules,
     learn_op,
     trainable,
@@ -128,14 +126,9 @@ def _layer_learning(graph: Graph) -> dict[str, dict[str, Any]]:
     return {rule.node: {"learn": rule.kind, "learn_shift": rule.shift, "decay_shift": rule.decay_shift,
                         "coef_bits": bits, "perturbs": rule.perturbed,
                         "perturb_shift": graph.op_as(rule.node, digital.Dense).w_frac if rule.perturbed else 0,
-                        **(_instar(graph.op_as(rule.node, digital.Dense), learn) if rule.kind == "hebbian" else {})}
+                        **({"mean_frac": HEBB_MEAN_FRAC, "mean_shift": HEBB_MEAN_SHIFT, "hebb_align": rule.hebb_align,
+                            "threshold_step": rule.threshold_step} if rule.kind == "hebbian" else {})}
             for rule, bits in zip(layer_rules(graph), learn.coef_bits, strict=True)}
-
-
-def _instar(dense: digital.Dense, learn: digital.Learn) -> dict[str, int]:
-    """A hidden Hebbian layer's running mean and threshold numbers (``ir.interp_learn``)."""
-    return {"mean_frac": HEBB_MEAN_FRAC, "mean_shift": HEBB_MEAN_SHIFT, "hebb_align": hebb_alignment(dense),
-            "threshold_step": hebb_threshold_step(dense, learn.lr_shift) if learn.biases else 0}
 
 
 def learn_spec(graph: Graph) -> LearnSpec | None:

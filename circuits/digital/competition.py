@@ -13,7 +13,7 @@ from __future__ import annotations
 from amaranth import Module, Mux, Signal, Value, signed
 
 from circuits.digital.dense_unit import DenseUnit
-from circuits.digital.layer_spec import LayerSpec
+from circuits.digital.layer_spec import real_row
 
 
 class Winner:
@@ -41,7 +41,7 @@ class Winner:
         slot: Value = self.slot
         valid: Value = self.valid
         for d, q in candidates:  # in row order: the first of equals stays
-            better = _real(spec, unit.n_out, seen_group, q) & (d > value)
+            better = real_row(spec, seen_group, q) & (d > value)
             value, slot = Mux(better, d, value), Mux(better, q, slot)
             group, valid = Mux(better, seen_group, group), valid | better
         with m.If(unit.start):
@@ -50,7 +50,3 @@ class Winner:
             m.d.sync += [best.eq(value), self.group.eq(group), self.slot.eq(slot), self.valid.eq(valid)]
         m.d.comb += [unit.win_valid.eq(self.valid), unit.win_group.eq(self.group), unit.win_slot.eq(self.slot)]
 
-
-def _real(spec: LayerSpec, n_out: int, group: Value, slot: Value | int) -> Value:
-    """Whether the output of ``slot`` in ``group`` is a row of the layer (the last group may be short)."""
-    return (group != spec.groups - 1) | ((spec.groups - 1) * spec.slots + slot < n_out)

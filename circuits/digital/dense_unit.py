@@ -47,7 +47,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from circuits.digital.layer_spec import LayerSpec, saturate, shift_round, times
+from circuits.digital.layer_spec import LayerSpec, real_row, saturate, shift_round, times
 
 
 def _requantize(m: Module, acc: Value, spec: LayerSpec, name: str) -> Signal:
@@ -346,8 +346,7 @@ class DenseUnit(wiring.Component):
                 won = self.win_valid & (self.win_slot == q) & (group1 == self.win_group)
                 change: Value = Mux(won, shift_round(target - w, spec.learn_shift), 0)
                 if spec.bias_input:
-                    real = (group1 != spec.groups - 1) | ((spec.groups - 1) * spec.slots + q < self.n_out)
-                    step = Mux(real, Mux(coef > 0, -spec.threshold_step, spec.threshold_step), 0)
+                    step = Mux(real_row(spec, group1, q), Mux(coef > 0, -spec.threshold_step, spec.threshold_step), 0)
                     change = Mux(const1[s], step, change)
                 changes[q, s] = change
         return changes

@@ -138,6 +138,11 @@ class LayerSpec:
         return [self.bias[o] if o < self.n_out else 0 for o in range(q, self.groups * self.slots, self.slots)]
 
 
+def real_row(spec: LayerSpec, group: Value, slot: Value | int) -> Value:
+    """Whether slot ``slot`` in group ``group`` holds a row of the layer (the last group may be short)."""
+    return (group != spec.groups - 1) | ((spec.groups - 1) * spec.slots + slot < spec.n_out)
+
+
 def signed_width(values: Iterable[int]) -> int:
     """The narrowest two's complement width (at least 2 bits) that holds every one of ``values``."""
     return max(2, *(max(v, -v - 1).bit_length() + 1 for v in values))
