@@ -21,6 +21,7 @@ from circuits.analog.fast import GMIN, THERMAL_VOLTAGE, FastCircuit
 from circuits.analog.netlist import Netlist
 from circuits.analog.ngspice import checked
 from circuits.analog.ngspice_shared import run_batch_shared
+from circuits.analog.node_table import NodeTable
 from circuits.analog.parse import parse
 from circuits.analog.parse_model import parse_model
 from circuits.analog.solver import NodalSolver
@@ -122,6 +123,42 @@ def test_a_few_inputs_of_a_big_linear_tile_are_solved_without_factorizing_it(mon
     assert stalled._lu is not None
 
 
+def test_chains_joined_by_weak_links_across_the_same_side_are_factorized():
+    net, outs = tile(40, 40, seed=2, variation=0.3, r_wire=1.0)
+    net.resistor("odd", "t0_t0_rp0_5", "t0_t0_rp1_5", 1e4)  # two row lines: the chains are no longer two-sided
+    src = inputs(40, 2)
+    direct = FastCircuit(net)
+    direct.lu  # noqa: B018
+    circuit = FastCircuit(net)
+    assert relative(circuit.run(outs, src), direct.run(outs, src)) <= 1e-12
+    assert circuit._chains is False and circuit._lu is not None
+
+
+def entries(pairs, weak_pairs):
+    """The entries of a circuit of 1 S resistors ``pairs`` and 1 mS ones ``weak_pairs`` (resistor tags in order)."""
+    ends = np.array(pairs + weak_pairs)
+    g = np.array([1.0] * len(pairs) + [1e-3] * len(weak_pairs))
+    a, b = ends[:, 0], ends[:, 1]
+    tag = np.arange(len(ends))
+    rows = np.concatenate([a, b, a, b])
+    cols = np.concatenate([a, b, b, a])
+    tags = np.concatenate([-np.ones(2 * len(ends), dtype=np.int64), tag, tag])
+    values = np.concatenate([g, g, -g, -g])
+    return fast_iterative.Entries(rows, cols, values, tags), ends, fast_iterative.weak_resistors(ends, g, 8)
+
+
+def test_two_sides_alternate_along_the_weak_links():
+    # chains {0,1}, {2,3}, {4,5} and {6,7}, weak links 1-2, 3-4 and 0-3 (a second link between the first two)
+    e, ends, weak = entries([(0, 1), (2, 3), (4, 5), (6, 7)], [(1, 2), (3, 4), (0, 3)])
+    assert weak.tolist() == [False] * 4 + [True] * 3
+    side = fast_iterative.two_sides(8, e, weak, ends)
+    assert side is not None and side.tolist() == [0, 0, 1, 1, 0, 0, 0, 0]
+    odd, ends, weak = entries([(0, 1), (2, 3), (4, 5)], [(1, 2), (3, 4), (5, 0)])  # three chains in a ring
+    assert fast_iterative.two_sides(6, odd, weak, ends) is None
+    inside, ends, weak = entries([(0, 1), (1, 2)], [(0, 2)])  # a weak link within one chain: one side only
+    assert fast_iterative.two_sides(3, inside, weak, ends) is None
+
+
 def test_weak_resistors_are_the_ones_much_weaker_than_both_neighbours():
     ends = np.array([[0, 1], [1, 2], [0, 2], [2, -1], [3, 0]])
     weak = fast_iterative.weak_resistors(ends, np.array([1.0, 1.0, 1e-4, 1e-4, 1e-4]), 4)
@@ -151,7 +188,8 @@ def test_the_in_memory_model_reads_exactly_as_its_text(make):
             if isinstance(u, np.ndarray):
                 assert u.dtype == v.dtype and np.array_equal(u, v), (field.name, name)
             else:
-                assert list(u) == list(v) if isinstance(u, list) else u == v, (field.name, name)
+                same = list(u) == list(v) if isinstance(u, list | NodeTable) else u == v
+                assert same, (field.name, name)
 
 
 def lowered_folder(tmp_path, sizes, acts, seed=0, **options):

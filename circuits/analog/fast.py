@@ -11,8 +11,9 @@ How it is fast (modified nodal analysis, ``A x = b``):
 
 1. The linear part — resistors, voltage sources, VCVS, each diode's ``GMIN``, each behavioural source as a
    voltage source of unknown value — is assembled with array operations and LU-factorized once (SuperLU), when
-   first needed: a big linear circuit asked for a few inputs is solved by GMRES on its wires' chains instead
-   (:mod:`circuits.analog.fast_iterative`), which is cheaper than the factorization, and falls back to it.
+   first needed: a big linear circuit asked for a few inputs is solved by GMRES instead, on the two sides of
+   its wires' chains that only the devices join (:mod:`circuits.analog.fast_iterative`), which is cheaper than
+   the factorization, and falls back to it.
 2. Everything a batch needs is a few columns of ``A⁻¹``: the observed voltages (probes and the controls of the
    nonlinear elements) are ``y = y₀ + H_s s + H_q q`` for the swept sources ``s`` and the nonlinear elements'
    outputs ``q`` (diode currents, behavioural voltages). The response matrices come from one solve per swept
@@ -40,7 +41,7 @@ import numpy as np
 
 from circuits.analog import fast_iterative as iterative
 from circuits.analog.cards import CheckedNetlist
-from circuits.analog.fast_iterative import Preconditioned
+from circuits.analog.fast_iterative import Entries, Split
 from circuits.analog.fast_newton import NUMPY, Elements, NonConvergence, Ops, Stalled
 from circuits.analog.fast_panels import Panels, cuts
 from circuits.analog.netlist import Netlist
@@ -85,10 +86,11 @@ class FastCircuit:
         self.b_rows = np.array(rows[len(c.v) + len(c.e):], dtype=np.int64)
         self.size = self.n + len(rows)
         self._check_floating()
-        self.matrix, self.rhs0 = self._assemble()
+        self._entries, self.rhs0 = self._assemble()
+        self._matrix: csc_matrix | None = None
         self._lu: _Factors | None = None
         self.accelerator = NUMPY.name  # where the last batch ran
-        self._chains: Preconditioned | None | bool = None  # the iterative path: not tried yet (None), failed (False)
+        self._chains: Split | None | bool = None  # the iterative path: not tried yet (None), failed (False)
         if self.size < iterative.MIN_SIZE:
             self._factorized()  # a small circuit is factorized at once (and a singular one refused at once)
         # The nonlinear elements: diodes, then behavioural sources. Each observes a control (a row of ``obs``)
@@ -147,29 +149,31 @@ class FastCircuit:
                                       f"at node {node!r} (its voltage is fixed by the others already)")
             parent[a] = b
 
-    def _assemble(self) -> tuple[csc_matrix, np.ndarray]:
-        import scipy.sparse as sp
-
+    def _assemble(self) -> tuple[Entries, np.ndarray]:
+        """``A``'s entries (duplicates add up) and the right-hand side of the netlist's own source values."""
         c = self.circuit
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
         vals: list[np.ndarray] = []
+        tags: list[np.ndarray] = []
 
-        def put(r: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+        def put(r: np.ndarray, k: np.ndarray, v: np.ndarray, tag: np.ndarray | None = None) -> None:
             keep = (r >= 0) & (k >= 0)
-            rows.append(r[keep])
-            cols.append(k[keep])
+            rows.append(r[keep].astype(np.int32))
+            cols.append(k[keep].astype(np.int32))
             vals.append(np.broadcast_to(v, r.shape)[keep])
+            tags.append(np.full(int(keep.sum()), -1, dtype=np.int32) if tag is None else tag[keep].astype(np.int32))
 
         if len(c.r) and not np.all(c.r.values != 0):
             bad = int(np.flatnonzero(c.r.values == 0)[0])
             raise SimulationError(f"resistor {c.r.names[bad]} of circuit {self.title!r} has 0 ohms")
         small_signal = c.devices.current(np.zeros(len(c.devices)))[1]  # nonlinear devices at 0 V: G
-        for nodes, g in ((c.r.nodes, 1.0 / c.r.values), (c.d.nodes, np.full(len(c.d), GMIN)),
-                         (c.devices.nodes, small_signal)):
+        # each resistor's couplings are tagged with its index (the iterative path cuts the weak ones)
+        for nodes, g, tag in ((c.r.nodes, 1.0 / c.r.values, np.arange(len(c.r))),
+                              (c.d.nodes, np.full(len(c.d), GMIN), None), (c.devices.nodes, small_signal, None)):
             a, b = nodes[:, 0], nodes[:, 1]
-            for r, k, s in ((a, a, 1.0), (b, b, 1.0), (a, b, -1.0), (b, a, -1.0)):
-                put(r, k, s * g)
+            for r, k, s, coupling in ((a, a, 1.0, None), (b, b, 1.0, None), (a, b, -1.0, tag), (b, a, -1.0, tag)):
+                put(r, k, s * g, coupling)
         rhs = np.zeros(self.size)
         start = self.n
         for part in (c.v.nodes, c.e.nodes[:, :2], c.b.nodes):
@@ -182,9 +186,17 @@ class FastCircuit:
         e_rows = self.n + len(c.v) + np.arange(len(c.e))
         put(e_rows, c.e.nodes[:, 2], -c.e.values)
         put(e_rows, c.e.nodes[:, 3], c.e.values)
-        matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(self.size, self.size))
-        return matrix, rhs
+        return Entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.concatenate(tags)), rhs
+
+    @property
+    def matrix(self) -> csc_matrix:
+        """``A`` (CSC), built from its entries when first needed."""
+        if self._matrix is None:
+            import scipy.sparse as sp
+
+            e = self._entries
+            self._matrix = sp.csc_matrix((e.values, (e.rows, e.cols)), shape=(self.size, self.size))
+        return self._matrix
 
     # -- responses ------------------------------------------------------------------------------------------------
 
@@ -219,14 +231,14 @@ class FastCircuit:
         if self._chains is None:
             conductance = 1.0 / c.r.values
             weak = iterative.weak_resistors(c.r.nodes, conductance, self.n)
+            side = iterative.two_sides(self.size, self._entries, weak, c.r.nodes) if weak.any() else None
             try:
-                self._chains = Preconditioned(self.matrix, c.r.nodes[weak], conductance[weak]) if weak.any() \
-                    else False
-            except RuntimeError:  # the chains alone are singular: factorize A
+                self._chains = iterative.Split(self._entries, side) if side is not None else False
+            except RuntimeError:  # a side alone is singular: factorize A
                 self._chains = False
         if self._chains is False:
             return None
-        assert isinstance(self._chains, Preconditioned)
+        assert isinstance(self._chains, Split)
         x = self._chains.solve(columns)
         if x is None:
             self._chains = False
@@ -238,7 +250,7 @@ class FastCircuit:
 
         obs_r, obs_c, obs_v = self._controls
         m = len(self.elements)
-        idx = np.array([self.circuit.index(p) for p in probes], dtype=np.int64)
+        idx = self.circuit.indices(probes)
         r = np.concatenate([obs_r, m + np.arange(len(idx))])
         k = np.concatenate([obs_c, idx])
         v = np.concatenate([obs_v, np.ones(len(idx))])

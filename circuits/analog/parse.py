@@ -17,6 +17,7 @@ import numpy as np
 
 from circuits.analog.cards import CheckedNetlist
 from circuits.analog.netlist import BEHAVIOURS, DEVICES, GROUND
+from circuits.analog.node_table import NodeTable
 from errors import SimulationError
 
 _SUFFIXES = {"meg": 1e6, "mil": 25.4e-6, "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3,
@@ -120,7 +121,7 @@ class ParsedCircuit:
     """The circuit of one netlist: resistors, voltage sources, VCVS (nodes p, m, control +, control −; value the
     gain), diodes (values: saturation current; ``emission``: n) and behavioural sources."""
     title: str
-    nodes: list[str]
+    nodes: NodeTable
     r: Elements
     v: Elements
     e: Elements
@@ -128,16 +129,19 @@ class ParsedCircuit:
     emission: np.ndarray
     b: Behavioural
     devices: Devices
-    lookup: dict[str, int]  # node → index (ground: -1)
 
     def index(self, node: str) -> int:
         """The index of ``node`` (``-1`` for ground), or a :class:`SimulationError`."""
-        if node == GROUND:
-            return -1
-        try:
-            return self.lookup[node]
-        except KeyError:
-            raise SimulationError(f"circuit {self.title!r} has no node {node!r}") from None
+        return int(self.indices([node])[0])
+
+    def indices(self, nodes: Sequence[str]) -> np.ndarray:
+        """The index of each of ``nodes`` (``-1`` for ground), or a :class:`SimulationError` naming one that is
+        not in the circuit."""
+        found = self.nodes.find(nodes)
+        if (found == -2).any():
+            missing = nodes[int(np.flatnonzero(found == -2)[0])]
+            raise SimulationError(f"circuit {self.title!r} has no node {missing!r}")
+        return found
 
 
 def _models(lines: list[str], where: str) -> dict[str, tuple[float, float]]:
@@ -172,7 +176,7 @@ class Cards:
     reader numbers them fastest; each row of the other kinds is ``(name, *nodes)``."""
     title: str
     r_names: Sequence[str]
-    r_nodes: list[str]
+    r_nodes: NodeTable
     r_ends: np.ndarray
     r_values: np.ndarray
     v: list[tuple[str, ...]]
@@ -196,40 +200,37 @@ class Cards:
 def build(cards: Cards) -> ParsedCircuit:
     """The circuit of ``cards``: nodes numbered in order of first appearance, the resistors' first, then the
     sources', devices', amplifiers', diodes' and behavioural sources' (their controls first)."""
-    order = list(cards.r_nodes)
-    index: dict[str, int] = dict(zip(order, range(len(order)), strict=True))
-    index[GROUND] = -1
+    table = cards.r_nodes
     r = Elements(cards.r_names, np.asarray(cards.r_ends, dtype=np.int64).reshape(-1, 2),
                  np.asarray(cards.r_values, dtype=np.float64))
-
-    def node(name: str) -> int:
-        i = index.get(name)
-        if i is None:
-            i = index[name] = len(order)
-            order.append(name)
-        return i
-
-    def numbered(rows: list[tuple[str, ...]], width: int) -> np.ndarray:
-        return np.array([[node(n) for n in row[1:]] for row in rows], dtype=np.int64).reshape(-1, width)
-
-    v = Elements([x[0] for x in cards.v], numbered(cards.v, 2), np.asarray(cards.v_values, dtype=np.float64))
-    devices = Devices([x[0] for x in cards.devices], numbered(cards.devices, 2), cards.device_g, cards.device_k,
+    kinds = [(cards.v, 2), (cards.devices, 2), (cards.e, 4), (cards.d, 2)]
+    names = [n for rows, _ in kinds for row in rows for n in row[1:]]
+    names += [*cards.b_ctrl, *(n for row in cards.b for n in row[1:])]
+    ids = table.add(names)
+    parts, at = [], 0
+    for rows, width in kinds:
+        parts.append(ids[at: at + width * len(rows)].reshape(-1, width))
+        at += width * len(rows)
+    v_nodes, dev_nodes, e_nodes, d_nodes = parts
+    ctrl = ids[at: at + len(cards.b_ctrl)]
+    b_nodes = ids[at + len(cards.b_ctrl):].reshape(-1, 2)
+    v = Elements([x[0] for x in cards.v], v_nodes, np.asarray(cards.v_values, dtype=np.float64))
+    devices = Devices([x[0] for x in cards.devices], dev_nodes, cards.device_g, cards.device_k,
                       cards.device_sinh) if cards.devices else Devices()
-    e = Elements([x[0] for x in cards.e], numbered(cards.e, 4), np.asarray(cards.e_values, dtype=np.float64))
-    d = Elements([x[0] for x in cards.d], numbered(cards.d, 2), np.asarray(cards.d_is, dtype=np.float64))
-    ctrl = np.array([node(n) for n in cards.b_ctrl], dtype=np.int64)
-    b = Behavioural([x[0] for x in cards.b], numbered(cards.b, 2), ctrl, list(cards.b_fn),
+    e = Elements([x[0] for x in cards.e], e_nodes, np.asarray(cards.e_values, dtype=np.float64))
+    d = Elements([x[0] for x in cards.d], d_nodes, np.asarray(cards.d_is, dtype=np.float64))
+    b = Behavioural([x[0] for x in cards.b], b_nodes, ctrl, list(cards.b_fn),
                     np.asarray(cards.b_a, dtype=np.float64), np.asarray(cards.b_g, dtype=np.float64))
-    return ParsedCircuit(cards.title, order, r, v, e, d, np.asarray(cards.d_n, dtype=np.float64), b, devices, index)
+    return ParsedCircuit(cards.title, table, r, v, e, d, np.asarray(cards.d_n, dtype=np.float64), b, devices)
 
 
-def _first_appearance(names: list[str]) -> tuple[list[str], np.ndarray]:
+def _first_appearance(names: list[str]) -> tuple[NodeTable, np.ndarray]:
     """The distinct ``names`` but ground in order of first appearance, and each name's index (ground ``-1``)."""
     order = [n for n in dict.fromkeys(names) if n != GROUND]
     index = dict(zip(order, range(len(order)), strict=True))
     index[GROUND] = -1
     ends = operator.itemgetter(*names)(index) if len(names) > 1 else tuple(index[n] for n in names)
-    return order, np.fromiter(ends, dtype=np.int64, count=len(names))
+    return NodeTable(order, index), np.fromiter(ends, dtype=np.int64, count=len(names))
 
 
 def parse(netlist: CheckedNetlist) -> ParsedCircuit:

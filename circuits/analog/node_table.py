@@ -1,0 +1,148 @@
+"""A circuit's node names, numbered in order of first appearance (ground ``0`` is ``-1`` and not in the table).
+
+The text reader (:mod:`circuits.analog.parse`) numbers the words it split with a dict. The in-memory reader
+(:mod:`circuits.analog.parse_model`) has the resistors' terminals as numpy byte strings, tens of thousands of
+them, and numbers them without making a Python object each: every name is hashed (its bytes, zero-padded to whole
+64-bit words, mixed word by word), the hashes sorted, equal hashes grouped, and each group's first position is the
+name's first appearance. A hash collision cannot number two names as one: every name is compared byte for byte
+with its group's first, and on a mismatch the names are numbered by a dict instead. Names are decoded to ``str``
+only when asked for (an error message, a test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import overload
+
+import numpy as np
+
+from circuits.analog.netlist import GROUND
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9))
+_GROUND = GROUND.encode("ascii")
+
+
+def _words(names: np.ndarray, words: int) -> np.ndarray:
+    """The byte strings ``names``, zero-padded to ``words`` 64-bit words each, as a ``(len, words)`` array."""
+    padded = np.ascontiguousarray(names.astype(f"S{8 * words}"))
+    return padded.view(np.uint64).reshape(len(names), words)
+
+
+def _mixed(u: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of words ``u``."""
+    with np.errstate(over="ignore"):
+        h = u[:, 0] * _MIX[0]
+        for k in range(1, u.shape[1]):
+            h ^= h >> np.uint64(29)
+            h = (h + u[:, k]) * _MIX[1]
+        h ^= h >> np.uint64(32)
+    return h
+
+
+class NodeTable(Sequence[str]):
+    """Distinct node names in order of first appearance, and :meth:`find` for their indices."""
+
+    def __init__(self, names: list[str], index: dict[str, int]) -> None:
+        """``names`` in order and ``index`` (each name's position; ground ``-1``), as a dict numbers them."""
+        self._strings: list[str] | None = names
+        self._index: dict[str, int] | None = index
+        self._bytes = np.zeros(0, dtype="S1")
+        self._sorted_hashes = np.zeros(0, dtype=np.uint64)
+        self._sorted_ids = np.zeros(0, dtype=np.int64)
+        self._words = 1
+        self._extra: list[str] = []  # names appended after the bulk (single elements' nodes)
+        self._extra_index: dict[str, int] = {}
+
+    @classmethod
+    def numbered(cls, names: np.ndarray) -> tuple[NodeTable, np.ndarray]:
+        """The table of the byte strings ``names`` (in order) and each one's index (ground ``-1``)."""
+        table = cls([], {})
+        n = len(names)
+        if not n:
+            return table, np.zeros(0, dtype=np.int64)
+        words = -(-names.dtype.itemsize // 8)
+        u = _words(names, words)
+        h = _mixed(u)
+        order = np.argsort(h)
+        sorted_h = h[order]
+        new = np.empty(n, dtype=bool)
+        new[0], new[1:] = True, sorted_h[1:] != sorted_h[:-1]
+        starts = np.flatnonzero(new)
+        group = np.empty(n, dtype=np.int64)
+        group[order] = np.cumsum(new) - 1
+        first = np.minimum.reduceat(order, starts)  # each group's first appearance
+        same = first[group]
+        if not all(np.array_equal(word, word[same]) for word in u.T):  # two names, one hash
+            strings = names.astype(str).tolist()
+            order_s = [s for s in dict.fromkeys(strings) if s != GROUND]
+            index = dict(zip(order_s, range(len(order_s)), strict=True))
+            ids = np.array([index.get(s, -1) for s in strings], dtype=np.int64)
+            return cls(order_s, index), ids
+        appears = np.zeros(n, dtype=bool)  # the groups in order of first appearance, ground left out
+        appears[first] = True
+        appears[first[names[first] == _GROUND]] = False
+        position = np.cumsum(appears) - 1
+        group_id = np.where(appears[first], position[first], -1)
+        rank = np.flatnonzero(appears)
+        table._strings, table._index = None, None
+        table._bytes = names[rank]
+        table._words = words
+        table._sorted_hashes = sorted_h[starts]
+        table._sorted_ids = group_id
+        return table, group_id[group]
+
+    def __len__(self) -> int:
+        bulk = len(self._strings) if self._strings is not None else len(self._bytes)
+        return bulk + len(self._extra)
+
+    def _all(self) -> list[str]:
+        if self._strings is None:
+            self._strings = self._bytes.astype(str).tolist()
+        return self._strings + self._extra
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        return self._all()[i]
+
+    def find(self, names: Sequence[str]) -> np.ndarray:
+        """The index of each of ``names`` (ground ``-1``; ``-2`` where it is not in the table)."""
+        out = np.full(len(names), -2, dtype=np.int64)
+        if not len(names):
+            return out
+        if self._index is not None:
+            for k, name in enumerate(names):
+                out[k] = -1 if name == GROUND else self._index.get(name, -2)
+        else:
+            wanted = np.array([name.encode("ascii", "replace") for name in names], dtype="S")
+            fits = np.char.str_len(wanted) <= 8 * self._words
+            if len(self._bytes) and fits.any():
+                h = _mixed(_words(wanted[fits], self._words))
+                at = np.minimum(np.searchsorted(self._sorted_hashes, h), len(self._sorted_hashes) - 1)
+                ids = self._sorted_ids[at]
+                same = (self._sorted_hashes[at] == h) & (ids >= 0)
+                same &= self._bytes[np.where(same, ids, 0)] == wanted[fits]
+                out[np.flatnonzero(fits)[same]] = ids[same]
+            out[wanted == _GROUND] = -1
+        if self._extra_index:
+            for k in np.flatnonzero(out == -2).tolist():
+                out[k] = self._extra_index.get(names[k], -2)
+        return out
+
+    def add(self, names: Sequence[str]) -> np.ndarray:
+        """The index of each of ``names``, appending those not in the table in order (ground ``-1``)."""
+        out = self.find(names)
+        missing = np.flatnonzero(out == -2).tolist()
+        if missing:
+            for k in missing:
+                name = names[k]
+                if name == GROUND:
+                    out[k] = -1
+                    continue
+                if name not in self._extra_index:
+                    self._extra_index[name] = len(self)
+                    self._extra.append(name)
+                out[k] = self._extra_index[name]
+        return out
