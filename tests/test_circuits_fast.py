@@ -134,6 +134,17 @@ def test_chains_joined_by_weak_links_across_the_same_side_are_factorized():
     assert circuit._chains is False and circuit._lu is not None
 
 
+def test_a_linear_network_splits_in_two_sides_across_its_layers():
+    net = network_netlist([64, 48, 10], ["identity"], r_wire=1.0, tile=64)  # rows | columns and next rows | ...
+    circuit, direct = FastCircuit(net), FastCircuit(net)
+    direct.lu  # noqa: B018
+    sources = [name for name in circuit.v_rows if name.startswith("vdac1_")]
+    src = {name: np.random.default_rng(i).uniform(0, 0.5, 2) for i, name in enumerate(sources)}
+    probes = [f"xb2_out{i}" for i in range(10)]
+    assert relative(circuit.run(probes, src), direct.run(probes, src)) <= 1e-12
+    assert isinstance(circuit._chains, fast_iterative.Split) and circuit._lu is None
+
+
 def entries(pairs, weak_pairs):
     """The entries of a circuit of 1 S resistors ``pairs`` and 1 mS ones ``weak_pairs`` (resistor tags in order)."""
     ends = np.array(pairs + weak_pairs)

@@ -9,14 +9,14 @@ weak link joins the two: the graph of chains and links is bipartite. With the un
     A = [[A_xx, A_xy], [A_yx, A_yy]]
 
 where ``A_xx`` and ``A_yy`` are chains alone (each factorizes with almost no fill: a 64×64 tile with 1 Ω wires,
-67k entries for both against 528k for ``A``) and ``A_xy``, ``A_yx`` are weak. The unknowns of the smaller side
+50k entries for both against 528k for ``A``) and ``A_xy``, ``A_yx`` are weak. The unknowns of the smaller side
 ``x`` solve the Schur complement ``(A_xx − A_xy A_yy⁻¹ A_yx) x = b_x − A_xy A_yy⁻¹ b_y``, by GMRES preconditioned
 with ``A_xx⁻¹``: the preconditioned operator is ``I − A_xx⁻¹ A_xy A_yy⁻¹ A_yx``, the identity less a product of
-two weak couplings, so each step cuts the error about a hundredfold (block Gauss–Seidel's rate, the square of the
-chains' own) and GMRES converges in about five steps. Then ``y = A_yy⁻¹ (b_y − A_yx x)``. A solve costs a
-fraction of the factorization of ``A``, which pays only where many solves share it (a batch's responses, the
-nonlinear elements); :class:`FastCircuit <circuits.analog.fast.FastCircuit>` comes here for a linear circuit with
-a few inputs.
+two weak couplings (block Gauss–Seidel's rate, the square of the chains' own), so at 64×64 each step cuts the
+error about a hundredfold and GMRES converges in five steps (at 128×128 tenfold, in seven). Then
+``y = A_yy⁻¹ (b_y − A_yx x)``. A solve costs a fraction of the factorization of ``A``, which pays only where many
+solves share it (a batch's responses, the nonlinear elements); :class:`FastCircuit
+<circuits.analog.fast.FastCircuit>` comes here for a linear circuit with a few inputs.
 
 The answer is accepted only when the preconditioned residual of the Schur system — the error of ``x``, since the
 operator is close to the identity — is below :data:`TOLERANCE` of the solution's largest entry; otherwise (the
