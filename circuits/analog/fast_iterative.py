@@ -105,21 +105,15 @@ class Split:
         if 2 * side.sum() < len(side):
             side = 1 - side  # x: the smaller side
         self.x, self.y = np.flatnonzero(side == 0), np.flatnonzero(side == 1)
-        local = np.empty(len(side), dtype=np.int64)  # each unknown's place within its side
-        local[self.x], local[self.y] = np.arange(len(self.x)), np.arange(len(self.y))
-        r, k, v = entries.rows, entries.cols, entries.values
-        row_side, col_side = side[r], side[k]
-        sizes = (len(self.x), len(self.y))
-
-        def block(i: int, j: int) -> sp.coo_matrix:
-            m = (row_side == i) & (col_side == j)
-            return sp.coo_matrix((v[m], (local[r[m]], local[k[m]])), shape=(sizes[i], sizes[j]))
-
-        self.xy, self.yx = block(0, 1).tocsr(), block(1, 0).tocsr()
+        nx = len(self.x)
+        place = np.empty(len(side), dtype=np.int32)  # the unknowns reordered: x, then y
+        place[self.x], place[self.y] = np.arange(nx), nx + np.arange(len(self.y))
+        a = sp.csc_matrix((entries.values, (place[entries.rows], place[entries.cols])), shape=(len(side),) * 2)
+        self.xy, self.yx = a[:nx, nx:], a[nx:, :nx]
         # The chains' pattern is symmetric (ordered as such, their factors are half as big), and their factors
         # have no dense columns to gather in panels (SuperLU's default of 10 clears a workspace ten columns wide).
-        self.lu_x, self.lu_y = (spla.splu(block(i, i).tocsc(), permc_spec="MMD_AT_PLUS_A", panel_size=2,
-                                          options={"SymmetricMode": True}) for i in (0, 1))
+        self.lu_x, self.lu_y = (spla.splu(block, permc_spec="MMD_AT_PLUS_A", panel_size=2,
+                                          options={"SymmetricMode": True}) for block in (a[:nx, :nx], a[nx:, nx:]))
 
     def _reduced(self, v: np.ndarray) -> np.ndarray:
         """The preconditioned Schur operator: ``v − A_xx⁻¹ A_xy A_yy⁻¹ A_yx v``."""
