@@ -68,8 +68,8 @@ class NodeTable(Sequence[str]):
         new = np.empty(n, dtype=bool)
         new[0], new[1:] = True, sorted_h[1:] != sorted_h[:-1]
         starts = np.flatnonzero(new)
-        group = np.empty(n, dtype=np.int64)
-        group[order] = np.cumsum(new) - 1
+        group = np.empty(n, dtype=np.int64)  # each name's group: its hash's rank
+        group[order] = np.repeat(np.arange(len(starts)), np.diff(starts, append=n))
         first = np.minimum.reduceat(order, starts)  # each group's first appearance
         same = first[group]
         if not all(np.array_equal(word, word[same]) for word in u.T):  # two names, one hash
@@ -78,12 +78,12 @@ class NodeTable(Sequence[str]):
             index = dict(zip(order_s, range(len(order_s)), strict=True))
             ids = np.array([index.get(s, -1) for s in strings], dtype=np.int64)
             return cls(order_s, index), ids
-        appears = np.zeros(n, dtype=bool)  # the groups in order of first appearance, ground left out
-        appears[first] = True
-        appears[first[names[first] == _GROUND]] = False
-        position = np.cumsum(appears) - 1
-        group_id = np.where(appears[first], position[first], -1)
+        appears = np.zeros(n, dtype=bool)  # where the groups but ground first appear, in order
+        appears[first[names[first] != _GROUND]] = True
         rank = np.flatnonzero(appears)
+        slot = np.full(n, -1, dtype=np.int64)
+        slot[rank] = np.arange(len(rank))
+        group_id = slot[first]  # each group's index (ground's -1)
         table._strings, table._index = None, None
         table._bytes = names[rank]
         table._words = words
