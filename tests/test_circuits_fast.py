@@ -155,15 +155,17 @@ def entries(pairs, weak_pairs):
     cols = np.concatenate([a, b, b, a])
     tags = np.concatenate([-np.ones(2 * len(ends), dtype=np.int64), tag, tag])
     values = np.concatenate([g, g, -g, -g])
-    return fast_iterative.Entries(rows, cols, values, tags), ends, fast_iterative.weak_resistors(ends, g, 8)
+    weak = fast_iterative.weak_resistors(ends, g, int(ends.max()) + 1)
+    return fast_iterative.Entries(rows, cols, values, tags), ends, weak
 
 
 def test_two_sides_alternate_along_the_weak_links():
-    # chains {0,1}, {2,3}, {4,5} and {6,7}, weak links 1-2, 3-4 and 0-3 (a second link between the first two)
-    e, ends, weak = entries([(0, 1), (2, 3), (4, 5), (6, 7)], [(1, 2), (3, 4), (0, 3)])
-    assert weak.tolist() == [False] * 4 + [True] * 3
-    side = fast_iterative.two_sides(8, e, weak, ends)
-    assert side is not None and side.tolist() == [0, 0, 1, 1, 0, 0, 0, 0]
+    # chains {0,1}, {2,3}, {4,5}, {6,7} and {8,9}: weak links 1-2, 3-4 and 0-3 (a second link between the first
+    # two), and apart from them 6-9; chain {10,11} has none
+    e, ends, weak = entries([(0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)], [(1, 2), (3, 4), (0, 3), (6, 9)])
+    assert weak.tolist() == [False] * 6 + [True] * 4
+    side = fast_iterative.two_sides(12, e, weak, ends)
+    assert side is not None and side.tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0]
     odd, ends, weak = entries([(0, 1), (2, 3), (4, 5)], [(1, 2), (3, 4), (5, 0)])  # three chains in a ring
     assert fast_iterative.two_sides(6, odd, weak, ends) is None
     inside, ends, weak = entries([(0, 1), (1, 2)], [(0, 2)])  # a weak link within one chain: one side only

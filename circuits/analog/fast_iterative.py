@@ -76,21 +76,21 @@ def two_sides(size: int, entries: Entries, weak: np.ndarray, ends: np.ndarray) -
     ca, cb = chain[ends[weak, 0]], chain[ends[weak, 1]]
     across = ca != cb  # (a weak resistor within one chain stays in its block)
     ca, cb = ca[across], cb[across]
+    # Colour the chains alternately along the weak links, from one chain of each connected group at once.
+    links = sp.coo_matrix((np.ones(len(ca), dtype=np.int8), (ca, cb)), shape=(count, count)).tocsr()
+    group = connected_components(links, directed=False)[1]
     color = np.full(count, -1, dtype=np.int64)
-    while True:  # colour the chains alternately along the weak links, a connected group at a time
+    color[np.unique(group, return_index=True)[1]] = 0
+    while True:
         known_a, known_b = color[ca] >= 0, color[cb] >= 0
         step = known_a != known_b
-        if step.any():
-            color[cb[step & known_a]] = 1 - color[ca[step & known_a]]
-            color[ca[step & known_b]] = 1 - color[cb[step & known_b]]
-            continue
-        fresh = np.flatnonzero(~known_a)
-        if not len(fresh):
+        if not step.any():
             break
-        color[ca[fresh[0]]] = 0
+        color[cb[step & known_a]] = 1 - color[ca[step & known_a]]
+        color[ca[step & known_b]] = 1 - color[cb[step & known_b]]
     if (color[ca] == color[cb]).any():
         return None
-    side = np.maximum(color, 0)[chain]
+    side = color[chain]
     return side if 0 < side.sum() < len(side) else None
 
 
