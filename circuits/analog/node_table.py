@@ -11,7 +11,7 @@ only when asked for (an error message, a test).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import overload
 
 import numpy as np
@@ -95,17 +95,27 @@ class NodeTable(Sequence[str]):
         bulk = len(self._strings) if self._strings is not None else len(self._bytes)
         return bulk + len(self._extra)
 
-    def _all(self) -> list[str]:
+    def _bulk(self) -> list[str]:
         if self._strings is None:
             self._strings = self._bytes.astype(str).tolist()
-        return self._strings + self._extra
+        return self._strings
 
     @overload
     def __getitem__(self, i: int) -> str: ...
     @overload
     def __getitem__(self, i: slice) -> list[str]: ...
     def __getitem__(self, i: int | slice) -> str | list[str]:
-        return self._all()[i]
+        if isinstance(i, slice):
+            return [*self._bulk(), *self._extra][i]
+        bulk = self._bulk()
+        k = i + len(self) if i < 0 else i
+        if not 0 <= k < len(self):
+            raise IndexError(f"node {i} of {len(self)}")
+        return bulk[k] if k < len(bulk) else self._extra[k - len(bulk)]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._bulk()
+        yield from self._extra
 
     def find(self, names: Sequence[str]) -> np.ndarray:
         """The index of each of ``names`` (ground ``-1``; ``-2`` where it is not in the table)."""
@@ -134,15 +144,10 @@ class NodeTable(Sequence[str]):
     def add(self, names: Sequence[str]) -> np.ndarray:
         """The index of each of ``names``, appending those not in the table in order (ground ``-1``)."""
         out = self.find(names)
-        missing = np.flatnonzero(out == -2).tolist()
-        if missing:
-            for k in missing:
-                name = names[k]
-                if name == GROUND:
-                    out[k] = -1
-                    continue
-                if name not in self._extra_index:
-                    self._extra_index[name] = len(self)
-                    self._extra.append(name)
-                out[k] = self._extra_index[name]
+        for k in np.flatnonzero(out == -2).tolist():
+            name = names[k]
+            if name not in self._extra_index:
+                self._extra_index[name] = len(self)
+                self._extra.append(name)
+            out[k] = self._extra_index[name]
         return out
