@@ -44,6 +44,7 @@ from circuits.analog.cards import CheckedNetlist
 from circuits.analog.fast_iterative import Entries, Split
 from circuits.analog.fast_newton import NUMPY, Elements, NonConvergence, Ops, Stalled
 from circuits.analog.fast_panels import Panels, cuts
+from circuits.analog.fast_reduce import Reduction, Sources
 from circuits.analog.netlist import Netlist
 from circuits.analog.parse import parse
 from circuits.analog.parse_model import parse_model
@@ -86,11 +87,17 @@ class FastCircuit:
         self.b_rows = np.array(rows[len(c.v) + len(c.e):], dtype=np.int64)
         self.size = self.n + len(rows)
         self._check_floating()
-        self._entries, self.rhs0 = self._assemble()
+        if len(c.r) and not np.all(c.r.values != 0):
+            bad = int(np.flatnonzero(c.r.values == 0)[0])
+            raise SimulationError(f"resistor {c.r.names[bad]} of circuit {self.title!r} has 0 ohms")
+        self.rhs0 = np.zeros(self.size)  # the netlist's own source values
+        self.rhs0[self.n: self.n + len(c.v)] = c.v.values
+        self._entries: Entries | None = None
         self._matrix: csc_matrix | None = None
         self._lu: _Factors | None = None
         self.accelerator = NUMPY.name  # where the last batch ran
-        self._chains: Split | None | bool = None  # the iterative path: not tried yet (None), failed (False)
+        # the iterative path: not tried yet (None), failed (False)
+        self._chains: tuple[Reduction, Split] | None | bool = None
         if self.size < iterative.MIN_SIZE:
             self._factorized()  # a small circuit is factorized at once (and a singular one refused at once)
         # The nonlinear elements: diodes, then behavioural sources. Each observes a control (a row of ``obs``)
@@ -149,8 +156,14 @@ class FastCircuit:
                                       f"at node {node!r} (its voltage is fixed by the others already)")
             parent[a] = b
 
-    def _assemble(self) -> tuple[Entries, np.ndarray]:
-        """``A``'s entries (duplicates add up) and the right-hand side of the netlist's own source values."""
+    @property
+    def entries(self) -> Entries:
+        """``A``'s entries (duplicates add up), assembled when first needed."""
+        if self._entries is None:
+            self._entries = self._assemble()
+        return self._entries
+
+    def _assemble(self) -> Entries:
         c = self.circuit
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
@@ -164,9 +177,6 @@ class FastCircuit:
             vals.append(np.broadcast_to(v, r.shape)[keep])
             tags.append(np.full(int(keep.sum()), -1, dtype=np.int32) if tag is None else tag[keep].astype(np.int32))
 
-        if len(c.r) and not np.all(c.r.values != 0):
-            bad = int(np.flatnonzero(c.r.values == 0)[0])
-            raise SimulationError(f"resistor {c.r.names[bad]} of circuit {self.title!r} has 0 ohms")
         small_signal = c.devices.current(np.zeros(len(c.devices)))[1]  # nonlinear devices at 0 V: G
         # each resistor's couplings are tagged with its index (the iterative path cuts the weak ones)
         for nodes, g, tag in ((c.r.nodes, 1.0 / c.r.values, np.arange(len(c.r))),
@@ -174,7 +184,6 @@ class FastCircuit:
             a, b = nodes[:, 0], nodes[:, 1]
             for r, k, s, coupling in ((a, a, 1.0, None), (b, b, 1.0, None), (a, b, -1.0, tag), (b, a, -1.0, tag)):
                 put(r, k, s * g, coupling)
-        rhs = np.zeros(self.size)
         start = self.n
         for part in (c.v.nodes, c.e.nodes[:, :2], c.b.nodes):
             branch = start + np.arange(len(part))
@@ -182,11 +191,10 @@ class FastCircuit:
             for r, k, s in ((p, branch, 1.0), (m, branch, -1.0), (branch, p, 1.0), (branch, m, -1.0)):
                 put(r, k, np.full(len(part), s))
             start += len(part)
-        rhs[self.n: self.n + len(c.v)] = c.v.values
         e_rows = self.n + len(c.v) + np.arange(len(c.e))
         put(e_rows, c.e.nodes[:, 2], -c.e.values)
         put(e_rows, c.e.nodes[:, 3], c.e.values)
-        return Entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.concatenate(tags)), rhs
+        return Entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.concatenate(tags))
 
     @property
     def matrix(self) -> csc_matrix:
@@ -194,7 +202,7 @@ class FastCircuit:
         if self._matrix is None:
             import scipy.sparse as sp
 
-            e = self._entries
+            e = self.entries
             self._matrix = sp.csc_matrix((e.values, (e.rows, e.cols)), shape=(self.size, self.size))
         return self._matrix
 
@@ -229,20 +237,42 @@ class FastCircuit:
                 or len(c.devices)):
             return None
         if self._chains is None:
-            conductance = 1.0 / c.r.values
-            weak = iterative.weak_resistors(c.r.nodes, conductance, self.n)
-            side = iterative.two_sides(self.size, self._entries, weak, c.r.nodes) if weak.any() else None
-            try:
-                self._chains = iterative.Split(self._entries, side) if side is not None else False
-            except RuntimeError:  # a side alone is singular: factorize A
-                self._chains = False
+            self._chains = self._split()
         if self._chains is False:
             return None
-        assert isinstance(self._chains, Split)
-        x = self._chains.solve(columns)
+        assert isinstance(self._chains, tuple)
+        reduced, split = self._chains
+        x = split.solve(reduced.rhs(columns))
         if x is None:
             self._chains = False
-        return x
+            return None
+        return reduced.expand(x, columns)
+
+    def _split(self) -> tuple[Reduction, Split] | bool:
+        """The circuit without the nodes its grounded sources fix (:mod:`circuits.analog.fast_reduce`), split in
+        the two sides of its chains (:mod:`circuits.analog.fast_iterative`), or ``False`` where it does not split."""
+        c = self.circuit
+        conductance = 1.0 / c.r.values
+        weak = iterative.weak_resistors(c.r.nodes, conductance, self.n)
+        if not weak.any():
+            return False
+        reduced = Reduction(self.size, c.r.nodes, conductance, self._sources())
+        sides = iterative.two_sides(reduced.size, reduced.couplings, weak)
+        if sides is None:
+            return False
+        try:
+            return reduced, iterative.Split(reduced.couplings, reduced.diagonal, sides)
+        except RuntimeError:  # a side alone is singular: factorize A
+            return False
+
+    def _sources(self) -> Sources:
+        """The voltage sources and VCVS, for :class:`~circuits.analog.fast_reduce.Reduction`."""
+        c = self.circuit
+        none = np.full(len(c.v), -1)
+        return Sources(np.concatenate([c.v.nodes[:, 0], c.e.nodes[:, 0]]),
+                       np.concatenate([c.v.nodes[:, 1], c.e.nodes[:, 1]]),
+                       np.concatenate([none, c.e.nodes[:, 2]]), np.concatenate([none, c.e.nodes[:, 3]]),
+                       np.concatenate([np.zeros(len(c.v)), c.e.values]), self.n + np.arange(len(c.v) + len(c.e)))
 
     def _observe(self, probes: Sequence[str]) -> csr_matrix:
         """The observation matrix: the nonlinear controls, then the probes' node voltages."""
@@ -258,12 +288,15 @@ class FastCircuit:
         return sp.csr_matrix((v[keep], (r[keep], k[keep])), shape=(m + len(idx), self.size))
 
     def _response(self, obs: csr_matrix, columns: object) -> np.ndarray:
-        """``obs · A⁻¹ · columns`` (dense), by right or transposed solves, whichever are fewer."""
+        """``obs · A⁻¹ · columns`` (dense; ``columns`` dense or sparse), by right or transposed solves, whichever
+        are fewer."""
         import scipy.sparse as sp
 
         cols = sp.csc_matrix(columns)  # type: ignore[call-overload]
         out = np.zeros((obs.shape[0], cols.shape[1]))
-        few = self._iterative(cols.toarray()) if cols.shape[1] <= iterative.MAX_COLUMNS else None
+        dense = columns if isinstance(columns, np.ndarray) else cols.toarray
+        few = self._iterative(dense if isinstance(dense, np.ndarray) else dense()) \
+            if cols.shape[1] <= iterative.MAX_COLUMNS else None
         if few is not None:
             out = obs @ few
         else:
@@ -312,7 +345,7 @@ class FastCircuit:
         if k <= len(rows):  # fewer inputs than swept sources: one solve per input
             rhs = np.repeat(base[:, None], k, axis=1)
             rhs[rows] = values
-            resp = self._response(observe, sp.hstack([sp.csc_matrix(rhs), injections]))
+            resp = self._response(observe, sp.hstack([sp.csc_matrix(rhs), injections]) if nl else rhs)
             offset, h_s, h_q = resp[:, :k].T, None, resp[:, k:]
         else:  # the response to each swept source, then matrix products
             swept = sp.csc_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(self.size, len(rows)))

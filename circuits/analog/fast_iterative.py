@@ -27,9 +27,12 @@ this path is never less exact than the direct one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.sparse.linalg import SuperLU
 
 WEAK = 0.01
 """A resistor is weak when its conductance is below this fraction of the strongest resistor at each of its ends."""
@@ -48,7 +51,8 @@ def weak_resistors(ends: np.ndarray, conductance: np.ndarray, n: int) -> np.ndar
     np.maximum.at(strongest, at[:, 0], conductance)
     np.maximum.at(strongest, at[:, 1], conductance)
     strongest[n] = np.inf
-    return (ends >= 0).all(axis=1) & (conductance < WEAK * np.minimum(strongest[at[:, 0]], strongest[at[:, 1]]))
+    weakest_end = np.minimum(strongest[at[:, 0]], strongest[at[:, 1]])
+    return (ends[:, 0] >= 0) & (ends[:, 1] >= 0) & (conductance < WEAK * weakest_end)
 
 
 class Entries(NamedTuple):
@@ -60,60 +64,87 @@ class Entries(NamedTuple):
     tags: np.ndarray
 
 
-def two_sides(size: int, entries: Entries, weak: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
-    """The side (0 or 1) of each of ``size`` unknowns such that the weak resistors (``weak``, a mask over the
-    resistors of ``ends``) join the sides and nothing else does, or ``None`` where the chains are not bipartite (or
-    all on one side)."""
+class Sides(NamedTuple):
+    """The side (0 or 1) of each unknown, and the unknowns in an order that runs along each chain (where the
+    chains are paths, each side's block is tridiagonal in it)."""
+    side: np.ndarray
+    order: np.ndarray
+
+
+def two_sides(size: int, entries: Entries, weak: np.ndarray) -> Sides | None:
+    """The two sides of ``size`` unknowns such that the couplings of weak resistors (``weak``, a mask over the
+    resistors the entries' tags name) join the sides and nothing else does, or ``None`` where the chains are not
+    bipartite (or all on one side).
+
+    The chains (what the other couplings join) come from one depth-first walk, from every end of a chain at once
+    (a node with one neighbour or none): each chain is a stretch of the walk, in order along it where it is a
+    path. Their two-colouring is the connected components of the graph of chains doubled: a link ``a–b`` joins
+    ``a`` to ``b'`` and ``a'`` to ``b``, so a group of chains is bipartite exactly when it falls into two
+    components (``a`` in one, ``a'`` in the other), and a chain's side is which of the two has the lower number."""
     import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.csgraph import connected_components, depth_first_order
 
     r, k, tags = entries.rows, entries.cols, entries.tags
-    # the couplings: a resistor's in one direction (the graph is undirected), every other one as it is
-    strong = np.where(tags < 0, r != k, (r < k) & ~weak[tags])
-    graph = sp.coo_matrix((np.ones(int(strong.sum()), dtype=np.int8), (r[strong], k[strong])),
-                          shape=(size, size)).tocsr()
-    count, chain = connected_components(graph, directed=False)
-    ca, cb = chain[ends[weak, 0]], chain[ends[weak, 1]]
+    coupling = np.where(tags < 0, r != k, r < k)  # each resistor's couplings in one direction, the others as are
+    is_weak = np.zeros(len(tags), dtype=bool)
+    is_weak[coupling & (tags >= 0)] = weak[tags[coupling & (tags >= 0)]]
+    strong = coupling & ~is_weak
+    a, b = r[strong], k[strong]
+    graph = sp.csr_matrix((np.ones(2 * len(a), dtype=np.int32), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                          shape=(size + 1, size + 1))  # (its last row: a root joined to every end)
+    ends = np.flatnonzero(np.diff(graph.indptr)[:size] <= 1)
+    graph.indices = np.concatenate([graph.indices, ends.astype(graph.indices.dtype)])
+    graph.data = np.ones(len(graph.indices), dtype=np.int32)
+    graph.indptr[-1] = len(graph.indices)
+    walk, parent = depth_first_order(graph, size, directed=True, return_predecessors=True)
+    walk = walk[1:]
+    if len(walk) == size:
+        chain = np.empty(size, dtype=np.int64)
+        chain[walk] = np.cumsum(parent[walk] == size, dtype=np.int32) - 1
+        count = int(chain.max(initial=-1)) + 1
+        order = walk
+    else:  # a chain that is a loop has no end: number the chains by components, walk's order then the rest
+        count, labels = connected_components(graph[:size, :size], directed=False)
+        chain = labels.astype(np.int64)
+        seen = np.zeros(size, dtype=bool)
+        seen[walk] = True
+        order = np.concatenate([walk, np.flatnonzero(~seen)])
+    ca, cb = chain[r[is_weak]], chain[k[is_weak]]
     across = ca != cb  # (a weak resistor within one chain stays in its block)
     ca, cb = ca[across], cb[across]
-    # Colour the chains alternately along the weak links, from one chain of each connected group at once.
-    links = sp.coo_matrix((np.ones(len(ca), dtype=np.int8), (ca, cb)), shape=(count, count)).tocsr()
-    group = connected_components(links, directed=False)[1]
-    color = np.full(count, -1, dtype=np.int64)
-    color[np.unique(group, return_index=True)[1]] = 0
-    while True:
-        known_a, known_b = color[ca] >= 0, color[cb] >= 0
-        step = known_a != known_b
-        if not step.any():
-            break
-        color[cb[step & known_a]] = 1 - color[ca[step & known_a]]
-        color[ca[step & known_b]] = 1 - color[cb[step & known_b]]
-    if (color[ca] == color[cb]).any():
+    doubled = sp.coo_matrix((np.ones(2 * len(ca), dtype=np.int8),
+                             (np.concatenate([ca, ca + count]), np.concatenate([cb + count, cb]))),
+                            shape=(2 * count, 2 * count))
+    label = connected_components(doubled, directed=False)[1]
+    if np.any(label[:count] == label[count:]):
         return None
-    side = color[chain]
-    return side if 0 < side.sum() < len(side) else None
+    side = (label[:count] > label[count:]).astype(np.int64)[chain]
+    return Sides(side, order) if 0 < side.sum() < len(side) else None
 
 
 class Split:
-    """GMRES on the Schur complement of the smaller side of the matrix of ``entries`` (``side``:
-    :func:`two_sides`)."""
+    """GMRES on the Schur complement of the smaller side of the matrix of ``couplings`` and ``diagonal``
+    (``sides``: :func:`two_sides`)."""
 
-    def __init__(self, entries: Entries, side: np.ndarray) -> None:
+    def __init__(self, couplings: Entries, diagonal: np.ndarray, sides: Sides) -> None:
         import scipy.sparse as sp
-        import scipy.sparse.linalg as spla
 
+        side, order = sides
         if 2 * side.sum() < len(side):
             side = 1 - side  # x: the smaller side
-        self.x, self.y = np.flatnonzero(side == 0), np.flatnonzero(side == 1)
-        nx = len(self.x)
-        place = np.empty(len(side), dtype=np.int32)  # the unknowns reordered: x, then y
-        place[self.x], place[self.y] = np.arange(nx), nx + np.arange(len(self.y))
-        a = sp.csc_matrix((entries.values, (place[entries.rows], place[entries.cols])), shape=(len(side),) * 2)
-        self.xy, self.yx = a[:nx, nx:], a[nx:, :nx]
-        # The chains' pattern is symmetric (ordered as such, their factors are half as big), and their factors
-        # have no dense columns to gather in panels (SuperLU's default of 10 clears a workspace ten columns wide).
-        self.lu_x, self.lu_y = (spla.splu(block, permc_spec="MMD_AT_PLUS_A", panel_size=2,
-                                          options={"SymmetricMode": True}) for block in (a[:nx, :nx], a[nx:, nx:]))
+        self.x, self.y = order[side[order] == 0], order[side[order] == 1]
+        nx, ny = len(self.x), len(self.y)
+        place = np.empty(len(side), dtype=np.int32)  # the unknowns reordered: x, then y, each along its chains
+        place[self.x], place[self.y] = np.arange(nx), np.arange(ny)
+        r, k, v = place[couplings.rows], place[couplings.cols], couplings.values
+        sr, sk = side[couplings.rows], side[couplings.cols]
+        cross = sr != sk
+        on_x = cross & (sr == 0)
+        self.xy = sp.csr_matrix((v[on_x], (r[on_x], k[on_x])), shape=(nx, ny))
+        on_y = cross & (sr == 1)
+        self.yx = sp.csr_matrix((v[on_y], (r[on_y], k[on_y])), shape=(ny, nx))
+        self.lu_x, self.lu_y = (_factorized(diagonal[unknowns], r[inside], k[inside], v[inside])
+                                for unknowns, inside in ((self.x, ~cross & (sr == 0)), (self.y, ~cross & (sr == 1))))
 
     def _reduced(self, v: np.ndarray) -> np.ndarray:
         """The preconditioned Schur operator: ``v − A_xx⁻¹ A_xy A_yy⁻¹ A_yx v``."""
@@ -136,6 +167,52 @@ class Split:
                 return None
             out[self.x, j], out[self.y, j] = x, y
         return out
+
+
+class Tridiagonal:
+    """LAPACK's factors of a tridiagonal matrix (its three diagonals): Cholesky's ``L D Lᵀ`` where it is symmetric
+    and positive definite (``dpttrf``), else LU with partial pivoting (``dgttrf``); linear time and memory."""
+
+    def __init__(self, lower: np.ndarray, diagonal: np.ndarray, upper: np.ndarray) -> None:
+        from scipy.linalg import lapack
+
+        if np.array_equal(lower, upper):
+            d, e, info = lapack.dpttrf(diagonal, upper)
+            if info == 0:
+                self.factors: tuple[np.ndarray, ...] = (d, e)
+                self._solve = lapack.dpttrs
+                return
+        *factors, info = lapack.dgttrf(lower, diagonal, upper)
+        if info != 0:
+            raise RuntimeError(f"the tridiagonal block is singular at {info}")
+        self.factors, self._solve = tuple(factors), lapack.dgttrs
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        x, info = self._solve(*self.factors, b)
+        assert info == 0
+        return x
+
+
+def _factorized(diagonal: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> Tridiagonal | SuperLU:
+    """A side's block (its ``diagonal`` and the entries of the rest) factorized: in linear time where it is
+    tridiagonal (its chains are paths, ordered along them: :func:`two_sides`), else by SuperLU (the chains' pattern
+    is symmetric, so their factors are half as big ordered as such, and they have no dense columns to gather in
+    panels: SuperLU's default of 10 clears a workspace ten columns wide)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    size = len(diagonal)
+    step = cols - rows
+    if size > 1 and np.all(np.abs(step) <= 1):
+        def band(on: np.ndarray, at: np.ndarray, length: int) -> np.ndarray:
+            return np.bincount(at[on], values[on], minlength=length)
+
+        return Tridiagonal(band(step == -1, cols, size - 1), diagonal + band(step == 0, rows, size),
+                           band(step == 1, rows, size - 1))
+    every = np.arange(size)
+    block = sp.csc_matrix((np.concatenate([values, diagonal]), (np.concatenate([rows, every]),
+                                                               np.concatenate([cols, every]))), shape=(size, size))
+    return spla.splu(block, permc_spec="MMD_AT_PLUS_A", panel_size=2, options={"SymmetricMode": True})
 
 
 def gmres(operator: Callable[[np.ndarray], np.ndarray], start: np.ndarray) -> np.ndarray | None:

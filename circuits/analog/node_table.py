@@ -50,6 +50,7 @@ class NodeTable(Sequence[str]):
         self._sorted_hashes = np.zeros(0, dtype=np.uint64)
         self._sorted_ids = np.zeros(0, dtype=np.int64)
         self._words = 1
+        self._shift = np.uint64(0)  # the hashes' low bits left out
         self._extra: list[str] = []  # names appended after the bulk (single elements' nodes)
         self._extra_index: dict[str, int] = {}
 
@@ -62,15 +63,19 @@ class NodeTable(Sequence[str]):
             return table, np.zeros(0, dtype=np.int64)
         words = -(-names.dtype.itemsize // 8)
         u = _words(names, words)
-        h = _mixed(u)
-        order = np.argsort(h)
-        sorted_h = h[order]
+        # Sorted as one key each: the hash's high bits, then the name's position (so a group of equal hashes
+        # starts at the name's first appearance).
+        shift = np.uint64(max(1, (n - 1).bit_length()))
+        key = (_mixed(u) >> shift << shift) | np.arange(n, dtype=np.uint64)
+        key.sort()
+        position = (key & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.int64)
+        prefix = key >> shift
         new = np.empty(n, dtype=bool)
-        new[0], new[1:] = True, sorted_h[1:] != sorted_h[:-1]
+        new[0], new[1:] = True, prefix[1:] != prefix[:-1]
         starts = np.flatnonzero(new)
         group = np.empty(n, dtype=np.int64)  # each name's group: its hash's rank
-        group[order] = np.repeat(np.arange(len(starts)), np.diff(starts, append=n))
-        first = np.minimum.reduceat(order, starts)  # each group's first appearance
+        group[position] = np.cumsum(new, dtype=np.int32) - 1  # (numpy's int64 running sum is 20× slower)
+        first = position[starts]  # each group's first appearance
         same = first[group]
         if not all(np.array_equal(word, word[same]) for word in u.T):  # two names, one hash
             strings = names.astype(str).tolist()
@@ -87,7 +92,8 @@ class NodeTable(Sequence[str]):
         table._strings, table._index = None, None
         table._bytes = names[rank]
         table._words = words
-        table._sorted_hashes = sorted_h[starts]
+        table._shift = shift
+        table._sorted_hashes = prefix[starts]
         table._sorted_ids = group_id
         return table, group_id[group]
 
@@ -129,7 +135,7 @@ class NodeTable(Sequence[str]):
             wanted = np.array([name.encode("ascii", "replace") for name in names], dtype="S")
             fits = np.char.str_len(wanted) <= 8 * self._words
             if len(self._bytes) and fits.any():
-                h = _mixed(_words(wanted[fits], self._words))
+                h = _mixed(_words(wanted[fits], self._words)) >> self._shift
                 at = np.minimum(np.searchsorted(self._sorted_hashes, h), len(self._sorted_hashes) - 1)
                 ids = self._sorted_ids[at]
                 same = (self._sorted_hashes[at] == h) & (ids >= 0)
