@@ -203,7 +203,7 @@ def _factorized(diagonal: np.ndarray, rows: np.ndarray, cols: np.ndarray, values
 
     size = len(diagonal)
     step = cols - rows
-    if size > 1 and np.all(np.abs(step) <= 1):
+    if size > 2 and np.all(np.abs(step) <= 1):  # (LAPACK's wrapper takes no 2×2 block)
         def band(on: np.ndarray, at: np.ndarray, length: int) -> np.ndarray:
             return np.bincount(at[on], values[on], minlength=length)
 
