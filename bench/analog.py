@@ -5,10 +5,11 @@
 1. Square crossbar tiles with 1 Ω wire segments (random conductances in [1e-6, 1e-4] S, ideal drivers, finite-gain
    transimpedance stages): seconds for one input (read the netlist, solve: from its text, as ngspice gets it, and
    from the in-memory ``Netlist`` it was written from) and per input in a batch of ``--batch``, fast simulator
-   against ngspice (PySpice's shared library: one input includes loading the netlist, the best of two runs below
+   against ngspice (PySpice's shared library: one input includes loading the netlist, the best of three runs below
    100×100; per input in a batch is the cost of one more operating point: ``(T(k) − T(1)) / (k − 1)`` with
    k = 11, or 3 from 64×64 on, or ``T(1)`` for tiles where one operating point takes minutes), and their largest
-   difference relative to full scale.
+   difference relative to full scale. The fast simulator's one input is the best of ten runs, its batch the
+   best of three (each run reads the netlist again: nothing is kept between them).
    Targets at 64×64: ≥ 300× for one input, ≥ 10,000× per input in a batch of 1,000.
 2. ``--batch`` inputs through one ``--big``×``--big`` tile with wires (target ≤ 10 s on two cores).
 3. ``--fashion``: the whole Fashion-MNIST test set (10,000) through a 784-256-10 network (trained one epoch with
@@ -72,11 +73,12 @@ def tile_row(n: int, batch: int) -> dict[str, Any]:
     net, outs = tile(n)
     text = checked(net)
     one = sources(n, 1)
-    fast_one, got = timed(lambda: FastCircuit(text).run(outs, one), repeat=3)
-    fast_model, from_model = timed(lambda: FastCircuit(net).run(outs, one), repeat=3)
+    fast_one, got = timed(lambda: FastCircuit(text).run(outs, one), repeat=10)
+    fast_model, from_model = timed(lambda: FastCircuit(net).run(outs, one), repeat=10)
     assert all(np.array_equal(got[o], from_model[o]) for o in outs)  # the same arrays, the same answer
-    fast_batch, _ = timed(lambda: FastCircuit(text).run(outs, sources(n, batch, 1)))
-    ng_one, ref = timed(lambda: run_batch_shared(text, outs, one), repeat=2 if n < SLOW_NGSPICE else 1)
+    many = sources(n, batch, 1)
+    fast_batch, _ = timed(lambda: FastCircuit(text).run(outs, many), repeat=3)
+    ng_one, ref = timed(lambda: run_batch_shared(text, outs, one), repeat=3 if n < SLOW_NGSPICE else 1)
     if n < SLOW_NGSPICE:
         k = 11 if n < 64 else 3
         ng_k, _ = timed(lambda: run_batch_shared(text, outs, sources(n, k, 2)))

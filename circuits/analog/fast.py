@@ -11,9 +11,10 @@ How it is fast (modified nodal analysis, ``A x = b``):
 
 1. The linear part — resistors, voltage sources, VCVS, each diode's ``GMIN``, each behavioural source as a
    voltage source of unknown value — is assembled with array operations and LU-factorized once (SuperLU), when
-   first needed: a big linear circuit asked for a few inputs is solved by GMRES instead, on the two sides of
-   its wires' chains that only the devices join (:mod:`circuits.analog.fast_iterative`), which is cheaper than
-   the factorization, and falls back to it.
+   first needed: a big linear circuit asked for a few inputs is solved by GMRES instead, with its grounded
+   sources substituted out (:mod:`circuits.analog.fast_reduce`) and on the two sides of its wires' chains that
+   only the devices join (:mod:`circuits.analog.fast_iterative`), which is cheaper than the factorization, and
+   falls back to it.
 2. Everything a batch needs is a few columns of ``A⁻¹``: the observed voltages (probes and the controls of the
    nonlinear elements) are ``y = y₀ + H_s s + H_q q`` for the swept sources ``s`` and the nonlinear elements'
    outputs ``q`` (diode currents, behavioural voltages). The response matrices come from one solve per swept

