@@ -52,7 +52,7 @@ from circuits.analog.parse_model import parse_model
 from errors import SimulationError
 
 if TYPE_CHECKING:
-    from scipy.sparse import csc_matrix, csr_matrix
+    from scipy.sparse import csc_matrix, csr_matrix, spmatrix
 
 GMIN = 1e-12
 """S across every junction (ngspice's default ``gmin``)."""
@@ -288,19 +288,19 @@ class FastCircuit:
         keep = k >= 0  # ground: a row of zeros
         return sp.csr_matrix((v[keep], (r[keep], k[keep])), shape=(m + len(idx), self.size))
 
-    def _response(self, obs: csr_matrix, columns: object) -> np.ndarray:
+    def _response(self, obs: csr_matrix, columns: np.ndarray | spmatrix) -> np.ndarray:
         """``obs · A⁻¹ · columns`` (dense; ``columns`` dense or sparse), by right or transposed solves, whichever
         are fewer."""
         import scipy.sparse as sp
 
-        cols = sp.csc_matrix(columns)  # type: ignore[call-overload]
-        out = np.zeros((obs.shape[0], cols.shape[1]))
-        dense = columns if isinstance(columns, np.ndarray) else cols.toarray
-        few = self._iterative(dense if isinstance(dense, np.ndarray) else dense()) \
-            if cols.shape[1] <= iterative.MAX_COLUMNS else None
+        few = None
+        if columns.shape[1] <= iterative.MAX_COLUMNS:
+            few = self._iterative(columns if isinstance(columns, np.ndarray) else sp.csc_matrix(columns).toarray())
         if few is not None:
             out = obs @ few
         else:
+            cols = sp.csc_matrix(columns)
+            out = np.zeros((obs.shape[0], cols.shape[1]))
             # many solves of a big circuit pay for cutting the factors into panels
             many = min(cols.shape[1], obs.shape[0]) >= PANEL_SOLVES and self.size >= PANEL_SIZE
             factors = self._factorized()

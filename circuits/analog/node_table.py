@@ -69,12 +69,12 @@ class NodeTable(Sequence[str]):
         shift = np.uint64(max(1, (n - 1).bit_length()))
         key = (_mixed(u) >> shift << shift) | np.arange(n, dtype=np.uint64)
         key.sort()
-        position = (key & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.int64)
-        prefix = key >> shift
+        position = (key & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.int32)
+        key >>= shift  # the hashes' high bits, sorted
         new = np.empty(n, dtype=bool)
-        new[0], new[1:] = True, prefix[1:] != prefix[:-1]
+        new[0], new[1:] = True, key[1:] != key[:-1]
         starts = np.flatnonzero(new)
-        group = np.empty(n, dtype=np.int64)  # each name's group: its hash's rank
+        group = np.empty(n, dtype=np.int32)  # each name's group: its hash's rank
         group[position] = np.cumsum(new, dtype=np.int32) - 1  # (numpy's int64 running sum is 20× slower)
         first = position[starts]  # each group's first appearance
         same = first[group]
@@ -94,7 +94,7 @@ class NodeTable(Sequence[str]):
         table._bytes = names[rank]
         table._words = words
         table._shift = shift
-        table._sorted_hashes = prefix[starts]
+        table._sorted_hashes = key[starts]
         table._sorted_ids = group_id
         return table, group_id[group]
 
