@@ -23,19 +23,24 @@ _MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9))
 _GROUND = GROUND.encode("ascii")
 
 
-def _words(names: np.ndarray, words: int) -> np.ndarray:
-    """The byte strings ``names``, zero-padded to ``words`` 64-bit words each, as a ``(len, words)`` array."""
-    padded = np.ascontiguousarray(names.astype(f"S{8 * words}"))
-    return padded.view(np.uint64).reshape(len(names), words)
+def _words(names: np.ndarray, width: int) -> list[np.ndarray]:
+    """The byte strings ``names`` as ``width`` bytes each (zero-padded), read as 64-bit words: one array per word,
+    the last word ending at the last byte (so it overlaps the one before where ``width`` is not a multiple of 8).
+    They are views of the names' bytes where the names are ``width`` bytes wide already (no copy), at least 8."""
+    names = np.ascontiguousarray(names.astype(f"S{max(width, 8)}", copy=False))
+    width = names.dtype.itemsize
+    starts = [*range(0, width - 8, 8), width - 8]
+    return [np.ndarray((len(names),), dtype=np.uint64, buffer=names, offset=at, strides=(width,)) if len(names)
+            else np.zeros(0, dtype=np.uint64) for at in starts]
 
 
-def _mixed(u: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row of words ``u``."""
+def _mixed(words: list[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of each name from its ``words`` (:func:`_words`)."""
     with np.errstate(over="ignore"):
-        h = u[:, 0] * _MIX[0]
-        for k in range(1, u.shape[1]):
+        h = words[0] * _MIX[0]
+        for word in words[1:]:
             h ^= h >> np.uint64(29)
-            h = (h + u[:, k]) * _MIX[1]
+            h = (h + word) * _MIX[1]
         h ^= h >> np.uint64(32)
     return h
 
@@ -50,7 +55,7 @@ class NodeTable(Sequence[str]):
         self._bytes = np.zeros(0, dtype="S1")
         self._sorted_hashes = np.zeros(0, dtype=np.uint64)
         self._sorted_ids = np.zeros(0, dtype=np.int64)
-        self._words = 1
+        self._width = 8  # the names' width in bytes
         self._shift = np.uint64(0)  # the hashes' low bits left out
         self._extra: list[str] = []  # names appended after the bulk (single elements' nodes)
         self._extra_index: dict[str, int] = {}
@@ -62,8 +67,8 @@ class NodeTable(Sequence[str]):
         n = len(names)
         if not n:
             return table, np.zeros(0, dtype=np.int64)
-        words = -(-names.dtype.itemsize // 8)
-        u = _words(names, words)
+        width = names.dtype.itemsize
+        u = _words(names, width)
         # Sorted as one key each: the hash's high bits, then the name's position (so a group of equal hashes
         # starts at the name's first appearance).
         shift = np.uint64(max(1, (n - 1).bit_length()))
@@ -78,7 +83,7 @@ class NodeTable(Sequence[str]):
         group[position] = np.cumsum(new, dtype=np.int32) - 1  # (numpy's int64 running sum is 20× slower)
         first = position[starts]  # each group's first appearance
         same = first[group]
-        if not all(np.array_equal(word, word[same]) for word in u.T):  # two names, one hash
+        if not all(np.array_equal(word, word[same]) for word in u):  # two names, one hash
             strings = names.astype(str).tolist()
             order_s = [s for s in dict.fromkeys(strings) if s != GROUND]
             index = dict(zip(order_s, range(len(order_s)), strict=True))
@@ -92,7 +97,7 @@ class NodeTable(Sequence[str]):
         group_id = slot[first]  # each group's index (ground's -1)
         table._strings, table._index = None, None
         table._bytes = names[rank]
-        table._words = words
+        table._width = width
         table._shift = shift
         table._sorted_hashes = key[starts]
         table._sorted_ids = group_id
@@ -134,9 +139,9 @@ class NodeTable(Sequence[str]):
                 out[k] = -1 if name == GROUND else self._index.get(name, -2)
         else:
             wanted = np.array([name.encode("ascii", "replace") for name in names], dtype="S")
-            fits = np.char.str_len(wanted) <= 8 * self._words
+            fits = np.char.str_len(wanted) <= self._width
             if len(self._bytes) and fits.any():
-                h = _mixed(_words(wanted[fits], self._words)) >> self._shift
+                h = _mixed(_words(wanted[fits], self._width)) >> self._shift
                 at = np.minimum(np.searchsorted(self._sorted_hashes, h), len(self._sorted_hashes) - 1)
                 ids = self._sorted_ids[at]
                 same = (self._sorted_hashes[at] == h) & (ids >= 0)
