@@ -70,6 +70,7 @@ class _Stamps:
     def __init__(self, code: np.ndarray, substitute: _Rows) -> None:
         self.code, self.substitute = code, substitute
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.on_diagonal: list[tuple[np.ndarray, np.ndarray]] = []  # (row, value)
         self.moved: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, taken node, coefficient)
 
     def add(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, tags: np.ndarray | None = None) -> None:
@@ -85,7 +86,11 @@ class _Stamps:
         r, node, v = rows[taken], -2 - c[taken], values[taken]
         self.moved.append((r, node, v))
         which, spread_cols, spread_values = self.substitute.spread(node)
-        self.parts.append((r[which], spread_cols, v[which] * spread_values, np.full(len(which), -1, dtype=np.int32)))
+        spread_rows, spread_values = r[which], v[which] * spread_values
+        mine = spread_rows == spread_cols  # (an amplifier's output in its own feedback resistor's row)
+        self.on_diagonal.append((spread_rows[mine], spread_values[mine]))
+        self.parts.append((spread_rows[~mine], spread_cols[~mine], spread_values[~mine],
+                           np.full(int((~mine).sum()), -1, dtype=np.int32)))
 
     def entries(self) -> Entries:
         """The entries gathered."""
@@ -124,9 +129,8 @@ class Reduction:
         import scipy.sparse as sp
 
         s, g = sources, conductance
-        ground = size  # ground's index here
+        ground = size  # ground's index here (and, as -1, in the resistors' ends: code[-1] is ground's code)
         p, m, cp, cm = (np.where(a < 0, ground, a) for a in (s.plus, s.minus, s.control_plus, s.control_minus))
-        ends = np.where(ends < 0, ground, ends)
         self.levels = _levels((m == ground) & (p != ground), p, (cp, cm), size)
         gone = np.concatenate(self.levels) if self.levels else np.zeros(0, dtype=np.int64)
         self.nodes, self.branches = p[gone], s.branch[gone]
@@ -136,7 +140,7 @@ class Reduction:
         self.size = len(self.kept)
         # code: a kept unknown's place in the reduced system (>= 0), a taken node's -2 - its place among them,
         # ground's or a taken branch's -1
-        code = np.full(size + 1, -1, dtype=np.int64)
+        code = np.full(size + 1, -1, dtype=np.int32)
         code[self.kept] = np.arange(self.size)
         code[self.nodes] = -2 - np.arange(len(gone))
         self._taken_at = np.where(code <= -2, -2 - code, len(gone))  # (len(gone): not a taken node)
@@ -144,7 +148,6 @@ class Reduction:
         # Each taken node's voltage in the reduced unknowns, a level at a time (its constant part is made per
         # right-hand side: _constants).
         self.substitute = _Rows()
-        start = 0
         for level in self.levels:
             terms = _Stamps(code, self.substitute)
             for ctrl, sign in ((cp[level], 1.0), (cm[level], -1.0)):
@@ -152,17 +155,20 @@ class Reduction:
                 terms.add(np.flatnonzero(on), ctrl[on], sign * s.gain[level][on])
             rows, cols, values, _ = (np.concatenate(x) for x in zip(*terms.parts, strict=True))
             self.substitute.append(rows, cols, values, len(level))
-            start += len(level)
-        # The reduced system: each resistor's row at a kept end (couplings tagged with the resistor) ...
+        # The reduced system: a resistor between two kept nodes couples them (tagged with the resistor), one to a
+        # taken node couples its kept end to what the taken node is made of ...
         stamps = _Stamps(code, self.substitute)
-        diagonal = np.zeros(self.size)
-        tag = np.arange(len(g), dtype=np.int32)
-        for mine, other in ((ends[:, 0], ends[:, 1]), (ends[:, 1], ends[:, 0])):
-            row = code[mine]
-            at = (row >= 0)
-            diagonal += np.bincount(row[at], g[at], minlength=self.size)
-            at &= other != ground
-            stamps.add(row[at], other[at], -g[at], tag[at])
+        a, b = ends[:, 0], ends[:, 1]
+        ca, cb = code[a], code[b]
+        kept_a, kept_b = ca >= 0, cb >= 0
+        diagonal = np.bincount(ca[kept_a], g[kept_a], minlength=self.size) + \
+            np.bincount(cb[kept_b], g[kept_b], minlength=self.size)
+        both = np.flatnonzero(kept_a & kept_b)
+        stamps.parts.append((np.concatenate([ca[both], cb[both]]), np.concatenate([cb[both], ca[both]]),
+                             np.concatenate([-g[both], -g[both]]), np.concatenate([both, both]).astype(np.int32)))
+        for mine, kept_mine, other, other_code in ((ca, kept_a, b, cb), (cb, kept_b, a, ca)):
+            one = kept_mine & (other_code <= -2)
+            stamps.add(mine[one], other[one], -g[one])
         # ... and the sources that stay, as in modified nodal analysis
         stay = np.ones(len(p), dtype=bool)
         stay[gone] = False
@@ -174,21 +180,21 @@ class Reduction:
                            (cp[stay], -s.gain[stay]), (cm[stay], s.gain[stay])):
             on = (node != ground) & (gain != 0)
             stamps.add(code[branch[on]], node[on], gain[on])
-        entries = stamps.entries()
-        on = entries.rows == entries.cols  # (an amplifier's output in its own feedback resistor's row)
-        self.diagonal = diagonal + np.bincount(entries.rows[on], entries.values[on], minlength=self.size)
-        self.couplings = Entries(*(a[~on] for a in entries))
+        for rows, values in stamps.on_diagonal:
+            diagonal += np.bincount(rows, values, minlength=self.size)
+        self.diagonal = diagonal
+        self.couplings = stamps.entries()
         r, t, v = (np.concatenate(x) for x in zip(*stamps.moved, strict=True)) if stamps.moved else \
             (np.zeros(0, dtype=np.int64),) * 2 + (np.zeros(0),)
         self._into_taken = sp.coo_matrix((v, (r, t)), shape=(self.size, len(gone)))  # constants move to the right
         # A taken source's current: its node's row of the whole circuit, less what the other unknowns carry.
         rows_t, cols_t, vals_t = [], [], []
-        for here, there in ((ends[:, 0], ends[:, 1]), (ends[:, 1], ends[:, 0])):
-            at = code[here] <= -2
-            both = at & (there != ground)
-            rows_t += [self._taken_at[here[at]], self._taken_at[here[both]]]
-            cols_t += [here[at], there[both]]
-            vals_t += [g[at], -g[both]]
+        for here, there, code_here in ((a, b, ca), (b, a, cb)):
+            at = code_here <= -2
+            both_ends = at & (there >= 0)
+            rows_t += [self._taken_at[here[at]], self._taken_at[here[both_ends]]]
+            cols_t += [here[at], there[both_ends]]
+            vals_t += [g[at], -g[both_ends]]
         for node, sign in ((p[stay], 1.0), (m[stay], -1.0)):
             at = code[node] <= -2
             rows_t.append(self._taken_at[node[at]])
