@@ -123,7 +123,7 @@ def two_sides(size: int, entries: Entries, weak: np.ndarray) -> Sides | None:
     label = connected_components(doubled, directed=False)[1]
     if np.any(label[:count] == label[count:]):
         return None
-    side = (label[:count] > label[count:]).astype(np.int64)[chain]
+    side = (label[:count] > label[count:]).astype(np.int8)[chain]
     return Sides(side, order) if 0 < side.sum() < len(side) else None
 
 
