@@ -126,3 +126,21 @@ def test_a_chain_closed_in_a_ring_is_numbered_without_an_end():
     assert sides is not None
     assert sides.side.tolist() == [0, 0, 0, 1, 1] and sorted(sides.order.tolist()) == list(range(5))
     assert sides.order.tolist()[:2] == [3, 4]  # the path first, along it; the ring's nodes after
+
+
+def test_a_substitution_through_two_levels_keeps_every_term():
+    # the amplifier's control is the first kept node and the VCVS on its output the first of its level: the
+    # chained substitution c2 = 2·out = -20·a has its one term in row 0, column 0 of the level's terms
+    net = Netlist("chained")
+    net.resistor("1", "a", "0", 10.0)
+    net.resistor("2", "a", "b", 5.0)
+    net.vcvs("amp", "out", "0", "0", "a", 10.0)
+    net.vcvs("chain", "c2", "0", "out", "0", 2.0)
+    net.resistor("3", "c2", "b", 7.0)
+    net.resistor("4", "out", "b", 3.0)
+    net.resistor("5", "b", "0", 4.0)
+    circuit = FastCircuit(net)
+    b = np.random.default_rng(0).standard_normal((circuit.size, 2))
+    reduced, x = solved_by_reduction(circuit, b)
+    assert len(reduced.levels) == 2
+    assert np.allclose(x, np.linalg.solve(circuit.matrix.toarray(), b), rtol=1e-12, atol=1e-12)

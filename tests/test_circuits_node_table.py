@@ -24,7 +24,8 @@ def test_byte_names_are_numbered_in_order_of_first_appearance_ground_left_out():
 
 
 def test_a_hash_collision_falls_back_to_numbering_by_dict(monkeypatch):
-    monkeypatch.setattr(node_table, "_mixed", lambda words: np.zeros(len(words[0]), dtype=np.uint64))  # every name one hash
+    every_name_one_hash = lambda words: np.zeros(len(words[0]), dtype=np.uint64)  # noqa: E731
+    monkeypatch.setattr(node_table, "_mixed", every_name_one_hash)
     table, ids = NodeTable.numbered(names(*WORDS))
     assert list(table) == ["in0", "a_long_node_name_1", "b", "c"]
     assert ids.tolist() == [0, 1, -1, 0, 2, 1, 3, -1, 2]

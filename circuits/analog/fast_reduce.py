@@ -64,11 +64,12 @@ class _Rows:
 
 
 class _Stamps:
-    """Entries of the reduced matrix, gathered; a column on a taken node is spread over the node's substitution,
-    and its constant part is remembered for the right-hand side."""
+    """Entries of a matrix over the reduced unknowns, gathered; a column on a taken node is spread over the node's
+    substitution, and its constant part is remembered for the right-hand side. With ``square`` (the reduced
+    system's own rows), spread entries that land on the diagonal are kept apart (:attr:`on_diagonal`)."""
 
-    def __init__(self, code: np.ndarray, substitute: _Rows) -> None:
-        self.code, self.substitute = code, substitute
+    def __init__(self, code: np.ndarray, substitute: _Rows, square: bool) -> None:
+        self.code, self.substitute, self.square = code, substitute, square
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.on_diagonal: list[tuple[np.ndarray, np.ndarray]] = []  # (row, value)
         self.moved: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, taken node, coefficient)
@@ -87,10 +88,11 @@ class _Stamps:
         self.moved.append((r, node, v))
         which, spread_cols, spread_values = self.substitute.spread(node)
         spread_rows, spread_values = r[which], v[which] * spread_values
-        mine = spread_rows == spread_cols  # (an amplifier's output in its own feedback resistor's row)
-        self.on_diagonal.append((spread_rows[mine], spread_values[mine]))
-        self.parts.append((spread_rows[~mine], spread_cols[~mine], spread_values[~mine],
-                           np.full(int((~mine).sum()), -1, dtype=np.int32)))
+        if self.square:  # (an amplifier's output in its own feedback resistor's row)
+            mine = spread_rows == spread_cols
+            self.on_diagonal.append((spread_rows[mine], spread_values[mine]))
+            spread_rows, spread_cols, spread_values = spread_rows[~mine], spread_cols[~mine], spread_values[~mine]
+        self.parts.append((spread_rows, spread_cols, spread_values, np.full(len(spread_rows), -1, dtype=np.int32)))
 
     def entries(self) -> Entries:
         """The entries gathered."""
@@ -149,7 +151,7 @@ class Reduction:
         # right-hand side: _constants).
         self.substitute = _Rows()
         for level in self.levels:
-            terms = _Stamps(code, self.substitute)
+            terms = _Stamps(code, self.substitute, square=False)  # (a row per source of the level)
             for ctrl, sign in ((cp[level], 1.0), (cm[level], -1.0)):
                 on = (ctrl != ground) & (s.gain[level] != 0)
                 terms.add(np.flatnonzero(on), ctrl[on], sign * s.gain[level][on])
@@ -157,7 +159,7 @@ class Reduction:
             self.substitute.append(rows, cols, values, len(level))
         # The reduced system: a resistor between two kept nodes couples them (tagged with the resistor), one to a
         # taken node couples its kept end to what the taken node is made of ...
-        stamps = _Stamps(code, self.substitute)
+        stamps = _Stamps(code, self.substitute, square=True)
         a, b = ends[:, 0], ends[:, 1]
         ca, cb = code[a], code[b]
         kept_a, kept_b = ca >= 0, cb >= 0
