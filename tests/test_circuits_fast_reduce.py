@@ -144,3 +144,39 @@ def test_a_substitution_through_two_levels_keeps_every_term():
     reduced, x = solved_by_reduction(circuit, b)
     assert len(reduced.levels) == 2
     assert np.allclose(x, np.linalg.solve(circuit.matrix.toarray(), b), rtol=1e-12, atol=1e-12)
+
+
+def random_sources(seed: int) -> Netlist:
+    """A random resistor tree (and a few more resistors) on 30 nodes, its root grounded, with 12 sources on
+    distinct output nodes: voltage sources and VCVS, their minus terminal ground or a node no source drives (so
+    the sources never close a loop), a VCVS's controls any nodes (other outputs, in chains and loops, included),
+    its gain at most 0.5 (so a loop of them is never singular)."""
+    rng = np.random.default_rng(100 + seed)
+    nodes = [f"n{i}" for i in range(30)]
+    net = Netlist("random")
+    net.resistor("root", nodes[0], "0", float(rng.uniform(1, 10)))
+    for i in range(1, len(nodes)):
+        net.resistor(f"t{i}", nodes[i], nodes[int(rng.integers(0, i))], float(rng.uniform(1, 1e3)))
+    for k in range(8):
+        a, b = rng.choice(len(nodes), 2, replace=False)
+        net.resistor(f"x{k}", nodes[a], nodes[b], float(rng.uniform(1, 1e4)))
+    outputs = rng.choice(len(nodes), 12, replace=False)
+    free = [n for i, n in enumerate(nodes) if i not in set(outputs.tolist())]
+    for k, out in enumerate(outputs):
+        minus = "0" if rng.uniform() < 0.7 else free[int(rng.integers(0, len(free)))]
+        if rng.uniform() < 0.3:
+            net.vsource(f"s{k}", nodes[out], minus, float(rng.uniform(-1, 1)))
+        else:
+            cp, cm = (nodes[int(i)] if rng.uniform() < 0.8 else "0" for i in rng.integers(0, len(nodes), 2))
+            net.vcvs(f"e{k}", nodes[out], minus, cp, cm, float(rng.uniform(-0.5, 0.5)))
+    return net
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_sources_reduce_to_the_same_solution(seed):
+    circuit = FastCircuit(random_sources(seed))
+    b = np.random.default_rng(seed).standard_normal((circuit.size, 2))
+    reduced, x = solved_by_reduction(circuit, b)
+    direct = np.linalg.solve(circuit.matrix.toarray(), b)
+    assert np.abs(x - direct).max() <= 1e-9 * np.abs(direct).max()
+    assert reduced.size < circuit.size  # (some sources were taken)
