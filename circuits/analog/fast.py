@@ -36,7 +36,7 @@ How it is fast (modified nodal analysis, ``A x = b``):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class FastCircuit:
         self._lu: _Factors | None = None
         self.accelerator = NUMPY.name  # where the last batch ran
         # the iterative path: not tried yet (None), failed (False)
-        self._chains: tuple[Reduction, Split] | None | bool = None
+        self._chains: tuple[Reduction, Split] | Literal[False] | None = None
         if self.size < iterative.MIN_SIZE:
             self._factorized()  # a small circuit is factorized at once (and a singular one refused at once)
         # The nonlinear elements: diodes, then behavioural sources. Each observes a control (a row of ``obs``)
@@ -249,7 +249,7 @@ class FastCircuit:
             return None
         return reduced.expand(x, columns)
 
-    def _split(self) -> tuple[Reduction, Split] | bool:
+    def _split(self) -> tuple[Reduction, Split] | Literal[False]:
         """The circuit without the nodes its grounded sources fix (:mod:`circuits.analog.fast_reduce`), split in
         the two sides of its chains (:mod:`circuits.analog.fast_iterative`), or ``False`` where it does not split."""
         c = self.circuit
