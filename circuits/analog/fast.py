@@ -42,7 +42,7 @@ import numpy as np
 
 from circuits.analog import fast_iterative as iterative
 from circuits.analog.cards import CheckedNetlist
-from circuits.analog.fast_iterative import Entries, Split
+from circuits.analog.fast_iterative import Split
 from circuits.analog.fast_newton import NUMPY, Elements, NonConvergence, Ops, Stalled
 from circuits.analog.fast_panels import Panels, cuts
 from circuits.analog.fast_reduce import Reduction, Sources
@@ -93,7 +93,6 @@ class FastCircuit:
             raise SimulationError(f"resistor {c.r.names[bad]} of circuit {self.title!r} has 0 ohms")
         self.rhs0 = np.zeros(self.size)  # the netlist's own source values
         self.rhs0[self.n: self.n + len(c.v)] = c.v.values
-        self._entries: Entries | None = None
         self._matrix: csc_matrix | None = None
         self._lu: _Factors | None = None
         self.accelerator = NUMPY.name  # where the last batch ran
@@ -158,53 +157,40 @@ class FastCircuit:
             parent[a] = b
 
     @property
-    def entries(self) -> Entries:
-        """``A``'s entries (duplicates add up), assembled when first needed."""
-        if self._entries is None:
-            self._entries = self._assemble()
-        return self._entries
-
-    def _assemble(self) -> Entries:
-        c = self.circuit
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        vals: list[np.ndarray] = []
-        tags: list[np.ndarray] = []
-
-        def put(r: np.ndarray, k: np.ndarray, v: np.ndarray, tag: np.ndarray | None = None) -> None:
-            keep = (r >= 0) & (k >= 0)
-            rows.append(r[keep].astype(np.int32))
-            cols.append(k[keep].astype(np.int32))
-            vals.append(np.broadcast_to(v, r.shape)[keep])
-            tags.append(np.full(int(keep.sum()), -1, dtype=np.int32) if tag is None else tag[keep].astype(np.int32))
-
-        small_signal = c.devices.current(np.zeros(len(c.devices)))[1]  # nonlinear devices at 0 V: G
-        # each resistor's couplings are tagged with its index (the iterative path cuts the weak ones)
-        for nodes, g, tag in ((c.r.nodes, 1.0 / c.r.values, np.arange(len(c.r))),
-                              (c.d.nodes, np.full(len(c.d), GMIN), None), (c.devices.nodes, small_signal, None)):
-            a, b = nodes[:, 0], nodes[:, 1]
-            for r, k, s, coupling in ((a, a, 1.0, None), (b, b, 1.0, None), (a, b, -1.0, tag), (b, a, -1.0, tag)):
-                put(r, k, s * g, coupling)
-        start = self.n
-        for part in (c.v.nodes, c.e.nodes[:, :2], c.b.nodes):
-            branch = start + np.arange(len(part))
-            p, m = part[:, 0], part[:, 1]
-            for r, k, s in ((p, branch, 1.0), (m, branch, -1.0), (branch, p, 1.0), (branch, m, -1.0)):
-                put(r, k, np.full(len(part), s))
-            start += len(part)
-        e_rows = self.n + len(c.v) + np.arange(len(c.e))
-        put(e_rows, c.e.nodes[:, 2], -c.e.values)
-        put(e_rows, c.e.nodes[:, 3], c.e.values)
-        return Entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals), np.concatenate(tags))
-
-    @property
     def matrix(self) -> csc_matrix:
-        """``A`` (CSC), built from its entries when first needed."""
+        """``A`` (CSC), assembled with array operations when first needed (duplicate entries add up)."""
         if self._matrix is None:
             import scipy.sparse as sp
 
-            e = self.entries
-            self._matrix = sp.csc_matrix((e.values, (e.rows, e.cols)), shape=(self.size, self.size))
+            c = self.circuit
+            rows: list[np.ndarray] = []
+            cols: list[np.ndarray] = []
+            vals: list[np.ndarray] = []
+
+            def put(r: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+                keep = (r >= 0) & (k >= 0)
+                rows.append(r[keep].astype(np.int32))
+                cols.append(k[keep].astype(np.int32))
+                vals.append(np.broadcast_to(v, r.shape)[keep])
+
+            small_signal = c.devices.current(np.zeros(len(c.devices)))[1]  # nonlinear devices at 0 V: G
+            for nodes, g in ((c.r.nodes, 1.0 / c.r.values), (c.d.nodes, np.full(len(c.d), GMIN)),
+                             (c.devices.nodes, small_signal)):
+                a, b = nodes[:, 0], nodes[:, 1]
+                for r, k, sign in ((a, a, 1.0), (b, b, 1.0), (a, b, -1.0), (b, a, -1.0)):
+                    put(r, k, sign * g)
+            start = self.n
+            for part in (c.v.nodes, c.e.nodes[:, :2], c.b.nodes):
+                branch = start + np.arange(len(part))
+                p, m = part[:, 0], part[:, 1]
+                for r, k, sign in ((p, branch, 1.0), (m, branch, -1.0), (branch, p, 1.0), (branch, m, -1.0)):
+                    put(r, k, np.full(len(part), sign))
+                start += len(part)
+            e_rows = self.n + len(c.v) + np.arange(len(c.e))
+            put(e_rows, c.e.nodes[:, 2], -c.e.values)
+            put(e_rows, c.e.nodes[:, 3], c.e.values)
+            self._matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                         shape=(self.size, self.size))
         return self._matrix
 
     # -- responses ------------------------------------------------------------------------------------------------
